@@ -1,0 +1,245 @@
+/**
+ * The ingest pipeline, one message at a time:
+ *
+ *   topic ─ decode ─ verify CRC-32C ─ validate ─ dedupe ─ pin field types
+ *         ─ normalize time ─ group commit (durable) ─▶ resolve: the broker may ack
+ *
+ * Every refusal becomes a dead letter, committed durably like a reading, so
+ * the message is acknowledged and never redelivered in a loop. ingest()
+ * rejects only when the store could not make the message durable: the broker
+ * must then not acknowledge it, and the device sends it again.
+ */
+
+import { Rejection, reject } from '../src/errors.js'
+import type { Metrics } from '../src/metrics.js'
+import { type DeadLetter, type FieldKind, nowNs, type Reading } from '../src/telemetry.js'
+import { type ClockOptions, ClockTracker, DEFAULT_CLOCK_OPTIONS } from './clock.js'
+import { decodePayload } from './decode.js'
+import { DedupeIndex } from './dedupe.js'
+import type { DuckDBStore } from './duckdb-store.js'
+import { FieldRegistry } from './field-types.js'
+import { GroupCommit } from './group-commit.js'
+import { CLOCK_VALID_FROM_NS } from './time.js'
+import { DEFAULT_VALIDATE_LIMITS, type Message, type ValidateLimits, validateMessage } from './validate.js'
+
+export interface BridgeOptions {
+  /** Accept payloads without the CRC-32C envelope. Default true. */
+  readonly acceptUnwrapped: boolean
+  /** Distinct fields the store may hold. Default 1024. */
+  readonly maxFields: number
+  /** Field types fixed by configuration; they win over first-seen types. */
+  readonly fieldTypes: Readonly<Record<string, FieldKind>>
+  readonly clock: ClockOptions
+  readonly limits: ValidateLimits
+}
+
+export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = Object.freeze({
+  acceptUnwrapped: true,
+  maxFields: 1024,
+  fieldTypes: {},
+  clock: DEFAULT_CLOCK_OPTIONS,
+  limits: DEFAULT_VALIDATE_LIMITS,
+})
+
+export type IngestOutcome =
+  | { readonly kind: 'accepted'; readonly readings: readonly Reading[] }
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'rejected'; readonly reason: string; readonly detail: string }
+  /** Not a telemetry topic: ordinary MQTT traffic the bridge leaves alone. */
+  | { readonly kind: 'ignored' }
+
+/** `devices/{deviceId}/telemetry` [wire format v1]. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+
+type Listener = (readings: readonly Reading[]) => void
+
+export class Bridge {
+  readonly #store: DuckDBStore
+  readonly #options: BridgeOptions
+  readonly #metrics: Metrics
+  readonly #fields: FieldRegistry
+  readonly #dedupe = new DedupeIndex()
+  readonly #clock: ClockTracker
+  readonly #commits: GroupCommit
+  readonly #listeners = new Set<Listener>()
+
+  private constructor(store: DuckDBStore, options: BridgeOptions, metrics: Metrics) {
+    this.#store = store
+    this.#options = options
+    this.#metrics = metrics
+    this.#fields = new FieldRegistry(options.maxFields)
+    this.#clock = new ClockTracker(options.clock)
+    this.#commits = new GroupCommit((readings, deadLetters) => this.#commit(readings, deadLetters))
+  }
+
+  /** Loads pinned types and the dedupe index from the store. */
+  static async open(store: DuckDBStore, options: BridgeOptions, metrics: Metrics): Promise<Bridge> {
+    const bridge = new Bridge(store, options, metrics)
+    for (const [name, kind] of Object.entries(options.fieldTypes)) {
+      const stored = store.storedFields().find((f) => f.name === name)
+      if (stored?.kind === 'int' && kind === 'float') await store.widenField(name)
+      else if (stored !== undefined && stored.kind !== kind) {
+        throw new Error(`field ${name} is stored as ${stored.kind}; only int can be changed, to float`)
+      }
+    }
+    for (const f of store.storedFields()) bridge.#fields.pin(f.name, f.kind, true)
+    for (const [name, kind] of Object.entries(options.fieldTypes)) {
+      if (bridge.#fields.get(name) === undefined) bridge.#fields.pin(name, kind, false)
+    }
+    for await (const run of store.seqRuns()) bridge.#dedupe.loadRange(run.device, run.boot, run.lo, run.hi)
+    return bridge
+  }
+
+  /** Called with every batch of readings once it is durable (the live stream's feed). */
+  onReadings(listener: Listener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /**
+   * Takes one MQTT message. Resolves once its outcome is durable; rejects
+   * when the store failed, in which case nothing may be acknowledged.
+   */
+  async ingest(topic: string, payload: Uint8Array, recvNs: bigint = nowNs()): Promise<IngestOutcome> {
+    const outcome = await this.#process(topic, payload, recvNs)
+    if (outcome instanceof Rejection) {
+      const device = deviceOf(topic)
+      await this.#commits.add(
+        [],
+        [{ recvTsNs: recvNs, device, topic, reason: outcome.reason, detail: outcome.detail, payload }],
+      )
+      this.#metrics.messagesRejected.inc({ reason: outcome.reason })
+      return { kind: 'rejected', reason: outcome.reason, detail: outcome.detail }
+    }
+    return outcome
+  }
+
+  /**
+   * Runs stored dead letters through the pipeline again, for example after a
+   * field's type was changed in configuration. Each is marked with what
+   * happened; one refused again stays a dead letter, and no new one is made.
+   */
+  async replay(ids: readonly bigint[]): Promise<Array<{ id: bigint; result: string }>> {
+    const letters = await this.#store.deadLetters({
+      device: null,
+      reason: null,
+      ids,
+      includeReplayed: false,
+      limit: ids.length,
+      afterId: 0n,
+    })
+    const results: Array<{ id: bigint; result: string }> = []
+    for (const letter of letters) {
+      const outcome = await this.#process(letter.topic, letter.payload, letter.recvTsNs)
+      const result = outcome instanceof Rejection ? `rejected:${outcome.reason}` : outcome.kind
+      await this.#store.markReplayed(letter.id, result)
+      results.push({ id: letter.id, result })
+    }
+    return results
+  }
+
+  /** Waits for every commit in flight. */
+  async flush(): Promise<void> {
+    await this.#commits.flush()
+  }
+
+  async #process(topic: string, payload: Uint8Array, recvNs: bigint): Promise<IngestOutcome | Rejection> {
+    const parts = topic.split('/')
+    if (parts.length !== 3 || parts[0] !== 'devices' || parts[2] !== 'telemetry') return { kind: 'ignored' }
+    this.#metrics.messagesReceived.inc()
+    const device = parts[1]!
+    if (!DEVICE_ID_PATTERN.test(device)) {
+      return reject(
+        'invalid_device_id',
+        `device id ${JSON.stringify(device.slice(0, 80))} does not match ${DEVICE_ID_PATTERN}`,
+      )
+    }
+
+    const decoded = decodePayload(payload, this.#options)
+    if (decoded instanceof Rejection) return decoded
+    const message = validateMessage(decoded.body, decoded.floatPaths, this.#options.limits)
+    if (message instanceof Rejection) return message
+
+    const verdict = this.#dedupe.check(device, message.boot, message.seq)
+    if (verdict.kind !== 'new') {
+      const known = verdict.crc ?? (await this.#store.storedCrc(device, message.boot, message.seq))
+      if (known !== null && known !== decoded.crc) {
+        return reject(
+          'duplicate_conflict',
+          `seq ${message.seq} (boot ${message.boot}) was stored with other content`,
+        )
+      }
+      // The first copy may still be in a commit that can fail: ack only when it is durable.
+      if (verdict.kind === 'pending') await verdict.durable
+      this.#metrics.duplicates.inc()
+      return { kind: 'duplicate' }
+    }
+
+    const readings = this.#readings(device, message, decoded.crc, recvNs)
+    if (readings instanceof Rejection) return readings
+
+    const durable = this.#commits.add(readings, [])
+    this.#dedupe.claim(device, message.boot, message.seq, decoded.crc, durable)
+    try {
+      await durable
+    } catch (err) {
+      this.#dedupe.settle(device, message.boot, message.seq, false)
+      throw err
+    }
+    this.#dedupe.settle(device, message.boot, message.seq, true)
+    return { kind: 'accepted', readings }
+  }
+
+  #readings(device: string, message: Message, crc: number, recvNs: bigint): Reading[] | Rejection {
+    const tags = message.tags === null ? null : JSON.stringify(message.tags)
+    const readings: Reading[] = []
+    for (let idx = 0; idx < message.samples.length; idx++) {
+      const sample = message.samples[idx]!
+      const fields = this.#fields.resolve(sample.fields)
+      if (fields instanceof Rejection) return fields
+      const deviceTsNs = sample.time?.ns ?? null
+      if (sample.time !== null && sample.time.unit !== null && sample.time.unit !== 'ms') {
+        this.#metrics.unitsInferred.inc({ unit: sample.time.unit })
+      }
+      // Before 2001 the device has no clock (wire format v1): receive time is used.
+      const clocked = deviceTsNs !== null && deviceTsNs >= CLOCK_VALID_FROM_NS ? deviceTsNs : null
+      const { tsNs, offsetNs } = this.#clock.normalize(device, clocked, recvNs)
+      if (clocked !== null) this.#metrics.clockOffset.observe(Math.abs(Number(offsetNs)) / 1e9)
+      readings.push({
+        device,
+        boot: message.boot,
+        seq: message.seq,
+        idx,
+        tsNs,
+        deviceTsNs,
+        recvTsNs: recvNs,
+        offsetNs,
+        crc,
+        tags,
+        fields,
+      })
+    }
+    return readings
+  }
+
+  async #commit(readings: Reading[], deadLetters: DeadLetter[]): Promise<void> {
+    const newFields = this.#fields.all().filter((f) => !f.stored)
+    const stop = this.#metrics.commitSeconds.startTimer()
+    try {
+      await this.#store.commit(readings, deadLetters, newFields)
+    } catch (err) {
+      this.#metrics.commitErrors.inc()
+      throw err
+    }
+    stop()
+    for (const f of newFields) f.stored = true
+    this.#metrics.commitReadings.observe(readings.length + deadLetters.length)
+    this.#metrics.readingsAccepted.inc(readings.length)
+    if (readings.length > 0) for (const listener of this.#listeners) listener(readings)
+  }
+}
+
+function deviceOf(topic: string): string | null {
+  const parts = topic.split('/')
+  return parts.length === 3 && DEVICE_ID_PATTERN.test(parts[1]!) ? parts[1]! : null
+}

@@ -1,0 +1,133 @@
+/**
+ * Payload bytes to an untrusted body: CBOR (RFC 8949) or JSON (first byte `{`),
+ * unwrapping the CRC-32C envelope `{ p: <bytes>, c: <uint> }` of wire format v1
+ * (docs/wire-format.md). Nothing here trusts the shape of the body: that is
+ * validate.ts's job.
+ */
+
+import { addExtension, Decoder } from 'cbor-x'
+import CRC32C from 'crc-32/crc32c.js'
+import { type Rejection, reject } from '../src/errors.js'
+import { scanCbor } from './cbor-scan.js'
+
+/** A CBOR tag 0 (RFC 3339 string) or tag 1 (epoch seconds) time, kept exact. */
+export class TaggedTime {
+  constructor(
+    readonly tag: 0 | 1,
+    readonly value: unknown,
+  ) {}
+}
+
+// cbor-x turns tags 0 and 1 into a Date, which drops everything below the
+// millisecond and accepts any string Date.parse likes. Keep the raw value and
+// let normalize-time.ts parse it strictly.
+addExtension({ tag: 0, decode: (value: unknown) => new TaggedTime(0, value) } as never)
+addExtension({ tag: 1, decode: (value: unknown) => new TaggedTime(1, value) } as never)
+
+// `useRecords: false`: cbor-x's records extension is not CBOR any other
+// encoder speaks. 64-bit integers come back as BigInt; validation narrows them.
+const cbor = new Decoder({ useRecords: false, mapsAsObjects: true })
+
+/** Tags a device may use: 0 and 1 for time, 55799 the self-described CBOR prefix. */
+const ALLOWED_TAGS = new Set([0, 1, 55799])
+const SCAN_LIMITS = { maxDepth: 8, allowedTags: ALLOWED_TAGS }
+
+export interface DecodedPayload {
+  readonly ok: true
+  readonly format: 'cbor' | 'json'
+  readonly body: unknown
+  /** Map-key paths (`m/temp`, `s/0/m/temp`) of values encoded as CBOR floats. */
+  readonly floatPaths: ReadonlySet<string>
+  /** CRC-32C of the reading's bytes (inside the envelope when wrapped). */
+  readonly crc: number
+  readonly wrapped: boolean
+}
+
+export interface DecodeOptions {
+  /** Accept payloads without the CRC-32C envelope. Default true. */
+  readonly acceptUnwrapped: boolean
+}
+
+export function crc32c(bytes: Uint8Array): number {
+  return CRC32C.buf(bytes) >>> 0
+}
+
+const NO_FLOATS: ReadonlySet<string> = new Set()
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+export function decodePayload(payload: Uint8Array, options: DecodeOptions): DecodedPayload | Rejection {
+  if (payload.length === 0) return reject('payload_truncated', 'empty payload')
+  if (payload[0] === 0x7b) {
+    // The envelope is CBOR only, so a JSON payload is unwrapped by definition.
+    if (!options.acceptUnwrapped)
+      return reject('envelope_required', 'payload is not wrapped in the CRC-32C envelope')
+    return decodeJson(payload)
+  }
+
+  const outer = decodeCbor(payload)
+  if (!outer.ok) return outer
+  if (!isEnvelope(outer.body)) {
+    if (!options.acceptUnwrapped)
+      return reject('envelope_required', 'payload is not wrapped in the CRC-32C envelope')
+    return {
+      ok: true,
+      format: 'cbor',
+      body: outer.body,
+      floatPaths: outer.floatPaths,
+      crc: crc32c(payload),
+      wrapped: false,
+    }
+  }
+
+  const { p, c } = outer.body
+  if (!(p instanceof Uint8Array)) return reject('invalid_envelope', 'envelope p must be a byte string')
+  if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > 0xffffffff) {
+    return reject('invalid_envelope', 'envelope c must be an unsigned 32-bit integer')
+  }
+  const actual = crc32c(p)
+  if (actual !== c) {
+    return reject('checksum_mismatch', `CRC-32C of p is 0x${hex32(actual)}, envelope says 0x${hex32(c)}`)
+  }
+  const inner = p[0] === 0x7b ? decodeJson(p) : decodeCbor(p)
+  if (!inner.ok) return inner
+  return {
+    ok: true,
+    format: inner.format,
+    body: inner.body,
+    floatPaths: inner.floatPaths,
+    crc: actual,
+    wrapped: true,
+  }
+}
+
+function decodeCbor(bytes: Uint8Array): DecodedPayload | Rejection {
+  const scan = scanCbor(bytes, SCAN_LIMITS)
+  if (!scan.ok) return scan
+  let body: unknown
+  try {
+    body = cbor.decode(bytes)
+  } catch (err) {
+    // The scan accepted it, so this is something cbor-x itself refuses
+    // (a string that is not UTF-8, say): still the device's fault.
+    return reject('payload_malformed', `CBOR: ${(err as Error).message}`)
+  }
+  return { ok: true, format: 'cbor', body, floatPaths: scan.floatPaths, crc: 0, wrapped: false }
+}
+
+function decodeJson(bytes: Uint8Array): DecodedPayload | Rejection {
+  let body: unknown
+  try {
+    body = JSON.parse(strictUtf8.decode(bytes))
+  } catch (err) {
+    return reject('json_malformed', (err as Error).message)
+  }
+  return { ok: true, format: 'json', body, floatPaths: NO_FLOATS, crc: crc32c(bytes), wrapped: false }
+}
+
+function isEnvelope(body: unknown): body is { p: unknown; c: unknown } {
+  return typeof body === 'object' && body !== null && 'p' in body && !('v' in body)
+}
+
+function hex32(n: number): string {
+  return n.toString(16).padStart(8, '0')
+}

@@ -1,0 +1,378 @@
+/**
+ * The embedded store: one DuckDB database file in the data directory.
+ *
+ * Writes go through one connection in explicit transactions: the batch is
+ * appended as columnar data chunks (fast, on the event loop but only memory
+ * copies), and the COMMIT that writes and fsyncs DuckDB's WAL runs on libuv's
+ * thread pool, so the event loop keeps serving devices while the disk syncs.
+ * Reads use a second connection and see committed data only.
+ *
+ *   readings:      one row per sample; fixed columns, then one column per field
+ *                  ("f_<name>", its SQL type pinned: BIGINT, DOUBLE or BOOLEAN)
+ *   fields:        the pinned field types
+ *   dead_letters:  every refused payload, with why, replayable
+ */
+
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  BIGINT,
+  BOOLEAN,
+  DOUBLE,
+  type DuckDBConnection,
+  DuckDBDataChunk,
+  DuckDBInstance,
+  type DuckDBType,
+  type DuckDBValue,
+  listValue,
+  UBIGINT,
+  UINTEGER,
+  USMALLINT,
+  VARCHAR,
+} from '@duckdb/node-api'
+import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
+
+const SQL_TYPE: Record<FieldKind, string> = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' }
+const CHUNK_TYPE: Record<FieldKind, DuckDBType> = { int: BIGINT, float: DOUBLE, bool: BOOLEAN }
+const KIND_OF_SQL: Record<string, FieldKind> = { BIGINT: 'int', DOUBLE: 'float', BOOLEAN: 'bool' }
+
+/** DuckDB's vector size: a data chunk holds at most this many rows. */
+const CHUNK_ROWS = 2048
+
+const FIXED_COLUMNS: ReadonlyArray<readonly [string, string, DuckDBType]> = [
+  ['device', 'VARCHAR NOT NULL', VARCHAR],
+  ['boot', 'UBIGINT NOT NULL', UBIGINT],
+  ['seq', 'UBIGINT NOT NULL', UBIGINT],
+  ['idx', 'USMALLINT NOT NULL', USMALLINT],
+  ['ts', 'BIGINT NOT NULL', BIGINT],
+  ['device_ts', 'BIGINT', BIGINT],
+  ['recv_ts', 'BIGINT NOT NULL', BIGINT],
+  ['offset_ns', 'BIGINT NOT NULL', BIGINT],
+  ['crc', 'UINTEGER NOT NULL', UINTEGER],
+  ['tags', 'VARCHAR', VARCHAR],
+]
+
+export interface StoredField {
+  readonly name: string
+  readonly kind: FieldKind
+}
+
+export interface ReadingQuery {
+  readonly devices: readonly string[]
+  readonly fromNs: bigint
+  readonly toNs: bigint
+  /** Field names to return; all when null. */
+  readonly fields: readonly string[] | null
+  readonly limit: number
+}
+
+/** A stored reading as the API returns it. */
+export interface ReadingRow {
+  readonly device: string
+  readonly boot: bigint
+  readonly seq: bigint
+  readonly idx: number
+  readonly ts: bigint
+  readonly device_ts: bigint | null
+  readonly recv_ts: bigint
+  readonly offset_ns: bigint
+  readonly tags: string | null
+  readonly fields: Record<string, number | bigint | boolean | null>
+}
+
+export interface DeadLetterQuery {
+  readonly device: string | null
+  readonly reason: string | null
+  readonly ids: readonly bigint[] | null
+  readonly includeReplayed: boolean
+  readonly limit: number
+  /** Only ids greater than this (keyset paging). */
+  readonly afterId: bigint
+}
+
+export interface DeadLetterRow extends DeadLetter {
+  readonly id: bigint
+  readonly replayedAtNs: bigint | null
+  readonly replayResult: string | null
+}
+
+export function fieldColumn(name: string): string {
+  return `"f_${name.replaceAll('"', '""')}"`
+}
+
+export class DuckDBStore {
+  readonly #instance: DuckDBInstance
+  readonly #write: DuckDBConnection
+  readonly #read: DuckDBConnection
+  /** Field columns in table order, after the fixed ones. */
+  readonly #fields: StoredField[] = []
+  #nextDeadLetterId = 1n
+  #closed = false
+
+  private constructor(instance: DuckDBInstance, write: DuckDBConnection, read: DuckDBConnection) {
+    this.#instance = instance
+    this.#write = write
+    this.#read = read
+  }
+
+  static async open(dataDir: string): Promise<DuckDBStore> {
+    mkdirSync(dataDir, { recursive: true })
+    const instance = await DuckDBInstance.create(join(dataDir, 'telemetry.duckdb'))
+    const store = new DuckDBStore(instance, await instance.connect(), await instance.connect())
+    await store.#migrate()
+    return store
+  }
+
+  async #migrate(): Promise<void> {
+    const w = this.#write
+    await w.run(
+      `CREATE TABLE IF NOT EXISTS readings (${FIXED_COLUMNS.map(([n, t]) => `${n} ${t}`).join(', ')})`,
+    )
+    await w.run(
+      'CREATE TABLE IF NOT EXISTS fields (name VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, added_ns BIGINT)',
+    )
+    await w.run(`CREATE TABLE IF NOT EXISTS dead_letters (
+      id UBIGINT PRIMARY KEY, recv_ts BIGINT NOT NULL, device VARCHAR, topic VARCHAR NOT NULL,
+      reason VARCHAR NOT NULL, detail VARCHAR NOT NULL, payload BLOB NOT NULL,
+      replayed_at BIGINT, replay_result VARCHAR)`)
+    const columns = await this.#read.runAndReadAll(
+      `SELECT column_name, data_type FROM information_schema.columns
+       WHERE table_name = 'readings' AND column_name LIKE 'f\\_%' ESCAPE '\\' ORDER BY ordinal_position`,
+    )
+    for (const [column, type] of columns.getRowsJS() as [string, string][]) {
+      const kind = KIND_OF_SQL[type]
+      if (kind === undefined) throw new Error(`readings.${column} has unexpected type ${type}`)
+      this.#fields.push({ name: column.slice(2), kind })
+    }
+    const maxId = await this.#read.runAndReadAll('SELECT coalesce(max(id), 0) FROM dead_letters')
+    this.#nextDeadLetterId = (maxId.getRowsJS()[0]?.[0] as bigint) + 1n
+  }
+
+  /** Field columns the store holds, in table order. */
+  storedFields(): readonly StoredField[] {
+    return this.#fields
+  }
+
+  /**
+   * Widens an integer field to float (a configuration change). DuckDB casts
+   * the stored values; nothing else changes type.
+   */
+  async widenField(name: string): Promise<void> {
+    const i = this.#fields.findIndex((f) => f.name === name)
+    if (i < 0 || this.#fields[i]!.kind !== 'int') throw new Error(`${name} is not an integer field`)
+    await this.#write.run(`ALTER TABLE readings ALTER ${fieldColumn(name)} TYPE DOUBLE`)
+    await this.#write.run("UPDATE fields SET kind = 'float' WHERE name = $1", [name])
+    this.#fields[i] = { name, kind: 'float' }
+  }
+
+  /**
+   * One group commit: new field columns, readings and dead letters in one
+   * transaction. Resolves once DuckDB has committed, which fsyncs its WAL.
+   */
+  async commit(
+    readings: readonly Reading[],
+    deadLetters: readonly DeadLetter[],
+    newFields: readonly StoredField[],
+  ): Promise<void> {
+    if (this.#closed) throw new Error('store is closed')
+    const w = this.#write
+    await w.run('BEGIN TRANSACTION')
+    const added: StoredField[] = []
+    try {
+      for (const field of newFields) {
+        await w.run(`ALTER TABLE readings ADD COLUMN ${fieldColumn(field.name)} ${SQL_TYPE[field.kind]}`)
+        await w.run('INSERT INTO fields VALUES ($1, $2, $3)', [
+          field.name,
+          field.kind,
+          BigInt(Date.now()) * 1_000_000n,
+        ])
+        added.push(field)
+      }
+      const fields = [...this.#fields, ...added]
+      if (readings.length > 0) await this.#appendReadings(readings, fields)
+      if (deadLetters.length > 0) await this.#appendDeadLetters(deadLetters)
+      await w.run('COMMIT')
+    } catch (err) {
+      await w.run('ROLLBACK').catch(() => undefined)
+      this.#nextDeadLetterId -= BigInt(deadLetters.length)
+      throw err
+    }
+    this.#fields.push(...added)
+  }
+
+  async #appendReadings(readings: readonly Reading[], fields: readonly StoredField[]): Promise<void> {
+    const types = [...FIXED_COLUMNS.map(([, , t]) => t), ...fields.map((f) => CHUNK_TYPE[f.kind])]
+    const fieldIndex = new Map(fields.map((f, i) => [f.name, FIXED_COLUMNS.length + i]))
+    const appender = await this.#write.createAppender('readings')
+    try {
+      for (let start = 0; start < readings.length; start += CHUNK_ROWS) {
+        const n = Math.min(CHUNK_ROWS, readings.length - start)
+        const columns: DuckDBValue[][] = types.map(() => new Array<DuckDBValue>(n).fill(null))
+        const [device, boot, seq, idx, ts, deviceTs, recvTs, offset, crc, tags] = columns as [
+          DuckDBValue[],
+          DuckDBValue[],
+          DuckDBValue[],
+          DuckDBValue[],
+          DuckDBValue[],
+          DuckDBValue[],
+          DuckDBValue[],
+          DuckDBValue[],
+          DuckDBValue[],
+          DuckDBValue[],
+        ]
+        for (let row = 0; row < n; row++) {
+          const r = readings[start + row]!
+          device[row] = r.device
+          boot[row] = BigInt(r.boot)
+          seq[row] = BigInt(r.seq)
+          idx[row] = r.idx
+          ts[row] = r.tsNs
+          deviceTs[row] = r.deviceTsNs
+          recvTs[row] = r.recvTsNs
+          offset[row] = r.offsetNs
+          crc[row] = r.crc
+          tags[row] = r.tags
+          for (const field of r.fields) {
+            const col = fieldIndex.get(field.name)
+            if (col === undefined) throw new Error(`field ${field.name} has no column`)
+            columns[col]![row] = field.kind === 'int' ? BigInt(field.value) : field.value
+          }
+        }
+        const chunk = DuckDBDataChunk.create(types, n)
+        chunk.setColumns(columns)
+        appender.appendDataChunk(chunk)
+      }
+      appender.flushSync()
+    } finally {
+      appender.closeSync()
+    }
+  }
+
+  async #appendDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
+    const appender = await this.#write.createAppender('dead_letters')
+    try {
+      for (const l of letters) {
+        appender.appendUBigInt(this.#nextDeadLetterId++)
+        appender.appendBigInt(l.recvTsNs)
+        if (l.device === null) appender.appendNull()
+        else appender.appendVarchar(l.device)
+        appender.appendVarchar(l.topic)
+        appender.appendVarchar(l.reason)
+        appender.appendVarchar(l.detail)
+        appender.appendBlob(l.payload)
+        appender.appendNull()
+        appender.appendNull()
+        appender.endRow()
+      }
+      appender.flushSync()
+    } finally {
+      appender.closeSync()
+    }
+  }
+
+  /** Every run of consecutive seqs stored per (device, boot): what dedupe must know at start-up. */
+  async *seqRuns(): AsyncGenerator<{ device: string; boot: number; lo: number; hi: number }> {
+    const result = await this.#read.stream(`
+      SELECT device, boot, min(seq) AS lo, max(seq) AS hi FROM (
+        SELECT device, boot, seq, seq - dense_rank() OVER (PARTITION BY device, boot ORDER BY seq) AS run
+        FROM readings WHERE idx = 0)
+      GROUP BY device, boot, run`)
+    for await (const rows of result.yieldRowsJs()) {
+      for (const [device, boot, lo, hi] of rows as [string, bigint, bigint, bigint][]) {
+        yield { device, boot: Number(boot), lo: Number(lo), hi: Number(hi) }
+      }
+    }
+  }
+
+  /** CRC of a stored message, to tell a redelivery from a conflicting reuse of its seq. */
+  async storedCrc(device: string, boot: number, seq: number): Promise<number | null> {
+    const r = await this.#read.runAndReadAll(
+      'SELECT crc FROM readings WHERE device = $1 AND boot = $2 AND seq = $3 AND idx = 0 LIMIT 1',
+      [device, BigInt(boot), BigInt(seq)],
+    )
+    const v = r.getRowsJS()[0]?.[0]
+    return v === undefined ? null : Number(v)
+  }
+
+  /** Stored readings in event-time order, streamed in chunks for bounded memory. */
+  async *readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
+    const fields = q.fields === null ? this.#fields : this.#fields.filter((f) => q.fields!.includes(f.name))
+    const select = ['device', 'boot', 'seq', 'idx', 'ts', 'device_ts', 'recv_ts', 'offset_ns', 'tags']
+    const sql = `SELECT ${[...select, ...fields.map((f) => fieldColumn(f.name))].join(', ')} FROM readings
+      WHERE list_contains($1::VARCHAR[], device) AND ts >= $2 AND ts < $3
+      ORDER BY ts, device, boot, seq, idx LIMIT $4`
+    const result = await this.#read.stream(sql, [
+      listValue([...q.devices]),
+      q.fromNs,
+      q.toNs,
+      BigInt(q.limit),
+    ])
+    for await (const rows of result.yieldRowsJs()) {
+      yield rows.map((row) => {
+        const out: Record<string, number | bigint | boolean | null> = {}
+        for (let i = 0; i < fields.length; i++) {
+          const v = row[select.length + i] as number | bigint | boolean | null
+          if (v !== null) out[fields[i]!.name] = v
+        }
+        return {
+          device: row[0] as string,
+          boot: row[1] as bigint,
+          seq: row[2] as bigint,
+          idx: row[3] as number,
+          ts: row[4] as bigint,
+          device_ts: row[5] as bigint | null,
+          recv_ts: row[6] as bigint,
+          offset_ns: row[7] as bigint,
+          tags: row[8] as string | null,
+          fields: out,
+        }
+      })
+    }
+  }
+
+  async deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]> {
+    const where = ['id > $1']
+    const values: DuckDBValue[] = [q.afterId]
+    if (q.device !== null) where.push(`device = $${values.push(q.device)}`)
+    if (q.reason !== null) where.push(`reason = $${values.push(q.reason)}`)
+    if (q.ids !== null) where.push(`list_contains($${values.push(listValue([...q.ids]))}::UBIGINT[], id)`)
+    if (!q.includeReplayed) where.push("(replay_result IS NULL OR replay_result <> 'accepted')")
+    const r = await this.#read.runAndReadAll(
+      `SELECT id, recv_ts, device, topic, reason, detail, payload, replayed_at, replay_result
+       FROM dead_letters WHERE ${where.join(' AND ')} ORDER BY id LIMIT ${Math.trunc(q.limit)}`,
+      values,
+    )
+    return (r.getRowsJS() as unknown[][]).map((row) => ({
+      id: row[0] as bigint,
+      recvTsNs: row[1] as bigint,
+      device: row[2] as string | null,
+      topic: row[3] as string,
+      reason: row[4] as string,
+      detail: row[5] as string,
+      payload: row[6] as Uint8Array,
+      replayedAtNs: row[7] as bigint | null,
+      replayResult: row[8] as string | null,
+    }))
+  }
+
+  async markReplayed(id: bigint, result: string): Promise<void> {
+    await this.#write.run('UPDATE dead_letters SET replayed_at = $1, replay_result = $2 WHERE id = $3', [
+      BigInt(Date.now()) * 1_000_000n,
+      result,
+      id,
+    ])
+  }
+
+  /** A cheap query proving the store answers: for /readyz. */
+  async ping(): Promise<void> {
+    await this.#read.run('SELECT 1')
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#write.closeSync()
+    this.#read.closeSync()
+    this.#instance.closeSync()
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Pinned field types. A field takes the type it is first stored with, or the
+ * one configured for it, and keeps it: an integer field stays integer, a float
+ * field stays float, so no sink ever sees a type conflict (InfluxDB refuses a
+ * whole batch over one). An integer sent for a float field is widened, since
+ * encoders write 20.0 as the integer 20; anything else is a conflict.
+ */
+
+import { type Rejection, reject } from '../src/errors.js'
+import type { Field, FieldKind } from '../src/telemetry.js'
+
+export interface PinnedField {
+  readonly name: string
+  readonly kind: FieldKind
+  /** Whether the store has its column; false until the commit that adds it succeeds. */
+  stored: boolean
+}
+
+export const FIELD_KINDS: readonly FieldKind[] = ['int', 'float', 'bool']
+
+export class FieldRegistry {
+  /** Keyed by lower-case name: store column names are case-insensitive. */
+  readonly #fields = new Map<string, PinnedField>()
+  readonly #maxFields: number
+
+  constructor(maxFields: number) {
+    this.#maxFields = maxFields
+  }
+
+  /** Registers a field the store already holds or the configuration declares. */
+  pin(name: string, kind: FieldKind, stored: boolean): void {
+    this.#fields.set(name.toLowerCase(), { name, kind, stored })
+  }
+
+  get(name: string): PinnedField | undefined {
+    const pinned = this.#fields.get(name.toLowerCase())
+    return pinned !== undefined && pinned.name === name ? pinned : undefined
+  }
+
+  all(): PinnedField[] {
+    return [...this.#fields.values()]
+  }
+
+  /**
+   * Checks a sample's fields against their pinned types, pinning new ones.
+   * Returns the fields as they are to be stored (ints widened to float where pinned).
+   */
+  resolve(fields: readonly Field[]): Field[] | Rejection {
+    let out: Field[] | null = null
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!
+      const key = field.name.toLowerCase()
+      let pinned = this.#fields.get(key)
+      if (pinned === undefined) {
+        if (this.#fields.size >= this.#maxFields) {
+          return reject('too_many_fields', `the store holds ${this.#maxFields} fields already`)
+        }
+        pinned = { name: field.name, kind: field.kind, stored: false }
+        this.#fields.set(key, pinned)
+      } else if (pinned.name !== field.name) {
+        return reject('invalid_field_name', `${field.name} differs only in case from field ${pinned.name}`)
+      }
+      if (pinned.kind === field.kind) continue
+      if (pinned.kind === 'float' && field.kind === 'int') {
+        out ??= fields.slice()
+        out[i] = { name: field.name, kind: 'float', value: Number(field.value) }
+        continue
+      }
+      return reject('field_type_conflict', `${field.name} is pinned as ${pinned.kind}, got ${field.kind}`)
+    }
+    return out ?? (fields as Field[])
+  }
+}

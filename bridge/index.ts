@@ -1,0 +1,10 @@
+export {
+  Bridge,
+  type BridgeOptions,
+  DEFAULT_BRIDGE_OPTIONS,
+  DEVICE_ID_PATTERN,
+  type IngestOutcome,
+} from './bridge.js'
+export { crc32c, decodePayload } from './decode.js'
+export { type DeadLetterRow, DuckDBStore, type ReadingRow } from './duckdb-store.js'
+export { formatRfc3339Ns, parseRfc3339 } from './time.js'

@@ -1,0 +1,175 @@
+/**
+ * The embedded MQTT 3.1.1 broker: Aedes on a TCP listener, with the limits a
+ * public broker needs and Aedes lacks by default.
+ *
+ * The durable point: Aedes writes a QoS 1 PUBACK before its `published` hook
+ * runs (node_modules/aedes/lib/handlers/publish.js), and a QoS 2 PUBREC right
+ * after storing the packet in its own (memory) persistence. Both come after
+ * `authorizePublish`, so that is where a telemetry message is handed to the
+ * bridge and waited on: the acknowledgement leaves only once the reading is
+ * durable. If the bridge cannot make it durable, the hook fails, Aedes closes
+ * the connection without acknowledging, and the device sends it again.
+ */
+
+import { createServer, type Server, type Socket } from 'node:net'
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
+import type { Logger } from 'pino'
+import { type GuardViolation, PacketGuard } from './packet-guard.js'
+
+export interface BrokerOptions {
+  readonly host: string
+  /** TCP port; 0 picks a free one. */
+  readonly port: number
+  /** Largest MQTT packet accepted, in bytes of Remaining Length. Default 262144. */
+  readonly maxPacketBytes: number
+  /** Time a new connection has to send CONNECT, in ms. Default 10000, at most 10000. */
+  readonly connectTimeoutMs: number
+  /**
+   * Called for every PUBLISH before it is acknowledged or routed. Resolve to
+   * let it through; reject to refuse it (the client is disconnected, nothing
+   * is acknowledged).
+   */
+  readonly onPublish: (topic: string, payload: Uint8Array) => Promise<void>
+  readonly onDisconnectForViolation?: (reason: string) => void
+  readonly onClientCountChange?: (connected: number) => void
+  readonly log: Logger
+}
+
+export const DEFAULT_BROKER_OPTIONS = Object.freeze({
+  maxPacketBytes: 256 * 1024,
+  connectTimeoutMs: 10_000,
+})
+
+class ProtocolViolation extends Error {
+  override name = 'ProtocolViolation'
+  constructor(readonly reason: string) {
+    super(`protocol violation: ${reason}`)
+  }
+}
+
+export class TelemetryBroker {
+  readonly #aedes: Aedes
+  readonly #server: Server
+  readonly #sockets = new Set<Socket>()
+
+  private constructor(aedes: Aedes, server: Server) {
+    this.#aedes = aedes
+    this.#server = server
+  }
+
+  static async start(options: BrokerOptions): Promise<TelemetryBroker> {
+    const { log } = options
+    const violation = (reason: string): ProtocolViolation => {
+      options.onDisconnectForViolation?.(reason)
+      return new ProtocolViolation(reason)
+    }
+    // [MQTT-3.1.3-8]: an empty client id with CleanSession 0 gets CONNACK 0x02.
+    // preConnect sees the packet; authenticate answers with the return code.
+    const emptyIdPersistent = new WeakSet<Client>()
+
+    const aedes = await Aedes.createBroker({
+      connectTimeout: Math.min(options.connectTimeoutMs, 10_000),
+      preConnect(client, packet, callback) {
+        if (packet.clientId === '' && packet.clean === false) emptyIdPersistent.add(client)
+        callback(null, true)
+      },
+      authenticate(client, _username, _password, callback) {
+        if (emptyIdPersistent.has(client)) {
+          const err = new Error('empty client id requires clean session') as AuthenticateError
+          err.returnCode = 2
+          return callback(err, false)
+        }
+        callback(null, true)
+      },
+      authorizePublish(_client, packet, callback) {
+        // An exception thrown here would kill the process: answer through the callback only.
+        try {
+          const problem = publishProblem(packet)
+          if (problem !== null) return callback(violation(problem))
+          options.onPublish(packet.topic, packet.payload as Uint8Array).then(
+            () => callback(null),
+            (err: unknown) => {
+              log.error({ err, topic: packet.topic }, 'publish not made durable; not acknowledged')
+              callback(err instanceof Error ? err : new Error(String(err)))
+            },
+          )
+        } catch (err) {
+          log.error({ err }, 'authorizePublish failed')
+          callback(err instanceof Error ? err : new Error(String(err)))
+        }
+      },
+      authorizeSubscribe(_client, subscription, callback) {
+        try {
+          const filter = subscription.topic
+          if (filter.includes('\u0000') || filter.includes('\uFFFD'))
+            return callback(violation('topic_invalid'), null)
+          callback(null, subscription)
+        } catch (err) {
+          callback(err instanceof Error ? err : new Error(String(err)), null)
+        }
+      },
+    })
+
+    const server = createServer((socket) => {
+      const guard = new PacketGuard(options.maxPacketBytes)
+      const read = socket.read.bind(socket)
+      // Every byte Aedes reads passes the guard first (see packet-guard.ts).
+      socket.read = (size?: number) => {
+        const chunk = read(size) as Buffer | null
+        if (chunk === null) return null
+        const problem: GuardViolation | null = guard.check(chunk)
+        if (problem === null) return chunk
+        options.onDisconnectForViolation?.(problem)
+        log.warn({ reason: problem, remote: socket.remoteAddress }, 'closing connection: protocol violation')
+        socket.destroy()
+        return null
+      }
+      broker.#sockets.add(socket)
+      socket.once('close', () => broker.#sockets.delete(socket))
+      aedes.handle(socket)
+    })
+    const broker = new TelemetryBroker(aedes, server)
+
+    const count = (): void => options.onClientCountChange?.(aedes.connectedClients)
+    aedes.on('client', count)
+    aedes.on('clientDisconnect', count)
+    aedes.on('clientError', (client, err) => {
+      if (!(err instanceof ProtocolViolation))
+        log.debug({ clientId: client.id, err: err.message }, 'client error')
+    })
+
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    return broker
+  }
+
+  get port(): number {
+    const address = this.#server.address()
+    if (address === null || typeof address === 'string') throw new Error('broker is not listening')
+    return address.port
+  }
+
+  /** Stops accepting connections and closes the ones open. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve())
+      for (const socket of this.#sockets) socket.destroy()
+    })
+    await new Promise<void>((resolve) => this.#aedes.close(() => resolve()))
+  }
+}
+
+/** Why a PUBLISH must close the connection, or null. */
+function publishProblem(packet: PublishPacket): string | null {
+  // [MQTT-2.3.1-1]: QoS 1 and 2 PUBLISH carry a non-zero packet identifier.
+  if (packet.qos > 0 && packet.messageId === 0) return 'packet_id_zero'
+  // [MQTT-4.7.2-1]: $-topics belong to the server; wildcards Aedes refuses itself.
+  if (packet.topic.startsWith('$')) return 'reserved_topic'
+  if (packet.topic.includes('\u0000')) return 'topic_contains_nul'
+  return null
+}

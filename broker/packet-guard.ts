@@ -1,0 +1,97 @@
+/**
+ * Checks the MQTT framing of a connection's raw bytes before Aedes sees them.
+ *
+ * Aedes (through mqtt-packet) buffers a packet until all the bytes its fixed
+ * header announces have arrived, whatever that number is: a client that
+ * announces 256 MB and trickles bytes holds that memory. This guard reads
+ * only the fixed header of each packet [MQTT-2.2] and the topic of each
+ * PUBLISH [MQTT-3.3.2.1], and refuses:
+ *
+ * - a Remaining Length above the broker's maximum packet size, at once;
+ * - a Remaining Length encoded in more than four bytes [MQTT-2.2.3];
+ * - a topic that is not well-formed UTF-8 [MQTT-1.5.3-1] or holds U+0000
+ *   [MQTT-1.5.3-2]. mqtt-packet would turn bad bytes into U+FFFD silently.
+ *
+ *   chunk ─▶ [ type byte ] ─▶ [ length 1-4 bytes ] ─▶ [ body: skip, or topic for PUBLISH ] ─┐
+ *               ▲                                                                        │
+ *               └────────────────────────────────────────────────────────────────────────┘
+ */
+
+export type GuardViolation = 'packet_too_large' | 'malformed_length' | 'topic_not_utf8' | 'topic_contains_nul'
+
+const HEADER = 0
+const LENGTH = 1
+const BODY = 2
+const PUBLISH = 3
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+export class PacketGuard {
+  readonly #maxPacketBytes: number
+  #state = HEADER
+  #type = 0
+  #length = 0
+  #lengthBytes = 0
+  #remaining = 0
+  /** For a PUBLISH: the topic length prefix and topic bytes read so far. */
+  #topic: number[] | null = null
+
+  constructor(maxPacketBytes: number) {
+    this.#maxPacketBytes = maxPacketBytes
+  }
+
+  /** Feeds the next bytes of the stream; returns the first violation, or null. */
+  check(chunk: Uint8Array): GuardViolation | null {
+    let i = 0
+    while (i < chunk.length) {
+      if (this.#state === HEADER) {
+        this.#type = chunk[i++]! >> 4
+        this.#state = LENGTH
+        this.#length = 0
+        this.#lengthBytes = 0
+      } else if (this.#state === LENGTH) {
+        const byte = chunk[i++]!
+        this.#length += (byte & 0x7f) * 128 ** this.#lengthBytes
+        this.#lengthBytes++
+        if (byte & 0x80) {
+          if (this.#lengthBytes === 4) return 'malformed_length'
+          continue
+        }
+        if (this.#length > this.#maxPacketBytes) return 'packet_too_large'
+        this.#remaining = this.#length
+        this.#topic = this.#type === PUBLISH ? [] : null
+        this.#state = this.#remaining === 0 ? HEADER : BODY
+      } else {
+        const take = Math.min(this.#remaining, chunk.length - i)
+        if (this.#topic !== null) {
+          const violation = this.#readTopic(chunk, i, take)
+          if (violation !== null) return violation
+        }
+        i += take
+        this.#remaining -= take
+        if (this.#remaining === 0) this.#state = HEADER
+      }
+    }
+    return null
+  }
+
+  #readTopic(chunk: Uint8Array, start: number, available: number): GuardViolation | null {
+    const topic = this.#topic!
+    for (let k = 0; k < available; k++) {
+      topic.push(chunk[start + k]!)
+      if (topic.length < 2) continue
+      const topicLength = topic[0]! * 256 + topic[1]!
+      if (topic.length < 2 + topicLength) continue
+      this.#topic = null
+      const bytes = Uint8Array.from(topic.slice(2))
+      if (bytes.includes(0)) return 'topic_contains_nul'
+      try {
+        strictUtf8.decode(bytes)
+      } catch {
+        return 'topic_not_utf8'
+      }
+      return null
+    }
+    return null
+  }
+}

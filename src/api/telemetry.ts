@@ -1,0 +1,114 @@
+/**
+ * GET /v1/telemetry: stored readings of devices over a time range, as JSON,
+ * NDJSON or CSV (docs/http-api.md). Rows stream from the store in chunks, so
+ * a large range never sits in memory whole.
+ */
+
+import { Readable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { DEVICE_ID_PATTERN, type DuckDBStore, formatRfc3339Ns, type ReadingRow } from '../../bridge/index.js'
+import { InvalidParameterError } from '../errors.js'
+import { NAME_PATTERN } from '../telemetry.js'
+import { choice, integer, list, type Query, time } from './params.js'
+
+const FORMATS = ['json', 'ndjson', 'csv'] as const
+const CONTENT_TYPE = {
+  json: 'application/json',
+  ndjson: 'application/x-ndjson',
+  csv: 'text/csv; charset=utf-8',
+}
+export const MAX_TELEMETRY_LIMIT = 1_000_000
+const DEFAULT_RANGE_NS = 3_600_000_000_000n
+
+export function registerTelemetryRoutes(app: FastifyInstance, store: DuckDBStore): void {
+  app.get('/v1/telemetry', async (request, reply) => {
+    const query = request.query as Query
+    const devices = list(query, 'device', DEVICE_ID_PATTERN, 100)
+    if (devices === undefined) throw new InvalidParameterError('device', 'required')
+    const to = time(query, 'to') ?? BigInt(Date.now()) * 1_000_000n
+    const from = time(query, 'from') ?? to - DEFAULT_RANGE_NS
+    if (from > to) throw new InvalidParameterError('from', 'must not be after to')
+    const fields = list(query, 'fields', NAME_PATTERN, 256) ?? null
+    const known = new Set(store.storedFields().map((f) => f.name))
+    for (const f of fields ?? [])
+      if (!known.has(f)) throw new InvalidParameterError('fields', `unknown field ${f}`)
+    const limit = integer(query, 'limit', 1, MAX_TELEMETRY_LIMIT) ?? 10_000
+    const format = choice(query, 'format', FORMATS) ?? 'json'
+
+    const rows = store.readings({ devices, fromNs: from, toNs: to, fields, limit })
+    const columns = fields ?? [...known]
+    reply.type(CONTENT_TYPE[format])
+    return reply.send(Readable.from(render(rows, format, columns)))
+  })
+}
+
+async function* render(
+  chunks: AsyncIterable<ReadingRow[]>,
+  format: (typeof FORMATS)[number],
+  columns: readonly string[],
+) {
+  if (format === 'csv')
+    yield `${['device', 'ts', 'boot', 'seq', 'idx', 'device_ts', 'recv_ts', 'offset_ns', ...columns, 'tags'].map(csvCell).join(',')}\n`
+  if (format === 'json') yield '{"readings":['
+  let first = true
+  for await (const chunk of chunks) {
+    let out = ''
+    for (const row of chunk) {
+      if (format === 'csv') out += csvRow(row, columns)
+      else if (format === 'ndjson') out += `${JSON.stringify(toJson(row))}\n`
+      else {
+        out += (first ? '' : ',') + JSON.stringify(toJson(row))
+        first = false
+      }
+    }
+    yield out
+  }
+  if (format === 'json') yield ']}\n'
+}
+
+/** The reading as the API shows it: times in RFC 3339 with nanoseconds. */
+export function toJson(row: ReadingRow): Record<string, unknown> {
+  const fields: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(row.fields)) fields[k] = jsonNumber(v)
+  return {
+    device: row.device,
+    ts: formatRfc3339Ns(row.ts),
+    boot: Number(row.boot),
+    seq: Number(row.seq),
+    idx: row.idx,
+    device_ts: row.device_ts === null ? null : formatRfc3339Ns(row.device_ts),
+    recv_ts: formatRfc3339Ns(row.recv_ts),
+    offset_ns: jsonNumber(row.offset_ns),
+    fields,
+    tags: row.tags === null ? {} : JSON.parse(row.tags),
+  }
+}
+
+function jsonNumber(v: number | bigint | boolean | null): number | string | boolean | null {
+  if (typeof v !== 'bigint') return v
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(v)
+    : v.toString()
+}
+
+function csvRow(row: ReadingRow, columns: readonly string[]): string {
+  const cells = [
+    row.device,
+    formatRfc3339Ns(row.ts),
+    row.boot,
+    row.seq,
+    row.idx,
+    row.device_ts === null ? '' : formatRfc3339Ns(row.device_ts),
+    formatRfc3339Ns(row.recv_ts),
+    row.offset_ns,
+    ...columns.map((c) => row.fields[c] ?? ''),
+    row.tags ?? '',
+  ]
+  return `${cells.map(csvCell).join(',')}\n`
+}
+
+/** RFC 4180: quote a cell holding a comma, quote or line break. */
+function csvCell(value: unknown): string {
+  const s = String(value)
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
+}

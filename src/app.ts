@@ -1,0 +1,96 @@
+/**
+ * The one place that wires everything together: store, bridge, broker and
+ * HTTP API in one process. main.ts runs it; tests start it in-process.
+ */
+
+import { type Logger, pino } from 'pino'
+import { Bridge, DEFAULT_BRIDGE_OPTIONS, DuckDBStore } from '../bridge/index.js'
+import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
+import { registerDeadLetterRoutes } from './api/dead-letters.js'
+import { registerHealthRoutes } from './api/health.js'
+import { createHttpServer } from './api/server.js'
+import { registerTelemetryRoutes } from './api/telemetry.js'
+import type { Config } from './config.js'
+import { createMetrics, type Metrics } from './metrics.js'
+
+export interface App {
+  readonly mqttPort: number
+  readonly httpPort: number
+  readonly metrics: Metrics
+  readonly bridge: Bridge
+  /** Stops accepting, finishes commits in flight, closes the store. */
+  close(): Promise<void>
+}
+
+export async function startApp(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<App> {
+  const metrics = createMetrics()
+  const store = await DuckDBStore.open(config.dataDir)
+  let bridge: Bridge
+  try {
+    bridge = await Bridge.open(
+      store,
+      { ...DEFAULT_BRIDGE_OPTIONS, acceptUnwrapped: config.acceptUnwrapped, fieldTypes: config.fieldTypes },
+      metrics,
+    )
+  } catch (err) {
+    store.close()
+    throw err
+  }
+
+  let closing = false
+  const broker = await TelemetryBroker.start({
+    ...DEFAULT_BROKER_OPTIONS,
+    host: config.host,
+    port: config.mqttPort,
+    maxPacketBytes: config.maxPacketBytes,
+    log: log.child({ module: 'broker' }),
+    async onPublish(topic, payload) {
+      if (closing) throw new Error('shutting down')
+      await bridge.ingest(topic, payload)
+    },
+    onDisconnectForViolation: (reason) => metrics.brokerDisconnects.inc({ reason }),
+    onClientCountChange: (n) => metrics.connectedDevices.set(n),
+  })
+
+  const http = createHttpServer(log)
+  registerHealthRoutes(
+    http,
+    {
+      async check() {
+        if (closing) return 'shutting down'
+        await store.ping()
+        return null
+      },
+    },
+    metrics.registry,
+  )
+  registerTelemetryRoutes(http, store)
+  registerDeadLetterRoutes(http, store, bridge)
+  await http.listen({ host: config.host, port: config.httpPort })
+  const address = http.server.address()
+  const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
+
+  log.info(
+    {
+      mqtt: `mqtt://${config.host}:${broker.port}`,
+      http: `http://${config.host}:${httpPort}`,
+      dataDir: config.dataDir,
+    },
+    'telemetry bridge listening',
+  )
+
+  return {
+    mqttPort: broker.port,
+    httpPort,
+    metrics,
+    bridge,
+    async close() {
+      if (closing) return
+      closing = true
+      await broker.close()
+      await bridge.flush()
+      await http.close()
+      store.close()
+    },
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The one error registry. Codes are stable and never reused: clients match on
+ * `code`, never on the message. Each class says whether the API exposes it and
+ * with which HTTP status.
+ */
+
+export interface TelemetryErrorOptions {
+  cause?: unknown
+}
+
+export class TelemetryError extends Error {
+  override name = 'TelemetryError'
+  readonly code: string = 'TLM_ERR_INTERNAL'
+  readonly statusCode: number = 500
+  constructor(message: string, options: TelemetryErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+  }
+}
+
+/** A request parameter is missing or malformed; `parameter` names it. */
+export class InvalidParameterError extends TelemetryError {
+  override name = 'InvalidParameterError'
+  override readonly code = 'TLM_ERR_INVALID_PARAMETER'
+  override readonly statusCode = 400
+  constructor(
+    readonly parameter: string,
+    message: string,
+    options: TelemetryErrorOptions = {},
+  ) {
+    super(`${parameter}: ${message}`, options)
+  }
+}
+
+/** A configuration value is wrong; thrown once at start-up. */
+export class ConfigError extends TelemetryError {
+  override name = 'ConfigError'
+  override readonly code = 'TLM_ERR_CONFIG'
+  constructor(
+    readonly problems: readonly string[],
+    options: TelemetryErrorOptions = {},
+  ) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`, options)
+  }
+}
+
+/** The store cannot take or serve data right now; a retry may help. */
+export class StoreUnavailableError extends TelemetryError {
+  override name = 'StoreUnavailableError'
+  override readonly code = 'TLM_ERR_STORE_UNAVAILABLE'
+  override readonly statusCode = 503
+}
+
+export class NotFoundError extends TelemetryError {
+  override name = 'NotFoundError'
+  override readonly code = 'TLM_ERR_NOT_FOUND'
+  override readonly statusCode = 404
+}
+
+/**
+ * Why the bridge refused a payload. These strings are stored with every dead
+ * letter and exposed over HTTP and in metrics: they are part of the contract
+ * (docs/wire-format.md) and are never renamed or reused.
+ */
+export const REJECT_REASONS = [
+  'payload_too_large',
+  'payload_malformed',
+  'payload_truncated',
+  'payload_trailing_bytes',
+  'payload_too_deep',
+  'json_malformed',
+  'not_a_map',
+  'invalid_envelope',
+  'envelope_required',
+  'checksum_mismatch',
+  'unsupported_version',
+  'missing_seq',
+  'invalid_seq',
+  'invalid_boot',
+  'invalid_timestamp',
+  'invalid_fields',
+  'invalid_field_name',
+  'invalid_tags',
+  'invalid_samples',
+  'field_type_conflict',
+  'too_many_fields',
+  'invalid_device_id',
+  'duplicate_conflict',
+] as const
+
+export type RejectReason = (typeof REJECT_REASONS)[number]
+
+/** A payload the bridge refuses: a value, not an exception, since it is routine. */
+export class Rejection {
+  readonly ok = false as const
+  constructor(
+    readonly reason: RejectReason,
+    readonly detail: string,
+  ) {}
+}
+
+export function reject(reason: RejectReason, detail: string): Rejection {
+  return new Rejection(reason, detail)
+}

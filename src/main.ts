@@ -1,0 +1,45 @@
+/** `npm start`: the whole system in one process (README, docs/configuration.md). */
+
+import { pino } from 'pino'
+import { startApp } from './app.js'
+import { loadConfig } from './config.js'
+import { ConfigError } from './errors.js'
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>
+  try {
+    config = loadConfig(process.argv.slice(2), process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+  const log = pino({ level: config.logLevel })
+  const app = await startApp(config, log)
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down: finishing commits in flight')
+    app.close().then(
+      () => {
+        log.info('stopped')
+        process.exit(0)
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`failed to start: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})
