@@ -154,12 +154,15 @@ export class TelemetryBroker {
     return address.port
   }
 
-  /** Stops accepting connections and closes the ones open. */
+  /** Refuses new connections; the open ones keep being served until close(). */
+  stopAccepting(): void {
+    if (this.#server.listening) this.#server.close()
+  }
+
+  /** Closes every connection and the broker. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve())
-      for (const socket of this.#sockets) socket.destroy()
-    })
+    this.stopAccepting()
+    for (const socket of this.#sockets) socket.destroy()
     await new Promise<void>((resolve) => this.#aedes.close(() => resolve()))
   }
 }

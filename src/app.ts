@@ -86,9 +86,13 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     bridge,
     async close() {
       if (closing) return
+      // New connections and publishes are refused (unacknowledged, so devices
+      // resend them later); commits in flight finish and their acknowledgements
+      // go out on the still-open sockets; then everything closes.
       closing = true
-      await broker.close()
+      broker.stopAccepting()
       await bridge.flush()
+      await broker.close()
       await http.close()
       store.close()
     },

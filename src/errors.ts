@@ -62,7 +62,6 @@ export class NotFoundError extends TelemetryError {
  * (docs/wire-format.md) and are never renamed or reused.
  */
 export const REJECT_REASONS = [
-  'payload_too_large',
   'payload_malformed',
   'payload_truncated',
   'payload_trailing_bytes',

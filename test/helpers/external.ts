@@ -1,0 +1,22 @@
+/**
+ * Outside programs the tests drive (mosquitto_pub, curl, ...). On a
+ * developer's machine a missing one skips its test with the reason; in CI
+ * (.ci/run sets TLM_REQUIRE_EXTERNAL=1) it fails the test instead, so no
+ * feature goes untested because a package was not installed.
+ */
+
+import { spawnSync } from 'node:child_process'
+
+interface SkipOrFail {
+  fail(message: string): void
+  skip(message: string): void
+}
+
+export function haveProgram(t: SkipOrFail, program: string, debianPackage: string): boolean {
+  const found = spawnSync('sh', ['-c', `command -v ${program}`]).status === 0
+  if (found) return true
+  const why = `${program} not found (Debian package ${debianPackage})`
+  if (process.env.TLM_REQUIRE_EXTERNAL === '1') t.fail(`${why}: required in CI`)
+  else t.skip(why)
+  return false
+}

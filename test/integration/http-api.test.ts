@@ -1,0 +1,77 @@
+/** The HTTP API's contract: health, readiness, metrics, and a 400 naming the parameter for every bad one. */
+
+import t from 'tap'
+import { startTestApp } from '../helpers/app.js'
+import { getJson, postJson } from '../helpers/http.js'
+
+t.test('http - health, readiness and metrics', async (t) => {
+  const app = await startTestApp(t)
+  t.same(await getJson(app.httpPort, '/healthz'), { status: 200, body: { status: 'ok' } })
+  t.same(await getJson(app.httpPort, '/readyz'), { status: 200, body: { status: 'ready' } })
+  const res = await fetch(`http://127.0.0.1:${app.httpPort}/metrics`)
+  t.match(res.headers.get('content-type'), /text\/plain/)
+  const text = await res.text()
+  for (const name of [
+    'telemetry_messages_received_total',
+    'telemetry_readings_accepted_total',
+    'telemetry_messages_rejected_total',
+    'telemetry_messages_duplicate_total',
+    'telemetry_group_commit_readings',
+    'telemetry_group_commit_seconds',
+    'mqtt_connected_clients',
+  ]) {
+    t.match(text, new RegExp(`# TYPE ${name} `), `exports ${name}`)
+  }
+  await app.close()
+  const after = await fetch(`http://127.0.0.1:${app.httpPort}/readyz`).then(
+    (r) => r.status,
+    () => 'refused',
+  )
+  t.not(after, 200, 'not ready once closed')
+})
+
+t.test('http - a bad parameter is a 400 naming it, never a 500', async (t) => {
+  const app = await startTestApp(t)
+  const cases: Array<[string, string]> = [
+    ['/v1/telemetry', 'device'],
+    ['/v1/telemetry?device=a/b', 'device'],
+    ['/v1/telemetry?device=a&from=yesterday', 'from'],
+    ['/v1/telemetry?device=a&to=2025-13-01T00:00:00Z', 'to'],
+    ['/v1/telemetry?device=a&from=2000&to=1000', 'from'],
+    ['/v1/telemetry?device=a&limit=0', 'limit'],
+    ['/v1/telemetry?device=a&limit=abc', 'limit'],
+    ['/v1/telemetry?device=a&limit=100000000', 'limit'],
+    ['/v1/telemetry?device=a&format=xml', 'format'],
+    ['/v1/telemetry?device=a&fields=nosuch', 'fields'],
+    ['/v1/telemetry?device=a&device=b', 'device'],
+    ['/v1/dead-letters?reason=bogus', 'reason'],
+    ['/v1/dead-letters?limit=-1', 'limit'],
+  ]
+  for (const [path, parameter] of cases) {
+    const res = await getJson<{ code: string; parameter: string; message: string }>(app.httpPort, path)
+    t.equal(res.status, 400, `${path}: 400`)
+    t.equal(res.body.code, 'TLM_ERR_INVALID_PARAMETER', `${path}: code`)
+    t.equal(res.body.parameter, parameter, `${path}: names ${parameter}`)
+  }
+  const replay = await postJson<{ code: string; parameter: string }>(
+    app.httpPort,
+    '/v1/dead-letters/replay',
+    { ids: ['x'] },
+  )
+  t.same([replay.status, replay.body.parameter], [400, 'ids'])
+  const empty = await postJson<{ code: string; parameter: string }>(
+    app.httpPort,
+    '/v1/dead-letters/replay',
+    {},
+  )
+  t.same([empty.status, empty.body.parameter], [400, 'ids'])
+  const badJson = await fetch(`http://127.0.0.1:${app.httpPort}/v1/dead-letters/replay`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{',
+  })
+  t.equal(badJson.status, 400)
+  t.equal(((await badJson.json()) as { code: string }).code, 'TLM_ERR_BAD_REQUEST')
+  const missing = await getJson<{ code: string }>(app.httpPort, '/v2/nothing')
+  t.same([missing.status, missing.body.code], [404, 'TLM_ERR_NOT_FOUND'])
+})

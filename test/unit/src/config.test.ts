@@ -1,0 +1,56 @@
+import t from 'tap'
+import { DEFAULT_CONFIG, loadConfig } from '../../../src/config.js'
+import { ConfigError } from '../../../src/errors.js'
+
+t.test('config - defaults with no flags and no variables', async (t) => {
+  t.same(loadConfig([], {}), DEFAULT_CONFIG)
+})
+
+t.test('config - each flag has a variable, and the flag wins', async (t) => {
+  const env = {
+    MQTT_PORT: '1999',
+    HTTP_PORT: '0',
+    DATA_DIR: '/tmp/x',
+    HOST: '::1',
+    FIELD_TYPES: 'temp=float, n=int',
+  }
+  const fromEnv = loadConfig([], env)
+  t.equal(fromEnv.mqttPort, 1999)
+  t.equal(fromEnv.httpPort, 0)
+  t.equal(fromEnv.dataDir, '/tmp/x')
+  t.equal(fromEnv.host, '::1')
+  t.same(fromEnv.fieldTypes, { temp: 'float', n: 'int' })
+  const fromFlags = loadConfig(
+    ['--mqtt-port', '0', '--data-dir', '/tmp/y', '--accept-unwrapped', 'false'],
+    env,
+  )
+  t.equal(fromFlags.mqttPort, 0)
+  t.equal(fromFlags.dataDir, '/tmp/y')
+  t.equal(fromFlags.acceptUnwrapped, false)
+  t.ok(Object.isFrozen(fromFlags), 'frozen')
+})
+
+t.test('config - every wrong value is reported at once, by name', async (t) => {
+  const err = t.throws(() =>
+    loadConfig(
+      ['--mqtt-port', '70000', '--http-port', 'x', '--field-types', 'temp=double', '--log-level', 'loud'],
+      {
+        MAX_PACKET_BYTES: '12',
+      },
+    ),
+  ) as ConfigError
+  t.ok(err instanceof ConfigError)
+  t.equal(err.code, 'TLM_ERR_CONFIG')
+  t.equal(err.problems.length, 5)
+  for (const name of ['--mqtt-port', '--http-port', '--field-types', 'log level', 'MAX_PACKET_BYTES']) {
+    t.ok(
+      err.problems.some((p) => p.includes(name)),
+      `names ${name}`,
+    )
+  }
+})
+
+t.test('config - an unknown or renamed flag fails loudly', async (t) => {
+  t.throws(() => loadConfig(['--mqtt_port', '1'], {}), ConfigError)
+  t.throws(() => loadConfig(['--port', '1'], {}), ConfigError)
+})
