@@ -76,7 +76,10 @@ export class Bridge {
   static async open(store: DuckDBStore, options: BridgeOptions, metrics: Metrics): Promise<Bridge> {
     const bridge = new Bridge(store, options, metrics)
     for (const [name, kind] of Object.entries(options.fieldTypes)) {
-      const stored = store.storedFields().find((f) => f.name === name)
+      const stored = store.storedFields().find((f) => f.name.toLowerCase() === name.toLowerCase())
+      if (stored !== undefined && stored.name !== name) {
+        throw new Error(`field ${name} is stored as ${stored.name}: names are case-insensitive`)
+      }
       if (stored?.kind === 'int' && kind === 'float') await store.widenField(name)
       else if (stored !== undefined && stored.kind !== kind) {
         throw new Error(`field ${name} is stored as ${stored.kind}; only int can be changed, to float`)
@@ -192,11 +195,12 @@ export class Bridge {
 
   #readings(device: string, message: Message, crc: number, recvNs: bigint): Reading[] | Rejection {
     const tags = message.tags === null ? null : JSON.stringify(message.tags)
+    const resolved = this.#fields.resolve(message.samples.map((s) => s.fields))
+    if (resolved instanceof Rejection) return resolved
     const readings: Reading[] = []
     for (let idx = 0; idx < message.samples.length; idx++) {
       const sample = message.samples[idx]!
-      const fields = this.#fields.resolve(sample.fields)
-      if (fields instanceof Rejection) return fields
+      const fields = resolved[idx]!
       const deviceTsNs = sample.time?.ns ?? null
       if (sample.time !== null && sample.time.unit !== null && sample.time.unit !== 'ms') {
         this.#metrics.unitsInferred.inc({ unit: sample.time.unit })

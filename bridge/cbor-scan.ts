@@ -65,7 +65,7 @@ export function scanCbor(bytes: Uint8Array, limits: ScanLimits): ScanResult {
 
     // A break closes an indefinite container [RFC 8949 §3.2.1].
     if (initial === 0xff) {
-      if (top === undefined || top.remaining !== -1 || (top.isMap && top.count % 2 === 1)) {
+      if (tagRun > 0 || top === undefined || top.remaining !== -1 || (top.isMap && top.count % 2 === 1)) {
         return fail('payload_malformed', `unexpected break at byte ${pos - 1}`)
       }
       stack.pop()
@@ -86,6 +86,8 @@ export function scanCbor(bytes: Uint8Array, limits: ScanLimits): ScanResult {
     }
     const indefinite = info === 31
     if (major !== 6) tagRun = 0
+    // Only a text key names a path segment; any other key clears the last one.
+    if (isKey && major !== 6) top.key = null
 
     switch (major) {
       case 0:

@@ -81,12 +81,17 @@ export function decodePayload(payload: Uint8Array, options: DecodeOptions): Deco
 
   const { p, c } = outer.body
   if (!(p instanceof Uint8Array)) return reject('invalid_envelope', 'envelope p must be a byte string')
-  if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > 0xffffffff) {
+  // Any unsigned integer encoding is valid CBOR; cbor-x gives a BigInt for eight bytes.
+  const expected = typeof c === 'bigint' && c <= 0xffffffffn ? Number(c) : c
+  if (typeof expected !== 'number' || !Number.isInteger(expected) || expected < 0 || expected > 0xffffffff) {
     return reject('invalid_envelope', 'envelope c must be an unsigned 32-bit integer')
   }
   const actual = crc32c(p)
-  if (actual !== c) {
-    return reject('checksum_mismatch', `CRC-32C of p is 0x${hex32(actual)}, envelope says 0x${hex32(c)}`)
+  if (actual !== expected) {
+    return reject(
+      'checksum_mismatch',
+      `CRC-32C of p is 0x${hex32(actual)}, envelope says 0x${hex32(expected)}`,
+    )
   }
   const inner = p[0] === 0x7b ? decodeJson(p) : decodeCbor(p)
   if (!inner.ok) return inner

@@ -42,32 +42,40 @@ export class FieldRegistry {
   }
 
   /**
-   * Checks a sample's fields against their pinned types, pinning new ones.
-   * Returns the fields as they are to be stored (ints widened to float where pinned).
+   * Checks a message's samples against the pinned types. New fields are pinned
+   * only if the whole message passes, so a refused message leaves no trace.
+   * Returns each sample's fields as they are to be stored (ints widened to
+   * float where the field is pinned float).
    */
-  resolve(fields: readonly Field[]): Field[] | Rejection {
-    let out: Field[] | null = null
-    for (let i = 0; i < fields.length; i++) {
-      const field = fields[i]!
-      const key = field.name.toLowerCase()
-      let pinned = this.#fields.get(key)
-      if (pinned === undefined) {
-        if (this.#fields.size >= this.#maxFields) {
-          return reject('too_many_fields', `the store holds ${this.#maxFields} fields already`)
+  resolve(samples: readonly (readonly Field[])[]): Field[][] | Rejection {
+    const fresh = new Map<string, PinnedField>()
+    const out: Field[][] = []
+    for (const fields of samples) {
+      let resolved: Field[] | null = null
+      for (let i = 0; i < fields.length; i++) {
+        const field = fields[i]!
+        const key = field.name.toLowerCase()
+        let pinned = this.#fields.get(key) ?? fresh.get(key)
+        if (pinned === undefined) {
+          if (this.#fields.size + fresh.size >= this.#maxFields) {
+            return reject('too_many_fields', `the store holds ${this.#maxFields} fields already`)
+          }
+          pinned = { name: field.name, kind: field.kind, stored: false }
+          fresh.set(key, pinned)
+        } else if (pinned.name !== field.name) {
+          return reject('invalid_field_name', `${field.name} differs only in case from field ${pinned.name}`)
         }
-        pinned = { name: field.name, kind: field.kind, stored: false }
-        this.#fields.set(key, pinned)
-      } else if (pinned.name !== field.name) {
-        return reject('invalid_field_name', `${field.name} differs only in case from field ${pinned.name}`)
+        if (pinned.kind === field.kind) continue
+        if (pinned.kind === 'float' && field.kind === 'int') {
+          resolved ??= fields.slice()
+          resolved[i] = { name: field.name, kind: 'float', value: Number(field.value) }
+          continue
+        }
+        return reject('field_type_conflict', `${field.name} is pinned as ${pinned.kind}, got ${field.kind}`)
       }
-      if (pinned.kind === field.kind) continue
-      if (pinned.kind === 'float' && field.kind === 'int') {
-        out ??= fields.slice()
-        out[i] = { name: field.name, kind: 'float', value: Number(field.value) }
-        continue
-      }
-      return reject('field_type_conflict', `${field.name} is pinned as ${pinned.kind}, got ${field.kind}`)
+      out.push(resolved ?? fields.slice())
     }
-    return out ?? (fields as Field[])
+    for (const [key, pinned] of fresh) this.#fields.set(key, pinned)
+    return out
   }
 }

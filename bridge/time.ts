@@ -87,9 +87,11 @@ export function parseRfc3339(text: string): bigint | null {
     number,
   ]
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return null
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second)
-  const check = new Date(ms)
-  if (check.getUTCDate() !== day && second !== 60) return null // 2025-02-30 and the like
+  // setUTCFullYear, not Date.UTC, which reads years 0 to 99 as 1900 to 1999.
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
+  if (date.getUTCDate() !== day) return null // 2025-02-30 and the like
+  const ms = date.getTime() + ((hour * 60 + minute) * 60 + second) * 1000
   let ns = BigInt(ms) * 1_000_000n + BigInt((m[7] ?? '').padEnd(9, '0') || '0')
   if (m[9] !== undefined) {
     const offsetMin = Number(m[10]) * 60 + Number(m[11])

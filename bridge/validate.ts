@@ -161,7 +161,11 @@ function toUnsigned(value: unknown): number | null {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return (
-    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof Uint8Array) &&
+    !(value instanceof TaggedTime)
   )
 }
 

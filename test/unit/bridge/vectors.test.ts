@@ -7,7 +7,13 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { Bridge, DEFAULT_BRIDGE_OPTIONS, DuckDBStore, formatRfc3339Ns, type ReadingRow } from '../../../bridge/index.js'
+import {
+  Bridge,
+  DEFAULT_BRIDGE_OPTIONS,
+  DuckDBStore,
+  formatRfc3339Ns,
+  type ReadingRow,
+} from '../../../bridge/index.js'
 import { createMetrics } from '../../../src/metrics.js'
 import { tempDir, VECTORS_DIR } from '../../helpers/app.js'
 

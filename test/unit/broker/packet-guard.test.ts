@@ -1,0 +1,101 @@
+/**
+ * PacketGuard, table-driven from test/fixtures/packet-guard.json. TCP may cut
+ * the stream anywhere, so every case is fed whole, one byte at a time, split
+ * at every boundary, and split at every pair of boundaries: the verdict, and
+ * the chunk that carries it, must not depend on where the cuts fall.
+ */
+
+import t from 'tap'
+import { type GuardViolation, PacketGuard } from '../../../broker/packet-guard.js'
+import { hex, loadFixture } from '../../helpers/fixtures.js'
+
+interface GuardCase {
+  name: string
+  maxPacketBytes: number
+  packets: Array<{ note: string; hex: string }>
+  violation: GuardViolation | null
+  atByte?: number
+}
+
+const { cases } = loadFixture<{ cases: GuardCase[] }>('packet-guard.json')
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+/** Feeds the chunks in order; returns the first violation and the index of the chunk that returned it. */
+function feed(
+  maxPacketBytes: number,
+  chunks: Uint8Array[],
+): { violation: GuardViolation | null; chunk: number } {
+  const guard = new PacketGuard(maxPacketBytes)
+  for (let i = 0; i < chunks.length; i++) {
+    const violation = guard.check(chunks[i]!)
+    if (violation !== null) return { violation, chunk: i }
+  }
+  return { violation: null, chunk: -1 }
+}
+
+/** What feed() must return for chunks cut at `cuts` (ascending offsets strictly inside the stream). */
+function expected(c: GuardCase, cuts: number[]): { violation: GuardViolation | null; chunk: number } {
+  if (c.violation === null) return { violation: null, chunk: -1 }
+  const at = c.atByte!
+  return { violation: c.violation, chunk: cuts.filter((cut) => cut <= at).length }
+}
+
+function cutAt(stream: Uint8Array, cuts: number[]): Uint8Array[] {
+  const bounds = [0, ...cuts, stream.length]
+  return bounds.slice(1).map((end, i) => stream.subarray(bounds[i]!, end))
+}
+
+for (const c of cases) {
+  const stream = concat(c.packets.map((p) => hex(p.hex)))
+  t.test(`packet-guard - ${c.name}`, async (t) => {
+    if (c.violation !== null && c.atByte === undefined) throw new Error('fixture: a violation needs atByte')
+
+    t.strictSame(feed(c.maxPacketBytes, [stream]), expected(c, []), 'the whole stream in one chunk')
+
+    const bytes = Array.from(stream, (_, i) => stream.subarray(i, i + 1))
+    const cuts = Array.from({ length: stream.length - 1 }, (_, i) => i + 1)
+    t.strictSame(feed(c.maxPacketBytes, bytes), expected(c, cuts), 'one byte at a time')
+
+    const wrong: string[] = []
+    for (let k = 1; k < stream.length; k++) {
+      const got = feed(c.maxPacketBytes, cutAt(stream, [k]))
+      const want = expected(c, [k])
+      if (got.violation !== want.violation || got.chunk !== want.chunk)
+        wrong.push(`cut at ${k}: ${JSON.stringify(got)}`)
+    }
+    t.strictSame(wrong, [], 'split in two at every boundary')
+
+    for (let i = 1; i < stream.length && wrong.length < 10; i++) {
+      for (let j = i + 1; j < stream.length; j++) {
+        const got = feed(c.maxPacketBytes, cutAt(stream, [i, j]))
+        const want = expected(c, [i, j])
+        if (got.violation !== want.violation || got.chunk !== want.chunk)
+          wrong.push(`cuts at ${i}, ${j}: ${JSON.stringify(got)}`)
+      }
+    }
+    t.strictSame(wrong, [], 'split in three at every pair of boundaries')
+  })
+}
+
+t.test('packet-guard - keeps no state between connections', async (t) => {
+  // One guard per connection: a violation on one says nothing about a fresh one.
+  const bad = new PacketGuard(1024)
+  t.equal(bad.check(hex('30 81 08')), 'packet_too_large')
+  const fresh = new PacketGuard(1024)
+  t.equal(fresh.check(hex('30 06 00 02 61 62 68 69')), null)
+})
+
+t.test('packet-guard - applies its own maximum', async (t) => {
+  const header = hex('30 e4 00') // Remaining Length 100, in a non-minimal two-byte encoding
+  t.equal(new PacketGuard(99).check(header), 'packet_too_large')
+  t.equal(new PacketGuard(100).check(header), null)
+})
