@@ -6,7 +6,7 @@
  */
 
 import { addExtension, Decoder } from 'cbor-x'
-import CRC32C from 'crc-32/crc32c.js'
+import { crc32c } from '../src/crc32c.js'
 import { type Rejection, reject } from '../src/errors.js'
 import { scanCbor } from './cbor-scan.js'
 
@@ -46,10 +46,6 @@ export interface DecodedPayload {
 export interface DecodeOptions {
   /** Accept payloads without the CRC-32C envelope. Default true. */
   readonly acceptUnwrapped: boolean
-}
-
-export function crc32c(bytes: Uint8Array): number {
-  return CRC32C.buf(bytes) >>> 0
 }
 
 const NO_FLOATS: ReadonlySet<string> = new Set()

@@ -5,6 +5,6 @@ export {
   DEVICE_ID_PATTERN,
   type IngestOutcome,
 } from './bridge.js'
-export { crc32c, decodePayload } from './decode.js'
+export { decodePayload } from './decode.js'
 export { type DeadLetterRow, DuckDBStore, type ReadingRow } from './duckdb-store.js'
 export { formatRfc3339Ns, parseRfc3339 } from './time.js'

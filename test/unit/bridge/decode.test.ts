@@ -7,7 +7,8 @@
  */
 
 import t from 'tap'
-import { crc32c, type DecodeOptions, decodePayload, TaggedTime } from '../../../bridge/decode.js'
+import { type DecodeOptions, decodePayload, TaggedTime } from '../../../bridge/decode.js'
+import { crc32c } from '../../../src/crc32c.js'
 import { hex, loadFixture } from '../../helpers/fixtures.js'
 
 type Bytes = { hex: string } | { json: string }

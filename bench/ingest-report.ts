@@ -1,0 +1,159 @@
+/** The "Ingest (bench:ingest)" section of bench/RESULTS.md, from the measurements. */
+
+import { cpus } from 'node:os'
+import type { IngestBenchOptions } from './ingest.js'
+import { codeVersion, mosquittoVersion } from './processes.js'
+
+export interface Measurement {
+  readonly ackedPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** Server process CPU (all threads, user + system) per acknowledged reading. */
+  readonly serverCpuUsPerReading: number
+  /** Server CPU seconds per wall second of the scenario. */
+  readonly serverCores: number
+  /** The publishers' process CPU seconds per wall second. */
+  readonly publisherCores: number
+  /** The whole machine's busy CPU seconds per wall second, other processes included. */
+  readonly machineCores: number
+  readonly sent: number
+  readonly acknowledged: number
+  /** Failed publishes and connections, plus publishes never acknowledged. */
+  readonly errors: number
+  readonly heldBack: number
+  readonly meanPayloadBytes: number
+  readonly ok: boolean
+  readonly check: string
+}
+
+export interface Scenario {
+  readonly key: string
+  readonly label: string
+  readonly runs: Measurement[]
+}
+
+export function renderReport(
+  o: IngestBenchOptions,
+  scenarios: readonly Scenario[],
+  command: string,
+  loadAverageAtStart: number,
+): string {
+  const cpu = cpus()
+  const byKey = new Map(scenarios.map((s) => [s.key, s]))
+  const payload = median(scenarios.flatMap((s) => s.runs.map((m) => m.meanPayloadBytes)))
+  const out: string[] = [
+    'How many readings per second the app acknowledges _durably_ at QoS 1 (the PUBACK leaves only ' +
+      'after the reading is committed to DuckDB, WAL fsynced), next to Mosquitto acknowledging QoS 1 ' +
+      'while storing nothing (`persistence false`), with the same publishers in the same run.',
+    '',
+    `- Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ` +
+      `Mosquitto ${mosquittoVersion()}; ${new Date().toISOString()}; ` +
+      `1-minute load average ${loadAverageAtStart.toFixed(2)} when the bench started`,
+    `- Command: \`${command}\`, code at ${codeVersion()}`,
+    `- Load: ${o.publishers} mqtt.js publisher connections in one Node process on the same machine, QoS 1, ` +
+      `wire format v1 CBOR readings in the CRC-32C envelope (mean ${payload.toFixed(0)} bytes), ` +
+      `each publisher keeping at most ${o.window} unacknowledged. Flat out: ${fmt(o.readings)} readings ` +
+      `per scenario. Paced: ${fmt(o.pacedRate)} readings/s for ${o.pacedSeconds} s. ` +
+      'A fresh server (and empty data dir) for every scenario; loopback only.',
+    '- Latency: from the `publish()` call to its PUBACK, in the publisher. Flat out it is mostly the ' +
+      `wait in the ${o.window}-deep window (in flight ÷ throughput), so the paced rows are the latency figures.`,
+    '- Server CPU: user + system time of the server process, all threads (`/proc/<pid>/stat`), over the ' +
+      'scenario, per acknowledged reading. Cores busy: CPU seconds per wall second, for the server, for ' +
+      'the publishers’ process, and for the whole machine (`/proc/stat`: everything, the subscriber and ' +
+      'any other process included). When the machine is near all its cores, the figure is bounded by ' +
+      'the machine, not by the server alone.',
+    '- Before each measured scenario the same load runs for 2 s on other device ids (JIT, connections, ' +
+      'the store’s first field columns), and is not counted.',
+    '- Check: for the app, every acknowledged (device, seq) read back from ' +
+      '`GET /v1/telemetry?format=ndjson`, and `telemetry_readings_accepted_total`; for Mosquitto, the ' +
+      'messages its subscriber (`mosquitto_sub`) received.',
+    '',
+    `Medians of ${o.runs} run${o.runs === 1 ? '' : 's'} (min–max):`,
+    '',
+    '| scenario | acked readings/s | p50 ms | p99 ms | server CPU µs/reading | server cores | publisher cores | machine cores | check |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ]
+  for (const s of scenarios) {
+    const col = (f: (m: Measurement) => number, digits: number): string => spread(s.runs.map(f), digits)
+    const passed = s.runs.filter((m) => m.ok).length
+    out.push(
+      `| ${s.label} | ${col((m) => m.ackedPerSecond, 0)} | ${col((m) => m.p50Ms, 2)} | ${col((m) => m.p99Ms, 2)} ` +
+        `| ${col((m) => m.serverCpuUsPerReading, 1)} | ${col((m) => m.serverCores, 2)} ` +
+        `| ${col((m) => m.publisherCores, 2)} | ${col((m) => m.machineCores, 2)} ` +
+        `| ${passed}/${s.runs.length} runs passed |`,
+    )
+  }
+
+  const ratio = (a: string, b: string, f: (m: Measurement) => number): string => {
+    const x = byKey.get(a)
+    const y = byKey.get(b)
+    if (x === undefined || y === undefined) return '-'
+    return `${(median(x.runs.map(f)) / median(y.runs.map(f))).toFixed(2)}×`
+  }
+  out.push(
+    '',
+    `App ÷ Mosquitto, medians: flat out, throughput ${ratio('appFlat', 'mosquittoFlat', (m) => m.ackedPerSecond)} ` +
+      `and server CPU per reading ${ratio('appFlat', 'mosquittoFlat', (m) => m.serverCpuUsPerReading)}; ` +
+      `paced, p50 ${ratio('appPaced', 'mosquittoPaced', (m) => m.p50Ms)} and ` +
+      `p99 ${ratio('appPaced', 'mosquittoPaced', (m) => m.p99Ms)}.`,
+  )
+  // Where the figure is a floor: the machine, or the publishers' one thread, ran out first.
+  const bound = (f: (m: Measurement) => number, limit: number): string[] =>
+    scenarios.filter((s) => median(s.runs.map(f)) > limit).map((s) => s.label)
+  const machineBound = bound((m) => m.machineCores, 0.9 * cpu.length)
+  if (machineBound.length > 0) {
+    out.push(
+      '',
+      `Machine-bound (over 90% of ${cpu.length} cores busy): ${machineBound.join('; ')}. There the figure ` +
+        'is what this machine gives with the load generator beside the server, not the server’s ceiling.',
+    )
+  }
+  const publisherBound = bound((m) => m.publisherCores, 0.9)
+  if (publisherBound.length > 0) {
+    out.push(
+      '',
+      `Publisher-bound (the publishers’ process, one JavaScript thread, over 0.9 cores busy): ` +
+        `${publisherBound.join('; ')}. There the server was not the limit, so its figure is a floor.`,
+    )
+  }
+
+  out.push(
+    '',
+    '### Each run',
+    '',
+    '| run | scenario | acked/s | p50 ms | p99 ms | server µs/reading | sent | acked | errors | held back | check |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  )
+  const runs = Math.max(0, ...scenarios.map((s) => s.runs.length))
+  for (let r = 0; r < runs; r++) {
+    for (const s of scenarios) {
+      const m = s.runs[r]
+      if (m === undefined) continue
+      out.push(
+        `| ${r + 1} | ${s.label} | ${fmt(m.ackedPerSecond)} | ${m.p50Ms.toFixed(2)} | ${m.p99Ms.toFixed(2)} ` +
+          `| ${m.serverCpuUsPerReading.toFixed(1)} | ${fmt(m.sent)} | ${fmt(m.acknowledged)} | ${m.errors} ` +
+          `| ${fmt(m.heldBack)} | ${m.ok ? '' : '**FAILED** '}${m.check} |`,
+      )
+    }
+  }
+  return out.join('\n')
+}
+
+function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** `median (min–max)`, or just the value for a single run. */
+function spread(values: readonly number[], digits: number): string {
+  const m = median(values)
+  const f = (v: number): string => (digits === 0 ? fmt(v) : v.toFixed(digits))
+  if (values.length < 2) return f(m)
+  return `${f(m)} (${f(Math.min(...values))}–${f(Math.max(...values))})`
+}
+
+function fmt(n: number): string {
+  return Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US')
+}

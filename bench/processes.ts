@@ -1,0 +1,293 @@
+/**
+ * The servers a benchmark runs against, each a child process started here
+ * and always stopped here: our app as `npm start` runs it, Mosquitto with a
+ * config written to a temp dir, and mosquitto_sub as Mosquitto's consumer.
+ * Every child is killed when this process exits, however it exits.
+ */
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+export const REPO_ROOT = join(import.meta.dirname, '..', '..')
+const MAIN_JS = join(REPO_ROOT, 'dist', 'src', 'main.js')
+const HOST = '127.0.0.1'
+
+const children = new Set<ChildProcess>()
+const tempDirs = new Set<string>()
+
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
+})
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}, stopping child processes\n`)
+    process.exit(130)
+  })
+}
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  tempDirs.add(dir)
+  return dir
+}
+
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+  tempDirs.delete(dir)
+}
+
+export interface Server {
+  readonly name: string
+  readonly pid: number
+  readonly mqttUrl: string
+  /** Stops the process (SIGTERM, then SIGKILL after a grace period). */
+  stop(): Promise<void>
+}
+
+export interface AppServer extends Server {
+  readonly httpUrl: string
+}
+
+/**
+ * Our app in a child process on ephemeral ports with a fresh data dir; the
+ * ports come from its 'telemetry bridge listening' log line.
+ */
+export async function startApp(options: { nodeArgs?: readonly string[] } = {}): Promise<AppServer> {
+  const dataDir = tempDir('bench-app-')
+  const child = track(
+    spawn(
+      process.execPath,
+      [...(options.nodeArgs ?? []), MAIN_JS, '--mqtt-port', '0', '--http-port', '0', '--data-dir', dataDir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
+  )
+  const stderr = tail(child)
+  const ports = await new Promise<{ mqtt: string; http: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`app did not listen within 30 s: ${stderr()}`)), 30_000)
+    child.once('exit', (code, signal) =>
+      reject(new Error(`app exited (${code ?? signal}) before listening: ${stderr()}`)),
+    )
+    // Keep reading stdout for the whole run: a full pipe would stall the app's logger.
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.includes('telemetry bridge listening')) return
+      try {
+        const entry = JSON.parse(line) as { msg?: unknown; mqtt?: unknown; http?: unknown }
+        if (
+          entry.msg === 'telemetry bridge listening' &&
+          typeof entry.mqtt === 'string' &&
+          typeof entry.http === 'string'
+        ) {
+          clearTimeout(timer)
+          resolve({ mqtt: entry.mqtt, http: entry.http })
+        }
+      } catch {
+        // not a JSON log line
+      }
+    })
+  })
+  return {
+    name: 'app',
+    pid: child.pid!,
+    mqttUrl: ports.mqtt,
+    httpUrl: ports.http,
+    async stop() {
+      await stopChild(child, 30_000)
+      removeTempDir(dataDir)
+    },
+  }
+}
+
+/** Mosquitto on a free loopback port, storing nothing (persistence false). */
+export async function startMosquitto(): Promise<Server> {
+  const dir = tempDir('bench-mosquitto-')
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort()
+    const config = join(dir, 'mosquitto.conf')
+    writeFileSync(
+      config,
+      [
+        `listener ${port} ${HOST}`,
+        'allow_anonymous true',
+        'persistence false',
+        // Without this Mosquitto drops QoS 0 messages to a subscriber with more
+        // than 1000 outgoing packets queued, and the delivery count means nothing.
+        'max_queued_messages 0',
+        'log_dest stderr',
+        'log_type error',
+        'log_type warning',
+        '',
+      ].join('\n'),
+    )
+    const child = track(spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] }))
+    const stderr = tail(child)
+    try {
+      await waitForPort(port, child, 10_000)
+    } catch (err) {
+      await stopChild(child, 2000)
+      // Another process may have taken the port between the probe and the bind.
+      if (attempt < 3) continue
+      throw new Error(`mosquitto did not start: ${(err as Error).message} ${stderr()}`)
+    }
+    return {
+      name: 'mosquitto',
+      pid: child.pid!,
+      mqttUrl: `mqtt://${HOST}:${port}`,
+      async stop() {
+        await stopChild(child, 10_000)
+        removeTempDir(dir)
+      },
+    }
+  }
+}
+
+export interface Subscriber {
+  readonly pid: number
+  /** Messages received on devices/+/telemetry so far. */
+  readonly received: () => number
+  stop(): Promise<void>
+}
+
+/**
+ * mosquitto_sub on `devices/+/telemetry`, printing only each message's topic.
+ * It is ready once a probe on `bench/ready` comes back, so no reading is
+ * published before the subscription exists.
+ */
+export async function startSubscriber(mqttUrl: string): Promise<Subscriber> {
+  const port = new URL(mqttUrl).port
+  const child = track(
+    spawn(
+      'mosquitto_sub',
+      ['-h', HOST, '-p', port, '-q', '0', '-t', 'devices/+/telemetry', '-t', 'bench/ready', '-F', '%t'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
+  )
+  const stderr = tail(child)
+  let received = 0
+  let ready = false
+  createInterface({ input: child.stdout! }).on('line', (topic) => {
+    if (topic === 'bench/ready') ready = true
+    else received++
+  })
+  const deadline = Date.now() + 10_000
+  while (!ready) {
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`mosquitto_sub did not subscribe within 10 s: ${stderr()}`)
+    execFileSync('mosquitto_pub', ['-h', HOST, '-p', port, '-t', 'bench/ready', '-m', 'x'])
+    await sleep(100)
+  }
+  return { pid: child.pid!, received: () => received, stop: () => stopChild(child, 5000) }
+}
+
+/** User plus system CPU time of a process, all threads, in seconds (proc(5)). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name, which may itself hold spaces and parentheses.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(rest[11]) + Number(rest[12])) / clockTicks()
+}
+
+/** CPU time the whole machine spent busy (not idle, not waiting for I/O), in seconds. */
+export function machineBusySeconds(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu
+  return (user + nice + system + irq + softirq + steal) / clockTicks()
+}
+
+let ticks: number | null = null
+function clockTicks(): number {
+  ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  return ticks
+}
+
+export function mosquittoVersion(): string {
+  try {
+    const out = execFileSync('mosquitto', ['-h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    return /mosquitto version (\S+)/.exec(out)?.[1] ?? 'unknown'
+  } catch (err) {
+    // `mosquitto -h` exits with status 3 after printing its usage.
+    const out = String((err as { stdout?: unknown }).stdout ?? '')
+    return /mosquitto version (\S+)/.exec(out)?.[1] ?? 'unknown'
+  }
+}
+
+/** The commit measured, marked when the working tree differs from it. */
+export function codeVersion(): string {
+  try {
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim()
+    const dirty = git('status', '--porcelain', '--untracked-files=no') !== ''
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes' : ''}`
+  } catch {
+    return 'unknown (not a git checkout)'
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  // A missing binary is reported by the caller's start-up wait, not as an unhandled event.
+  child.on('error', () => undefined)
+  return child
+}
+
+/** The last few KB of a child's stderr, for error messages. */
+function tail(child: ChildProcess): () => string {
+  let text = ''
+  child.stderr?.on('data', (d: Buffer) => {
+    text = (text + d.toString()).slice(-4096)
+  })
+  return () => text.trim()
+}
+
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await exited
+  clearTimeout(timer)
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, HOST, () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`)
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, HOST)
+      socket.once('connect', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('error', () => resolve(false))
+    })
+    if (open) return
+    if (Date.now() > deadline) throw new Error(`port ${port} not open after ${timeoutMs} ms`)
+    await sleep(50)
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * After a run: did the system store every reading it acknowledged? Asked the
+ * way an operator and an ML job would, over HTTP: the Prometheus counter,
+ * then the rows themselves from GET /v1/telemetry as NDJSON.
+ */
+
+import { createInterface } from 'node:readline'
+import { Readable } from 'node:stream'
+
+/** Which seqs of each device were acknowledged: a bitmap per device. */
+export class AckLedger {
+  readonly #acked: Uint8Array[]
+  #count = 0
+
+  constructor(devices: number, readingsPerDevice: number) {
+    this.#acked = Array.from({ length: devices }, () => new Uint8Array(readingsPerDevice + 1))
+  }
+
+  ack(device: number, seq: number): void {
+    const bits = this.#acked[device]
+    if (bits === undefined || seq >= bits.length || bits[seq] === 1) return
+    bits[seq] = 1
+    this.#count++
+  }
+
+  get count(): number {
+    return this.#count
+  }
+
+  forEachAcked(fn: (device: number, seq: number) => void): void {
+    this.#acked.forEach((bits, device) => {
+      for (let seq = 0; seq < bits.length; seq++) if (bits[seq] === 1) fn(device, seq)
+    })
+  }
+
+  get devices(): number {
+    return this.#acked.length
+  }
+}
+
+export interface StoreCheck {
+  /** How far telemetry_readings_accepted_total moved during the run. */
+  readonly acceptedCounter: number
+  /** Rows returned by /v1/telemetry for the run's devices. */
+  readonly rows: number
+  /** Acknowledged readings with no row: must be 0. */
+  readonly missing: number
+  /** Rows seen twice for one (device, seq): must be 0. */
+  readonly duplicates: number
+  /** Group commits, and their mean size and duration, from the app's histograms. */
+  readonly commits: number
+  readonly meanCommitReadings: number
+  readonly meanCommitMs: number
+  readonly ok: boolean
+}
+
+const TIMEOUT_MS = 120_000
+
+/** The app's counters that a run moves, from /metrics. */
+export interface Counters {
+  readonly accepted: number
+  readonly commits: number
+  readonly commitReadings: number
+  readonly commitSeconds: number
+}
+
+export async function scrapeCounters(httpUrl: string): Promise<Counters> {
+  const text = await (await get(`${httpUrl}/metrics`)).text()
+  const metric = (name: string): number => {
+    const v = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]
+    return v === undefined ? Number.NaN : Number(v)
+  }
+  return {
+    accepted: metric('telemetry_readings_accepted_total'),
+    commits: metric('telemetry_group_commit_readings_count'),
+    commitReadings: metric('telemetry_group_commit_readings_sum'),
+    commitSeconds: metric('telemetry_group_commit_seconds_sum'),
+  }
+}
+
+/**
+ * Every reading in the ledger must come back from /v1/telemetry, once; and
+ * the accepted counter must have moved by at least as many since `before`.
+ */
+export async function checkStored(
+  httpUrl: string,
+  before: Counters,
+  ledger: AckLedger,
+  deviceId: (i: number) => string,
+  fromMs: number,
+  toMs: number,
+): Promise<StoreCheck> {
+  const after = await scrapeCounters(httpUrl)
+  const acceptedCounter = after.accepted - before.accepted
+  const commits = after.commits - before.commits
+
+  const ids = Array.from({ length: ledger.devices }, (_, i) => deviceId(i))
+  const index = new Map(ids.map((id, i) => [id, i]))
+  const seen = ids.map(() => new Set<number>())
+  const query = new URLSearchParams({
+    device: ids.join(','),
+    from: String(Math.floor(fromMs)),
+    to: String(Math.ceil(toMs)),
+    format: 'ndjson',
+    limit: '1000000',
+  })
+  const response = await get(`${httpUrl}/v1/telemetry?${query}`)
+  let rows = 0
+  let duplicates = 0
+  const lines = createInterface({ input: Readable.fromWeb(response.body! as never) })
+  for await (const line of lines) {
+    if (line === '') continue
+    const row = JSON.parse(line) as { device: string; seq: number }
+    rows++
+    const i = index.get(row.device)
+    if (i === undefined) continue
+    const s = seen[i]!
+    if (s.has(row.seq)) duplicates++
+    else s.add(row.seq)
+  }
+  let missing = 0
+  ledger.forEachAcked((device, seq) => {
+    if (!seen[device]!.has(seq)) missing++
+  })
+  return {
+    acceptedCounter,
+    rows,
+    missing,
+    duplicates,
+    commits,
+    meanCommitReadings: (after.commitReadings - before.commitReadings) / commits,
+    meanCommitMs: ((after.commitSeconds - before.commitSeconds) * 1000) / commits,
+    ok: missing === 0 && duplicates === 0 && acceptedCounter >= ledger.count,
+  }
+}
+
+async function get(url: string): Promise<Response> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) })
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`)
+  return response
+}
