@@ -16,9 +16,9 @@ import { type DeadLetter, type FieldKind, nowNs, type Reading } from '../src/tel
 import { type ClockOptions, ClockTracker, DEFAULT_CLOCK_OPTIONS } from './clock.js'
 import { decodePayload } from './decode.js'
 import { DedupeIndex } from './dedupe.js'
-import type { DuckDBStore } from './duckdb-store.js'
 import { FieldRegistry } from './field-types.js'
 import { GroupCommit } from './group-commit.js'
+import type { Store } from './store.js'
 import { CLOCK_VALID_FROM_NS } from './time.js'
 import { DEFAULT_VALIDATE_LIMITS, type Message, type ValidateLimits, validateMessage } from './validate.js'
 
@@ -54,7 +54,7 @@ export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
 type Listener = (readings: readonly Reading[]) => void
 
 export class Bridge {
-  readonly #store: DuckDBStore
+  readonly #store: Store
   readonly #options: BridgeOptions
   readonly #metrics: Metrics
   readonly #fields: FieldRegistry
@@ -63,7 +63,7 @@ export class Bridge {
   readonly #commits: GroupCommit
   readonly #listeners = new Set<Listener>()
 
-  private constructor(store: DuckDBStore, options: BridgeOptions, metrics: Metrics) {
+  private constructor(store: Store, options: BridgeOptions, metrics: Metrics) {
     this.#store = store
     this.#options = options
     this.#metrics = metrics
@@ -73,7 +73,7 @@ export class Bridge {
   }
 
   /** Loads pinned types and the dedupe index from the store. */
-  static async open(store: DuckDBStore, options: BridgeOptions, metrics: Metrics): Promise<Bridge> {
+  static async open(store: Store, options: BridgeOptions, metrics: Metrics): Promise<Bridge> {
     const bridge = new Bridge(store, options, metrics)
     for (const [name, kind] of Object.entries(options.fieldTypes)) {
       const stored = store.storedFields().find((f) => f.name.toLowerCase() === name.toLowerCase())

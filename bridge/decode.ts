@@ -60,6 +60,9 @@ export function decodePayload(payload: Uint8Array, options: DecodeOptions): Deco
     return decodeJson(payload)
   }
 
+  const fast = splitEnvelope(payload)
+  if (fast !== null) return unwrap(fast.p, fast.c)
+
   const outer = decodeCbor(payload)
   if (!outer.ok) return outer
   if (!isEnvelope(outer.body)) {
@@ -75,7 +78,11 @@ export function decodePayload(payload: Uint8Array, options: DecodeOptions): Deco
     }
   }
 
-  const { p, c } = outer.body
+  return unwrap(outer.body.p, outer.body.c)
+}
+
+/** Checks the envelope's CRC-32C, then decodes the reading inside. */
+function unwrap(p: unknown, c: unknown): DecodedPayload | Rejection {
   if (!(p instanceof Uint8Array)) return reject('invalid_envelope', 'envelope p must be a byte string')
   // Any unsigned integer encoding is valid CBOR; cbor-x gives a BigInt for eight bytes.
   const expected = typeof c === 'bigint' && c <= 0xffffffffn ? Number(c) : c
@@ -123,6 +130,50 @@ function decodeJson(bytes: Uint8Array): DecodedPayload | Rejection {
     return reject('json_malformed', (err as Error).message)
   }
   return { ok: true, format: 'json', body, floatPaths: NO_FLOATS, crc: crc32c(bytes), wrapped: false }
+}
+
+/**
+ * The envelope as devices write it, `a2 61 70 <bstr> 61 63 <uint>` (keys in
+ * either order, shortest or not), read without a decoder: every message pays
+ * for it. Anything else returns null and takes the general path.
+ */
+export function splitEnvelope(bytes: Uint8Array): { p: Uint8Array; c: number } | null {
+  if (bytes[0] !== 0xa2) return null
+  let pos = 1
+  let p: Uint8Array | null = null
+  let c = -1
+  for (let pair = 0; pair < 2; pair++) {
+    if (bytes[pos] !== 0x61) return null
+    const key = bytes[pos + 1]
+    pos += 2
+    const head = readHead(bytes, pos)
+    if (head === null) return null
+    pos = head.next
+    if (key === 0x70 && head.major === 2 && p === null) {
+      if (head.value > bytes.length - pos) return null
+      p = bytes.subarray(pos, pos + head.value)
+      pos += head.value
+    } else if (key === 0x63 && head.major === 0 && c < 0) {
+      c = head.value
+    } else return null
+  }
+  return pos === bytes.length && p !== null && c >= 0 && c <= 0xffffffff ? { p, c } : null
+}
+
+/** A CBOR head of major type 0 or 2 with a definite argument, or null. */
+function readHead(bytes: Uint8Array, pos: number): { major: number; value: number; next: number } | null {
+  const initial = bytes[pos]
+  if (initial === undefined) return null
+  const major = initial >> 5
+  const info = initial & 0x1f
+  if (major !== 0 && major !== 2) return null
+  if (info < 24) return { major, value: info, next: pos + 1 }
+  if (info > 27) return null
+  const width = 1 << (info - 24)
+  if (pos + 1 + width > bytes.length) return null
+  let value = 0
+  for (let i = 1; i <= width; i++) value = value * 256 + bytes[pos + i]!
+  return { major, value, next: pos + 1 + width }
 }
 
 function isEnvelope(body: unknown): body is { p: unknown; c: unknown } {

@@ -87,14 +87,19 @@ interface Stream {
 }
 
 export class DedupeIndex {
-  readonly #streams = new Map<string, Stream>()
+  /** device → boot → stream: nested rather than a joined string key, which costs an allocation per lookup. */
+  readonly #streams = new Map<string, Map<number, Stream>>()
 
   #stream(device: string, boot: number): Stream {
-    const key = `${device}\u0000${boot}`
-    let stream = this.#streams.get(key)
+    let boots = this.#streams.get(device)
+    if (boots === undefined) {
+      boots = new Map()
+      this.#streams.set(device, boots)
+    }
+    let stream = boots.get(boot)
     if (stream === undefined) {
       stream = { stored: new IntervalSet(), pending: new Map(), recent: new Map() }
-      this.#streams.set(key, stream)
+      boots.set(boot, stream)
     }
     return stream
   }

@@ -31,6 +31,16 @@ import {
   VARCHAR,
 } from '@duckdb/node-api'
 import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
+import { packReadings, type ReadingColumns } from './reading-columns.js'
+import type {
+  DeadLetterQuery,
+  DeadLetterRow,
+  ReadingQuery,
+  ReadingRow,
+  SeqRun,
+  Store,
+  StoredField,
+} from './store.js'
 
 const SQL_TYPE: Record<FieldKind, string> = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' }
 const CHUNK_TYPE: Record<FieldKind, DuckDBType> = { int: BIGINT, float: DOUBLE, bool: BOOLEAN }
@@ -52,55 +62,11 @@ const FIXED_COLUMNS: ReadonlyArray<readonly [string, string, DuckDBType]> = [
   ['tags', 'VARCHAR', VARCHAR],
 ]
 
-export interface StoredField {
-  readonly name: string
-  readonly kind: FieldKind
-}
-
-export interface ReadingQuery {
-  readonly devices: readonly string[]
-  readonly fromNs: bigint
-  readonly toNs: bigint
-  /** Field names to return; all when null. */
-  readonly fields: readonly string[] | null
-  readonly limit: number
-}
-
-/** A stored reading as the API returns it. */
-export interface ReadingRow {
-  readonly device: string
-  readonly boot: bigint
-  readonly seq: bigint
-  readonly idx: number
-  readonly ts: bigint
-  readonly device_ts: bigint | null
-  readonly recv_ts: bigint
-  readonly offset_ns: bigint
-  readonly tags: string | null
-  readonly fields: Record<string, number | bigint | boolean | null>
-}
-
-export interface DeadLetterQuery {
-  readonly device: string | null
-  readonly reason: string | null
-  readonly ids: readonly bigint[] | null
-  readonly includeReplayed: boolean
-  readonly limit: number
-  /** Only ids greater than this (keyset paging). */
-  readonly afterId: bigint
-}
-
-export interface DeadLetterRow extends DeadLetter {
-  readonly id: bigint
-  readonly replayedAtNs: bigint | null
-  readonly replayResult: string | null
-}
-
 export function fieldColumn(name: string): string {
   return `"f_${name.replaceAll('"', '""')}"`
 }
 
-export class DuckDBStore {
+export class DuckDBStore implements Store {
   readonly #instance: DuckDBInstance
   readonly #write: DuckDBConnection
   readonly #read: DuckDBConnection
@@ -108,6 +74,8 @@ export class DuckDBStore {
   readonly #fields: StoredField[] = []
   #nextDeadLetterId = 1n
   #closed = false
+  /** Operations on the write connection, one at a time: a transaction must not take in another's statements. */
+  #writes: Promise<unknown> = Promise.resolve()
 
   private constructor(instance: DuckDBInstance, write: DuckDBConnection, read: DuckDBConnection) {
     this.#instance = instance
@@ -157,7 +125,11 @@ export class DuckDBStore {
    * Widens an integer field to float (a configuration change). DuckDB casts
    * the stored values; nothing else changes type.
    */
-  async widenField(name: string): Promise<void> {
+  widenField(name: string): Promise<void> {
+    return this.#exclusive(() => this.#widenField(name))
+  }
+
+  async #widenField(name: string): Promise<void> {
     const i = this.#fields.findIndex((f) => f.name === name)
     if (i < 0 || this.#fields[i]!.kind !== 'int') throw new Error(`${name} is not an integer field`)
     await this.#write.run(`ALTER TABLE readings ALTER ${fieldColumn(name)} TYPE DOUBLE`)
@@ -169,8 +141,25 @@ export class DuckDBStore {
    * One group commit: new field columns, readings and dead letters in one
    * transaction. Resolves once DuckDB has committed, which fsyncs its WAL.
    */
-  async commit(
+  commit(
     readings: readonly Reading[],
+    deadLetters: readonly DeadLetter[],
+    newFields: readonly StoredField[],
+  ): Promise<void> {
+    return this.commitColumns(packReadings(readings), deadLetters, newFields)
+  }
+
+  /** commit() for readings already in columns (see reading-columns.ts). */
+  commitColumns(
+    readings: ReadingColumns,
+    deadLetters: readonly DeadLetter[],
+    newFields: readonly StoredField[],
+  ): Promise<void> {
+    return this.#exclusive(() => this.#commit(readings, deadLetters, newFields))
+  }
+
+  async #commit(
+    readings: ReadingColumns,
     deadLetters: readonly DeadLetter[],
     newFields: readonly StoredField[],
   ): Promise<void> {
@@ -200,43 +189,32 @@ export class DuckDBStore {
     this.#fields.push(...added)
   }
 
-  async #appendReadings(readings: readonly Reading[], fields: readonly StoredField[]): Promise<void> {
+  async #appendReadings(cols: ReadingColumns, fields: readonly StoredField[]): Promise<void> {
     const types = [...FIXED_COLUMNS.map(([, , t]) => t), ...fields.map((f) => CHUNK_TYPE[f.kind])]
     const fieldIndex = new Map(fields.map((f, i) => [f.name, FIXED_COLUMNS.length + i]))
+    for (const f of cols.fields) if (!fieldIndex.has(f.name)) throw new Error(`field ${f.name} has no column`)
     const appender = await this.#write.createAppender('readings')
     try {
-      for (let start = 0; start < readings.length; start += CHUNK_ROWS) {
-        const n = Math.min(CHUNK_ROWS, readings.length - start)
+      for (let start = 0; start < cols.length; start += CHUNK_ROWS) {
+        const end = Math.min(start + CHUNK_ROWS, cols.length)
+        const n = end - start
+        const range = <T>(get: (i: number) => T): T[] => Array.from({ length: n }, (_, k) => get(start + k))
         const columns: DuckDBValue[][] = types.map(() => new Array<DuckDBValue>(n).fill(null))
-        const [device, boot, seq, idx, ts, deviceTs, recvTs, offset, crc, tags] = columns as [
-          DuckDBValue[],
-          DuckDBValue[],
-          DuckDBValue[],
-          DuckDBValue[],
-          DuckDBValue[],
-          DuckDBValue[],
-          DuckDBValue[],
-          DuckDBValue[],
-          DuckDBValue[],
-          DuckDBValue[],
-        ]
-        for (let row = 0; row < n; row++) {
-          const r = readings[start + row]!
-          device[row] = r.device
-          boot[row] = BigInt(r.boot)
-          seq[row] = BigInt(r.seq)
-          idx[row] = r.idx
-          ts[row] = r.tsNs
-          deviceTs[row] = r.deviceTsNs
-          recvTs[row] = r.recvTsNs
-          offset[row] = r.offsetNs
-          crc[row] = r.crc
-          tags[row] = r.tags
-          for (const field of r.fields) {
-            const col = fieldIndex.get(field.name)
-            if (col === undefined) throw new Error(`field ${field.name} has no column`)
-            columns[col]![row] = field.kind === 'int' ? BigInt(field.value) : field.value
-          }
+        columns[0] = cols.device.slice(start, end)
+        columns[1] = range((i) => BigInt(cols.boot[i]!))
+        columns[2] = range((i) => BigInt(cols.seq[i]!))
+        columns[3] = Array.from(cols.idx.subarray(start, end))
+        columns[4] = Array.from(cols.ts.subarray(start, end))
+        columns[5] = range((i) => (cols.hasDeviceTs[i] ? cols.deviceTs[i]! : null))
+        columns[6] = Array.from(cols.recvTs.subarray(start, end))
+        columns[7] = Array.from(cols.offset.subarray(start, end))
+        columns[8] = Array.from(cols.crc.subarray(start, end))
+        columns[9] = cols.tags.slice(start, end)
+        for (const f of cols.fields) {
+          const values = f.values
+          columns[fieldIndex.get(f.name)!] = range((i) =>
+            f.present[i] === 0 ? null : f.kind === 'bool' ? values[i] === 1 : (values[i] as number | bigint),
+          )
         }
         const chunk = DuckDBDataChunk.create(types, n)
         chunk.setColumns(columns)
@@ -271,7 +249,7 @@ export class DuckDBStore {
   }
 
   /** Every run of consecutive seqs stored per (device, boot): what dedupe must know at start-up. */
-  async *seqRuns(): AsyncGenerator<{ device: string; boot: number; lo: number; hi: number }> {
+  async *seqRuns(): AsyncGenerator<SeqRun> {
     const result = await this.#read.stream(`
       SELECT device, boot, min(seq) AS lo, max(seq) AS hi FROM (
         SELECT device, boot, seq, seq - dense_rank() OVER (PARTITION BY device, boot ORDER BY seq) AS run
@@ -352,7 +330,11 @@ export class DuckDBStore {
     }))
   }
 
-  async markReplayed(id: bigint, result: string): Promise<void> {
+  markReplayed(id: bigint, result: string): Promise<void> {
+    return this.#exclusive(() => this.#markReplayed(id, result))
+  }
+
+  async #markReplayed(id: bigint, result: string): Promise<void> {
     await this.#write.run('UPDATE dead_letters SET replayed_at = $1, replay_result = $2 WHERE id = $3', [
       BigInt(Date.now()) * 1_000_000n,
       result,
@@ -360,12 +342,19 @@ export class DuckDBStore {
     ])
   }
 
+  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#writes.then(operation, operation)
+    this.#writes = run.catch(() => undefined)
+    return run
+  }
+
   /** A cheap query proving the store answers: for /readyz. */
   async ping(): Promise<void> {
     await this.#read.run('SELECT 1')
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    await this.#writes
     if (this.#closed) return
     this.#closed = true
     this.#write.closeSync()

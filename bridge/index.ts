@@ -6,5 +6,7 @@ export {
   type IngestOutcome,
 } from './bridge.js'
 export { decodePayload } from './decode.js'
-export { type DeadLetterRow, DuckDBStore, type ReadingRow } from './duckdb-store.js'
+export { DuckDBStore } from './duckdb-store.js'
+export type { DeadLetterRow, ReadingRow, Store, StoredField } from './store.js'
 export { formatRfc3339Ns, parseRfc3339 } from './time.js'
+export { WorkerStore } from './worker-store.js'

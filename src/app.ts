@@ -4,7 +4,7 @@
  */
 
 import { type Logger, pino } from 'pino'
-import { Bridge, DEFAULT_BRIDGE_OPTIONS, DuckDBStore } from '../bridge/index.js'
+import { Bridge, DEFAULT_BRIDGE_OPTIONS, WorkerStore } from '../bridge/index.js'
 import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import { registerHealthRoutes } from './api/health.js'
@@ -24,7 +24,7 @@ export interface App {
 
 export async function startApp(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<App> {
   const metrics = createMetrics()
-  const store = await DuckDBStore.open(config.dataDir)
+  const store = await WorkerStore.open(config.dataDir)
   let bridge: Bridge
   try {
     bridge = await Bridge.open(
@@ -33,7 +33,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       metrics,
     )
   } catch (err) {
-    store.close()
+    await store.close()
     throw err
   }
 
@@ -94,7 +94,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       await bridge.flush()
       await broker.close()
       await http.close()
-      store.close()
+      await store.close()
     },
   }
 }

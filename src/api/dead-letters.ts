@@ -5,13 +5,13 @@
  */
 
 import type { FastifyInstance } from 'fastify'
-import { type Bridge, DEVICE_ID_PATTERN, type DuckDBStore, formatRfc3339Ns } from '../../bridge/index.js'
+import { type Bridge, DEVICE_ID_PATTERN, formatRfc3339Ns, type Store } from '../../bridge/index.js'
 import { InvalidParameterError, REJECT_REASONS } from '../errors.js'
 import { choice, integer, list, one, type Query } from './params.js'
 
 const MAX_LIST = 10_000
 
-export function registerDeadLetterRoutes(app: FastifyInstance, store: DuckDBStore, bridge: Bridge): void {
+export function registerDeadLetterRoutes(app: FastifyInstance, store: Store, bridge: Bridge): void {
   app.get('/v1/dead-letters', async (request) => {
     const query = request.query as Query
     const device = list(query, 'device', DEVICE_ID_PATTERN, 1)?.[0] ?? null

@@ -6,7 +6,7 @@
 
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { DEVICE_ID_PATTERN, type DuckDBStore, formatRfc3339Ns, type ReadingRow } from '../../bridge/index.js'
+import { DEVICE_ID_PATTERN, formatRfc3339Ns, type ReadingRow, type Store } from '../../bridge/index.js'
 import { InvalidParameterError } from '../errors.js'
 import { NAME_PATTERN } from '../telemetry.js'
 import { choice, integer, list, type Query, time } from './params.js'
@@ -20,7 +20,7 @@ const CONTENT_TYPE = {
 export const MAX_TELEMETRY_LIMIT = 1_000_000
 const DEFAULT_RANGE_NS = 3_600_000_000_000n
 
-export function registerTelemetryRoutes(app: FastifyInstance, store: DuckDBStore): void {
+export function registerTelemetryRoutes(app: FastifyInstance, store: Store): void {
   app.get('/v1/telemetry', async (request, reply) => {
     const query = request.query as Query
     const devices = list(query, 'device', DEVICE_ID_PATTERN, 100)

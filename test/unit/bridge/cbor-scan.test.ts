@@ -72,13 +72,13 @@ t.test('cbor-scan - refuses a tag the limits do not allow, and accepts it once a
 })
 
 t.test('cbor-scan - records one path per sample across a 100-sample batch', async (t) => {
-  // {s: [{m: {temp: 1.5}}, ...]} with a float in every odd sample.
+  // {s: [{m: {temp: 1.0}}, ...]} with a whole float in every odd sample.
   const parts: number[] = [0xa1, 0x61, 0x73, 0x98, 100]
   const expected: string[] = []
   for (let i = 0; i < 100; i++) {
     parts.push(0xa1, 0x61, 0x6d, 0xa1, 0x64, 0x74, 0x65, 0x6d, 0x70)
     if (i % 2 === 1) {
-      parts.push(0xf9, 0x3e, 0x00)
+      parts.push(0xf9, 0x3c, 0x00)
       expected.push(`s/${i}/m/temp`)
     } else parts.push(0x01)
   }

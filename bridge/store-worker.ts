@@ -1,0 +1,88 @@
+/**
+ * The worker thread that owns the DuckDB database (see worker-store.ts).
+ * It answers one message per call; a thrown error travels back as such.
+ */
+
+import { parentPort, workerData } from 'node:worker_threads'
+import { DuckDBStore } from './duckdb-store.js'
+import type { Store } from './store.js'
+
+export type WorkerRequest = {
+  readonly id: number
+  readonly method: string
+  readonly args: readonly unknown[]
+}
+export type WorkerReply =
+  | { readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly id: number; readonly ok: false; readonly message: string }
+  | {
+      readonly id: 0
+      readonly ok: true
+      readonly ready: true
+      readonly fields: ReturnType<Store['storedFields']>
+    }
+
+const port = parentPort!
+const store = await DuckDBStore.open((workerData as { dataDir: string }).dataDir).catch((err: unknown) => {
+  port.postMessage({ id: 0, ok: false, message: (err as Error).message } satisfies WorkerReply)
+  return null
+})
+
+/** Open readings cursors, by id: the caller pulls one chunk at a time, so memory stays bounded. */
+const cursors = new Map<number, AsyncIterator<unknown>>()
+let nextCursor = 1
+
+const methods: Record<string, (...args: never[]) => Promise<unknown>> = {
+  commit: (readings, deadLetters, newFields) => store!.commitColumns(readings, deadLetters, newFields),
+  widenField: (name) => store!.widenField(name),
+  storedCrc: (device, boot, seq) => store!.storedCrc(device, boot, seq),
+  deadLetters: (q) => store!.deadLetters(q),
+  markReplayed: (id, result) => store!.markReplayed(id, result),
+  ping: () => store!.ping(),
+  async seqRuns() {
+    const runs = []
+    for await (const run of store!.seqRuns()) runs.push(run)
+    return runs
+  },
+  async openReadings(q) {
+    const id = nextCursor++
+    cursors.set(id, store!.readings(q)[Symbol.asyncIterator]())
+    return id
+  },
+  async nextReadings(cursor: number) {
+    const it = cursors.get(cursor)
+    if (it === undefined) return null
+    const next = await it.next()
+    if (next.done) cursors.delete(cursor)
+    return next.done ? null : next.value
+  },
+  async closeReadings(cursor: number) {
+    await cursors.get(cursor)?.return?.()
+    cursors.delete(cursor)
+  },
+  async close() {
+    for (const it of cursors.values()) await it.return?.()
+    cursors.clear()
+    await store!.close()
+  },
+}
+
+if (store !== null) {
+  port.on('message', (request: WorkerRequest) => {
+    const method = methods[request.method]
+    const run =
+      method === undefined
+        ? Promise.reject(new Error(`no method ${request.method}`))
+        : method(...(request.args as never[]))
+    run.then(
+      (value) => port.postMessage({ id: request.id, ok: true, value } satisfies WorkerReply),
+      (err: unknown) =>
+        port.postMessage({
+          id: request.id,
+          ok: false,
+          message: (err as Error).message ?? String(err),
+        } satisfies WorkerReply),
+    )
+  })
+  port.postMessage({ id: 0, ok: true, ready: true, fields: store.storedFields() } satisfies WorkerReply)
+}

@@ -1,0 +1,83 @@
+/**
+ * What the rest of the system may ask of the store. DuckDBStore implements
+ * it on the calling thread; WorkerStore forwards it to a DuckDBStore in a
+ * worker thread, which is what the app runs.
+ */
+
+import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
+
+export interface StoredField {
+  readonly name: string
+  readonly kind: FieldKind
+}
+
+/** A run of consecutive seqs stored for one (device, boot). */
+export interface SeqRun {
+  readonly device: string
+  readonly boot: number
+  readonly lo: number
+  readonly hi: number
+}
+
+export interface ReadingQuery {
+  readonly devices: readonly string[]
+  readonly fromNs: bigint
+  readonly toNs: bigint
+  /** Field names to return; all when null. */
+  readonly fields: readonly string[] | null
+  readonly limit: number
+}
+
+/** A stored reading as the API returns it. */
+export interface ReadingRow {
+  readonly device: string
+  readonly boot: bigint
+  readonly seq: bigint
+  readonly idx: number
+  readonly ts: bigint
+  readonly device_ts: bigint | null
+  readonly recv_ts: bigint
+  readonly offset_ns: bigint
+  readonly tags: string | null
+  readonly fields: Record<string, number | bigint | boolean | null>
+}
+
+export interface DeadLetterQuery {
+  readonly device: string | null
+  readonly reason: string | null
+  readonly ids: readonly bigint[] | null
+  readonly includeReplayed: boolean
+  readonly limit: number
+  /** Only ids greater than this (keyset paging). */
+  readonly afterId: bigint
+}
+
+export interface DeadLetterRow extends DeadLetter {
+  readonly id: bigint
+  readonly replayedAtNs: bigint | null
+  readonly replayResult: string | null
+}
+
+export interface Store {
+  /** Field columns the store holds, in table order. */
+  storedFields(): readonly StoredField[]
+  /** Widens an integer field to float (a configuration change). */
+  widenField(name: string): Promise<void>
+  /** One group commit: new field columns, readings and dead letters in one durable transaction. */
+  commit(
+    readings: readonly Reading[],
+    deadLetters: readonly DeadLetter[],
+    newFields: readonly StoredField[],
+  ): Promise<void>
+  /** Every run of consecutive seqs stored per (device, boot). */
+  seqRuns(): AsyncIterable<SeqRun>
+  /** CRC of a stored message, or null when there is none. */
+  storedCrc(device: string, boot: number, seq: number): Promise<number | null>
+  /** Stored readings in event-time order, in chunks. */
+  readings(q: ReadingQuery): AsyncIterable<ReadingRow[]>
+  deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]>
+  markReplayed(id: bigint, result: string): Promise<void>
+  /** Resolves when the store answers a query. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
