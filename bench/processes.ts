@@ -11,6 +11,7 @@ import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { SERVER_NODE_FLAGS } from '../src/node-flags.js'
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..')
 const MAIN_JS = join(REPO_ROOT, 'dist', 'src', 'main.js')
@@ -62,7 +63,17 @@ export async function startApp(options: { nodeArgs?: readonly string[] } = {}): 
   const child = track(
     spawn(
       process.execPath,
-      [...(options.nodeArgs ?? []), MAIN_JS, '--mqtt-port', '0', '--http-port', '0', '--data-dir', dataDir],
+      [
+        ...SERVER_NODE_FLAGS,
+        ...(options.nodeArgs ?? []),
+        MAIN_JS,
+        '--mqtt-port',
+        '0',
+        '--http-port',
+        '0',
+        '--data-dir',
+        dataDir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     ),
   )

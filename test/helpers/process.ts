@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js'
 
 export const MAIN_JS = join(import.meta.dirname, '..', '..', 'dist', 'src', 'main.js')
 
@@ -19,7 +20,17 @@ export async function startServer(dataDir: string, extraArgs: string[] = []): Pr
   if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} missing: run npm run build (npm test does)`)
   const child = spawn(
     process.execPath,
-    [MAIN_JS, '--mqtt-port', '0', '--http-port', '0', '--data-dir', dataDir, ...extraArgs],
+    [
+      ...SERVER_NODE_FLAGS,
+      MAIN_JS,
+      '--mqtt-port',
+      '0',
+      '--http-port',
+      '0',
+      '--data-dir',
+      dataDir,
+      ...extraArgs,
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
