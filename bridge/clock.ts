@@ -70,9 +70,11 @@ class DeviceClock {
 export class ClockTracker {
   readonly #devices = new Map<string, DeviceClock>()
   readonly #options: ClockOptions
+  readonly #futureToleranceNs: bigint
 
   constructor(options: ClockOptions = DEFAULT_CLOCK_OPTIONS) {
     this.#options = options
+    this.#futureToleranceNs = BigInt(options.futureToleranceMs) * 1_000_000n
   }
 
   /**
@@ -93,7 +95,7 @@ export class ClockTracker {
     if (estimate !== null && Math.abs(estimate) > this.#options.toleranceMs * 1e6)
       offsetNs = BigInt(Math.round(estimate))
     let tsNs = deviceNs + offsetNs
-    if (tsNs > recvNs + BigInt(this.#options.futureToleranceMs) * 1_000_000n) {
+    if (tsNs > recvNs + this.#futureToleranceNs) {
       tsNs = recvNs
       offsetNs = recvNs - deviceNs
     }

@@ -1,11 +1,13 @@
 /**
  * The embedded store: one DuckDB database file in the data directory.
  *
- * Writes go through one connection in explicit transactions: the batch is
- * appended as columnar data chunks (fast, on the event loop but only memory
- * copies), and the COMMIT that writes and fsyncs DuckDB's WAL runs on libuv's
- * thread pool, so the event loop keeps serving devices while the disk syncs.
- * Reads use a second connection and see committed data only.
+ * It runs in the store's worker thread (worker-store.ts), so its synchronous
+ * calls never stall the event loop. Writes go through one connection, one at a
+ * time: a batch is appended as columnar data chunks and made durable by one
+ * commit, which writes and fsyncs DuckDB's WAL. A readings-only batch is the
+ * flush of a standing appender (its own transaction); a batch with dead
+ * letters or new field columns is one explicit transaction. Reads use a
+ * second connection and see committed data only.
  *
  *   readings:      one row per sample; fixed columns, then one column per field
  *                  ("f_<name>", its SQL type pinned: BIGINT, DOUBLE or BOOLEAN)
@@ -32,7 +34,7 @@ import {
   VARCHAR,
 } from '@duckdb/node-api'
 import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
-import { packReadings, type ReadingColumns } from './reading-columns.js'
+import { NO_TAGS, packReadings, type ReadingColumns } from './reading-columns.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
@@ -227,7 +229,7 @@ export class DuckDBStore implements Store {
       const n = end - start
       const range = <T>(get: (i: number) => T): T[] => Array.from({ length: n }, (_, k) => get(start + k))
       const columns: DuckDBValue[][] = types.map(() => new Array<DuckDBValue>(n).fill(null))
-      columns[0] = cols.device.slice(start, end)
+      columns[0] = range((i) => cols.devices[cols.device[i]!]!)
       columns[1] = range((i) => BigInt(cols.boot[i]!))
       columns[2] = range((i) => BigInt(cols.seq[i]!))
       columns[3] = Array.from(cols.idx.subarray(start, end))
@@ -236,7 +238,7 @@ export class DuckDBStore implements Store {
       columns[6] = Array.from(cols.recvTs.subarray(start, end))
       columns[7] = Array.from(cols.offset.subarray(start, end))
       columns[8] = Array.from(cols.crc.subarray(start, end))
-      columns[9] = cols.tags.slice(start, end)
+      columns[9] = range((i) => (cols.tags[i] === NO_TAGS ? null : cols.tagSets[cols.tags[i]!]!))
       for (const f of cols.fields) {
         const values = f.values
         columns[fieldIndex.get(f.name)!] = range((i) =>

@@ -19,7 +19,9 @@ export interface FieldColumn {
 
 export interface ReadingColumns {
   readonly length: number
-  readonly device: string[]
+  /** Distinct devices of the batch; `device[i]` indexes it. Few strings cross, not one per reading. */
+  readonly devices: string[]
+  readonly device: Uint32Array
   readonly boot: Float64Array
   readonly seq: Float64Array
   readonly idx: Uint16Array
@@ -30,15 +32,20 @@ export interface ReadingColumns {
   readonly recvTs: BigInt64Array
   readonly offset: BigInt64Array
   readonly crc: Uint32Array
-  readonly tags: (string | null)[]
+  /** Distinct tag sets (JSON) of the batch; `tags[i]` indexes it, NO_TAGS for none. */
+  readonly tagSets: string[]
+  readonly tags: Uint32Array
   readonly fields: FieldColumn[]
 }
+
+export const NO_TAGS = 0xffffffff
 
 export function packReadings(readings: readonly Reading[]): ReadingColumns {
   const n = readings.length
   const cols: ReadingColumns = {
     length: n,
-    device: new Array<string>(n),
+    devices: [],
+    device: new Uint32Array(n),
     boot: new Float64Array(n),
     seq: new Float64Array(n),
     idx: new Uint16Array(n),
@@ -48,13 +55,21 @@ export function packReadings(readings: readonly Reading[]): ReadingColumns {
     recvTs: new BigInt64Array(n),
     offset: new BigInt64Array(n),
     crc: new Uint32Array(n),
-    tags: new Array<string | null>(n),
+    tagSets: [],
+    tags: new Uint32Array(n),
     fields: [],
   }
   const byName = new Map<string, FieldColumn>()
+  const deviceIndex = new Map<string, number>()
+  const tagIndex = new Map<string, number>()
   for (let i = 0; i < n; i++) {
     const r = readings[i]!
-    cols.device[i] = r.device
+    let d = deviceIndex.get(r.device)
+    if (d === undefined) {
+      d = cols.devices.push(r.device) - 1
+      deviceIndex.set(r.device, d)
+    }
+    cols.device[i] = d
     cols.boot[i] = r.boot
     cols.seq[i] = r.seq
     cols.idx[i] = r.idx
@@ -66,7 +81,15 @@ export function packReadings(readings: readonly Reading[]): ReadingColumns {
     cols.recvTs[i] = r.recvTsNs
     cols.offset[i] = r.offsetNs
     cols.crc[i] = r.crc
-    cols.tags[i] = r.tags
+    if (r.tags === null) cols.tags[i] = NO_TAGS
+    else {
+      let t = tagIndex.get(r.tags)
+      if (t === undefined) {
+        t = cols.tagSets.push(r.tags) - 1
+        tagIndex.set(r.tags, t)
+      }
+      cols.tags[i] = t
+    }
     for (const field of r.fields) {
       let col = byName.get(field.name)
       if (col === undefined) {

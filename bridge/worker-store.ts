@@ -1,15 +1,15 @@
 /**
  * The store as the app uses it: a DuckDBStore running in a worker thread.
  *
- * Why a thread: DuckDB's appender flush is synchronous, and building a batch's
- * data chunks is per-value work. On the event loop they cost ~0.5 ms per
- * commit whatever its size, which at a few hundred commits a second is most of
- * a core and all of the acknowledgement latency (bench/RESULTS.md). In the
- * worker they run beside the event loop, on the machine's other core.
+ * Why a thread: DuckDB's appender flush is synchronous and waits for the
+ * fsync, and building a batch's data chunks is per-value work. On the event
+ * loop that blocked every device for the length of each commit
+ * (bench/RESULTS.md); in the worker it runs beside the event loop, on the
+ * machine's other core.
  *
  *   event loop                         worker thread
  *   ──────────                         ─────────────
- *   commit(readings) ─ postMessage ──▶ BEGIN; append chunks; COMMIT (fsync)
+ *   commit(readings) ─ postMessage ──▶ append chunks; commit (WAL fsync)
  *        ▲                                      │
  *        └────────── reply ◀────────────────────┘
  *

@@ -3,13 +3,17 @@
  * stable `code` and a human message; a bad parameter is a 400 naming it.
  */
 
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import { InvalidParameterError, TelemetryError } from '../errors.js'
 
 export function createHttpServer(log: Logger): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = log.child({ module: 'http' })
-  const app: FastifyInstance = Fastify({ loggerInstance, disableRequestLogging: true })
+  const app: FastifyInstance = Fastify({
+    loggerInstance,
+    // No log line per request: ML jobs and dashboards poll, and would flood the log.
+    logController: new LogController({ disableRequestLogging: true }),
+  })
 
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof TelemetryError) {
