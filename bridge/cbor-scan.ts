@@ -124,7 +124,11 @@ export function scanCbor(bytes: Uint8Array, limits: ScanLimits): ScanResult {
         if (items > end - pos)
           return fail('payload_truncated', `container declares ${arg} items, ${end - pos} bytes remain`)
         if (items === 0) break
-        const frame = (frames[depth] ??= { remaining: 0, isMap: false, count: 0, keyStart: -1, keyEnd: -1 })
+        let frame = frames[depth]
+        if (frame === undefined) {
+          frame = { remaining: 0, isMap: false, count: 0, keyStart: -1, keyEnd: -1 }
+          frames[depth] = frame
+        }
         frame.remaining = items
         frame.isMap = major === 5
         frame.count = 0
