@@ -93,6 +93,11 @@ export class Bridge {
     return bridge
   }
 
+  /** Whether the system holds, or is storing, readings of this device. */
+  knowsDevice(device: string): boolean {
+    return this.#dedupe.hasDevice(device)
+  }
+
   /** Called with every batch of readings once it is durable (the live stream's feed). */
   onReadings(listener: Listener): () => void {
     this.#listeners.add(listener)

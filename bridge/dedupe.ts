@@ -104,6 +104,11 @@ export class DedupeIndex {
     return stream
   }
 
+  /** Whether any message of this device was stored or is being stored. */
+  hasDevice(device: string): boolean {
+    return this.#streams.has(device)
+  }
+
   /** Loads what the store holds: one call per run of consecutive seqs. */
   loadRange(device: string, boot: number, lo: number, hi: number): void {
     this.#stream(device, boot).stored.addRange(lo, hi)

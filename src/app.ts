@@ -3,12 +3,16 @@
  * HTTP API in one process. main.ts runs it; tests start it in-process.
  */
 
+import { readFileSync } from 'node:fs'
 import { type Logger, pino } from 'pino'
 import { Bridge, DEFAULT_BRIDGE_OPTIONS, WorkerStore } from '../bridge/index.js'
 import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import { registerHealthRoutes } from './api/health.js'
 import { createHttpServer } from './api/server.js'
+import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
+import { telemetryEvent } from './api/stream-events.js'
+import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
 import type { Config } from './config.js'
 import { createMetrics, type Metrics } from './metrics.js'
@@ -52,7 +56,22 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     onClientCountChange: (n) => metrics.connectedDevices.set(n),
   })
 
-  const http = createHttpServer(log)
+  const hubCounters = (stream: 'telemetry' | 'features') => ({
+    eventsSent: (n: number) => metrics.sseEventsSent.inc({ stream }, n),
+    eventsDropped: (n: number) => metrics.sseEventsDropped.inc({ stream }, n),
+    clients: (delta: number) => metrics.sseClients.inc({ stream }, delta),
+  })
+  const telemetryHub = new SseHub(DEFAULT_HUB_OPTIONS, hubCounters('telemetry'))
+  const featureHub = new SseHub(DEFAULT_HUB_OPTIONS, hubCounters('features'))
+  bridge.onReadings((readings) => {
+    for (const r of readings) telemetryHub.publish(telemetryEvent(r))
+  })
+
+  const tls =
+    config.tlsCert === null || config.tlsKey === null
+      ? null
+      : { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
+  const http = createHttpServer(log, tls)
   registerHealthRoutes(
     http,
     {
@@ -66,6 +85,12 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   )
   registerTelemetryRoutes(http, store)
   registerDeadLetterRoutes(http, store, bridge)
+  registerStreamRoutes(http, {
+    telemetry: telemetryHub,
+    features: featureHub,
+    knowsDevice: (device) => bridge.knowsDevice(device),
+    featureNames: new Set(),
+  })
   await http.listen({ host: config.host, port: config.httpPort })
   const address = http.server.address()
   const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
@@ -93,6 +118,8 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       broker.stopAccepting()
       await bridge.flush()
       await broker.close()
+      telemetryHub.close()
+      featureHub.close()
       await http.close()
       await store.close()
     },

@@ -4,6 +4,7 @@
  * checked once at start-up, every problem reported at once, then frozen.
  */
 
+import { accessSync, constants } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError } from './errors.js'
 import { type FieldKind, NAME_PATTERN } from './telemetry.js'
@@ -25,6 +26,10 @@ export interface Config {
   readonly fieldTypes: Readonly<Record<string, FieldKind>>
   /** pino level. Default info. */
   readonly logLevel: string
+  /** PEM certificate for HTTPS (HTTP/2 with ALPN, and HTTP/1.1); with tlsKey. Default none: cleartext. */
+  readonly tlsCert: string | null
+  /** PEM private key of tlsCert. */
+  readonly tlsKey: string | null
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -36,6 +41,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   acceptUnwrapped: true,
   fieldTypes: Object.freeze({}),
   logLevel: 'info',
+  tlsCert: null,
+  tlsKey: null,
 })
 
 /** flag name → [environment variable, config key] */
@@ -48,6 +55,8 @@ const OPTIONS = {
   'accept-unwrapped': ['ACCEPT_UNWRAPPED', 'acceptUnwrapped'],
   'field-types': ['FIELD_TYPES', 'fieldTypes'],
   'log-level': ['LOG_LEVEL', 'logLevel'],
+  'tls-cert': ['TLS_CERT', 'tlsCert'],
+  'tls-key': ['TLS_KEY', 'tlsKey'],
 } as const satisfies Record<string, readonly [string, keyof Config]>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -97,6 +106,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     acceptUnwrapped: DEFAULT_CONFIG.acceptUnwrapped,
     fieldTypes: {},
     logLevel: text('log-level', DEFAULT_CONFIG.logLevel),
+    tlsCert: raw('tls-cert')?.value ?? null,
+    tlsKey: raw('tls-key')?.value ?? null,
   }
 
   const maxPacket = raw('max-packet-bytes')
@@ -133,6 +144,20 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     ;(config as { fieldTypes: Record<string, FieldKind> }).fieldTypes = Object.freeze(fieldTypes)
   }
 
+  if ((config.tlsCert === null) !== (config.tlsKey === null)) {
+    problems.push('--tls-cert and --tls-key go together: give both or neither')
+  }
+  for (const [flag, path] of [
+    ['--tls-cert', config.tlsCert],
+    ['--tls-key', config.tlsKey],
+  ] as const) {
+    if (path === null) continue
+    try {
+      accessSync(path, constants.R_OK)
+    } catch {
+      problems.push(`${flag}: cannot read ${path}`)
+    }
+  }
   if (config.host === '') problems.push('host must not be empty')
   if (config.dataDir === '') problems.push('data dir must not be empty')
   if (!LOG_LEVELS.includes(config.logLevel))

@@ -20,7 +20,7 @@ export class TelemetryError extends Error {
 /** A request parameter is missing or malformed; `parameter` names it. */
 export class InvalidParameterError extends TelemetryError {
   override name = 'InvalidParameterError'
-  override readonly code = 'TLM_ERR_INVALID_PARAMETER'
+  override readonly code: string = 'TLM_ERR_INVALID_PARAMETER'
   override readonly statusCode = 400
   constructor(
     readonly parameter: string,
@@ -28,6 +28,24 @@ export class InvalidParameterError extends TelemetryError {
     options: TelemetryErrorOptions = {},
   ) {
     super(`${parameter}: ${message}`, options)
+  }
+}
+
+/** A request names a device the system has never stored a reading of. */
+export class UnknownDeviceError extends InvalidParameterError {
+  override name = 'UnknownDeviceError'
+  override readonly code = 'TLM_ERR_UNKNOWN_DEVICE'
+  constructor(device: string) {
+    super('device', `unknown device ${JSON.stringify(device)}`)
+  }
+}
+
+/** A request names a feature the definitions file does not define. */
+export class UnknownFeatureError extends InvalidParameterError {
+  override name = 'UnknownFeatureError'
+  override readonly code = 'TLM_ERR_UNKNOWN_FEATURE'
+  constructor(feature: string) {
+    super('feature', `unknown feature ${JSON.stringify(feature)}`)
   }
 }
 

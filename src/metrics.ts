@@ -66,6 +66,24 @@ export function createMetrics() {
       help: 'MQTT clients connected to the broker',
       registers,
     }),
+    sseClients: new Gauge({
+      name: 'sse_clients',
+      help: 'Server-Sent Events clients connected, by stream',
+      labelNames: ['stream'] as const,
+      registers,
+    }),
+    sseEventsSent: new Counter({
+      name: 'sse_events_sent_total',
+      help: 'Events written or queued to SSE clients, by stream',
+      labelNames: ['stream'] as const,
+      registers,
+    }),
+    sseEventsDropped: new Counter({
+      name: 'sse_events_dropped_total',
+      help: 'Events dropped for SSE clients too slow to keep up, by stream',
+      labelNames: ['stream'] as const,
+      registers,
+    }),
     brokerDisconnects: new Counter({
       name: 'mqtt_protocol_disconnects_total',
       help: 'Connections closed for breaking the protocol or a broker limit, by reason',

@@ -1,19 +1,27 @@
 /**
- * The one Fastify instance of the process. Every error leaves as JSON with a
- * stable `code` and a human message; a bad parameter is a 400 naming it.
+ * The one Fastify instance of the process, on one port for HTTP/1.1 and
+ * HTTP/2 (dual-server.ts). Every error leaves as JSON with a stable `code` and
+ * a human message; a bad parameter is a 400 naming it.
  */
 
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import { InvalidParameterError, TelemetryError } from '../errors.js'
+import { createDualServer, type TlsFiles } from './dual-server.js'
 
-export function createHttpServer(log: Logger): FastifyInstance {
+export function createHttpServer(log: Logger, tls: TlsFiles | null = null): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = log.child({ module: 'http' })
-  const app: FastifyInstance = Fastify({
+  // http2: true makes Fastify's handler serve both request kinds; the routes
+  // use only what HTTP/1.1 and HTTP/2 share, so the instance is typed as the default.
+  const app = Fastify({
+    http2: true,
+    serverFactory: (handler) => createDualServer(handler, tls) as never,
+    // On close, end every connection: SSE streams never end by themselves.
+    forceCloseConnections: true,
     loggerInstance,
     // No log line per request: ML jobs and dashboards poll, and would flood the log.
     logController: new LogController({ disableRequestLogging: true }),
-  })
+  }) as unknown as FastifyInstance
 
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof TelemetryError) {

@@ -1,0 +1,41 @@
+/** Readings and feature results as the SSE streams carry them (docs/http-api.md). */
+
+import { formatRfc3339Ns } from '../../bridge/index.js'
+import type { Reading } from '../telemetry.js'
+import type { HubEvent } from './sse.js'
+
+/** One `telemetry` event per stored reading; a client's `fields` filter trims its fields. */
+export function telemetryEvent(r: Reading): Omit<HubEvent, 'id'> {
+  const base = {
+    device: r.device,
+    ts: formatRfc3339Ns(r.tsNs),
+    boot: r.boot,
+    seq: r.seq,
+    idx: r.idx,
+    device_ts: r.deviceTsNs === null ? null : formatRfc3339Ns(r.deviceTsNs),
+    recv_ts: formatRfc3339Ns(r.recvTsNs),
+  }
+  const tags = r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>)
+  const fieldsOf = (names: ReadonlySet<string> | null): Record<string, number | boolean | string> => {
+    const out: Record<string, number | boolean | string> = {}
+    for (const f of r.fields) {
+      if (names !== null && !names.has(f.name)) continue
+      // JSON has no 64-bit integers: beyond 2^53 an int goes as a string.
+      out[f.name] = typeof f.value === 'bigint' ? jsonInt(f.value) : f.value
+    }
+    return out
+  }
+  const all = JSON.stringify({ ...base, fields: fieldsOf(null), tags })
+  return {
+    device: r.device,
+    type: 'telemetry',
+    names: r.fields.map((f) => f.name),
+    data: (names) => (names === null ? all : JSON.stringify({ ...base, fields: fieldsOf(names), tags })),
+  }
+}
+
+function jsonInt(v: bigint): number | string {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(v)
+    : v.toString()
+}

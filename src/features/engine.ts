@@ -1,0 +1,313 @@
+/**
+ * The live feature engine (issue 3): readings in, window events out, in event
+ * time, per device and feature. Pure logic: no timers and no I/O; the caller
+ * passes the time in (`evictIdle(nowNs, …)`) and decides when to call
+ * `partials()`.
+ *
+ *   add(reading) ──▶ device ──▶ watermark = newest tsNs − grace (per feature)
+ *                      │
+ *                      ├─ feature 0: open windows, oldest first
+ *                      │    [s0, e0) [s1, e1) [s2, e2) …   ≤ maxOpenWindowsPerDevice
+ *                      │     │
+ *                      │     └─ e0 ≤ watermark ──▶ emit { kind: 'window', closedBy: 'watermark' }
+ *                      └─ feature 1: …
+ *
+ * Rules, in the order they apply:
+ * - A window [start, end) closes once its feature's watermark reaches end
+ *   (watermark ≥ end), and is emitted once. A window no reading fell in is
+ *   never opened, so never emitted.
+ * - A reading lying in a closed window is late for it: it is folded into none
+ *   of the closed ones, counted once per feature, and reported as a `late`
+ *   event. With a sliding window the same reading may still lie in newer
+ *   windows that are open, and is folded into those: every emitted window holds
+ *   exactly the readings that arrived before it closed.
+ * - Over the bound, the oldest open window is closed early (`closedBy:
+ *   'capacity'`) and counted; windows as old as it count as closed from then on.
+ *   Open windows all end after the watermark and start at or before the
+ *   newest reading, so there are never more than ceil((size + grace) / hop)
+ *   of them: the bound only bites when the grace is long next to the hop.
+ * - `evictIdle` emits an idle device's open windows (`closedBy: 'idle'`) and
+ *   forgets the device. A reading from it afterwards starts afresh, so a window
+ *   emitted on eviction can be emitted again with what came after.
+ */
+
+import { ConfigError } from '../errors.js'
+import type { Reading } from '../telemetry.js'
+import { type FeatureValues, fieldNumber, WindowAggregate } from './aggregate.js'
+import type { FeatureDefinition } from './definitions.js'
+import { isWindowClosed, windowEnd, windowStartsContaining, windowsPerTime } from './windows.js'
+
+export interface FeatureEngineOptions {
+  /**
+   * Open windows kept per device and feature; past it the oldest is closed
+   * early. Must be at least size / hop for every feature. Default 64.
+   */
+  readonly maxOpenWindowsPerDevice?: number
+}
+
+export const DEFAULT_FEATURE_ENGINE_OPTIONS: Required<FeatureEngineOptions> = Object.freeze({
+  maxOpenWindowsPerDevice: 64,
+})
+
+/** What the engine needs of a reading. */
+export type FeatureInput = Pick<Reading, 'device' | 'tsNs' | 'recvTsNs' | 'fields'>
+
+export type CloseReason = 'watermark' | 'capacity' | 'idle'
+
+export interface WindowState {
+  readonly device: string
+  readonly feature: string
+  readonly field: string
+  readonly windowStartNs: bigint
+  readonly windowEndNs: bigint
+  readonly values: FeatureValues
+  /** Readings folded in. */
+  readonly count: number
+  /** The feature's watermark for this device when the event was made. */
+  readonly watermarkNs: bigint
+  /** The latest receive time among the window's readings: staleness = now − newestRecvNs. */
+  readonly newestRecvNs: bigint
+}
+
+/** A closed window, emitted once; `closedBy` says whether it may be incomplete. */
+export interface WindowEvent extends WindowState {
+  readonly kind: 'window'
+  readonly closedBy: CloseReason
+}
+
+/** An open window's values so far. */
+export interface PartialEvent extends WindowState {
+  readonly kind: 'partial'
+}
+
+/** A reading that came after a window it lies in had closed. */
+export interface LateEvent {
+  readonly kind: 'late'
+  readonly device: string
+  readonly feature: string
+  readonly tsNs: bigint
+  readonly watermarkNs: bigint
+}
+
+export type FeatureEvent = WindowEvent | PartialEvent | LateEvent
+
+export interface FeatureEngineStats {
+  readonly devices: number
+  readonly openWindows: number
+  /** Late readings per feature name. */
+  readonly late: Readonly<Record<string, number>>
+  /** Windows closed early by the bound, per feature name. */
+  readonly closedEarly: Readonly<Record<string, number>>
+  readonly evictedDevices: number
+}
+
+interface OpenWindow {
+  readonly startNs: bigint
+  readonly aggregate: WindowAggregate
+  /** Changed since the last partial. */
+  dirty: boolean
+}
+
+interface FeatureState {
+  /** Sorted by start, oldest first. */
+  readonly open: OpenWindow[]
+  /** Windows starting before this were closed early by the bound; null when none was. */
+  closedBeforeNs: bigint | null
+}
+
+interface DeviceState {
+  newestTsNs: bigint
+  newestRecvNs: bigint
+  /** By feature index; created on the first reading with the feature's field. */
+  readonly features: Array<FeatureState | undefined>
+}
+
+export class FeatureEngine {
+  readonly #definitions: readonly FeatureDefinition[]
+  readonly #byField = new Map<string, number[]>()
+  readonly #emit: (event: FeatureEvent) => void
+  readonly #maxOpen: number
+  readonly #devices = new Map<string, DeviceState>()
+  readonly #late: number[]
+  readonly #closedEarly: number[]
+  #openWindows = 0
+  #evictedDevices = 0
+
+  constructor(
+    definitions: readonly FeatureDefinition[],
+    emit: (event: FeatureEvent) => void,
+    options: FeatureEngineOptions = {},
+  ) {
+    this.#definitions = definitions
+    this.#emit = emit
+    this.#maxOpen = options.maxOpenWindowsPerDevice ?? DEFAULT_FEATURE_ENGINE_OPTIONS.maxOpenWindowsPerDevice
+    const problems: string[] = []
+    if (!Number.isSafeInteger(this.#maxOpen) || this.#maxOpen < 1)
+      problems.push(`maxOpenWindowsPerDevice: ${this.#maxOpen} must be a positive integer`)
+    definitions.forEach((definition, i) => {
+      // A reading lies in size / hop windows; a smaller bound would close them as they open.
+      if (windowsPerTime(definition) > this.#maxOpen)
+        problems.push(
+          `maxOpenWindowsPerDevice: ${this.#maxOpen} is less than the ${windowsPerTime(definition)} windows a reading of feature ${definition.name} lies in`,
+        )
+      const indices = this.#byField.get(definition.field) ?? []
+      indices.push(i)
+      this.#byField.set(definition.field, indices)
+    })
+    if (problems.length > 0) throw new ConfigError(problems)
+    this.#late = definitions.map(() => 0)
+    this.#closedEarly = definitions.map(() => 0)
+  }
+
+  /** Folds one reading in; closes and emits whatever its watermark completes. */
+  add(reading: FeatureInput): void {
+    let device = this.#devices.get(reading.device)
+    if (device === undefined) {
+      device = { newestTsNs: reading.tsNs, newestRecvNs: reading.recvTsNs, features: [] }
+      this.#devices.set(reading.device, device)
+    } else {
+      if (reading.recvTsNs > device.newestRecvNs) device.newestRecvNs = reading.recvTsNs
+      if (reading.tsNs > device.newestTsNs) {
+        device.newestTsNs = reading.tsNs
+        // Every feature of the device moves on, whether or not this reading carries its field.
+        device.features.forEach((state, i) => {
+          if (state !== undefined) this.#closeReached(reading.device, device!, i, state)
+        })
+      }
+    }
+    for (const field of reading.fields) {
+      const indices = this.#byField.get(field.name)
+      if (indices === undefined) continue
+      const value = fieldNumber(field)
+      for (const i of indices) this.#fold(reading, device, i, value)
+    }
+  }
+
+  /** Emits a partial event for every open window that changed since the last call. */
+  partials(): void {
+    for (const [name, device] of this.#devices)
+      device.features.forEach((state, i) => {
+        if (state === undefined) return
+        for (const window of state.open) {
+          if (!window.dirty) continue
+          window.dirty = false
+          this.#emit({ kind: 'partial', ...this.#state(name, device, i, window) })
+        }
+      })
+  }
+
+  /**
+   * Emits the open windows of every device that has received nothing for
+   * idleNs (by receive time: nowNs − newest recvTsNs ≥ idleNs) as closed, then
+   * forgets the device. Returns how many devices were evicted.
+   */
+  evictIdle(nowNs: bigint, idleNs: bigint): number {
+    let evicted = 0
+    for (const [name, device] of this.#devices) {
+      if (nowNs - device.newestRecvNs < idleNs) continue
+      device.features.forEach((state, i) => {
+        while (state !== undefined && state.open.length > 0) this.#close(name, device, i, state, 'idle')
+      })
+      this.#devices.delete(name)
+      evicted++
+    }
+    this.#evictedDevices += evicted
+    return evicted
+  }
+
+  stats(): FeatureEngineStats {
+    const perFeature = (counts: number[]) =>
+      Object.fromEntries(this.#definitions.map((d, i) => [d.name, counts[i] ?? 0]))
+    return {
+      devices: this.#devices.size,
+      openWindows: this.#openWindows,
+      late: perFeature(this.#late),
+      closedEarly: perFeature(this.#closedEarly),
+      evictedDevices: this.#evictedDevices,
+    }
+  }
+
+  #fold(reading: FeatureInput, device: DeviceState, i: number, value: number): void {
+    const definition = this.#definitions[i]!
+    let state = device.features[i]
+    if (state === undefined) {
+      state = { open: [], closedBeforeNs: null }
+      device.features[i] = state
+    }
+    const watermarkNs = device.newestTsNs - definition.graceNs
+    let late = false
+    for (const startNs of windowStartsContaining(reading.tsNs, definition)) {
+      if (
+        isWindowClosed(startNs, definition, watermarkNs) ||
+        (state.closedBeforeNs !== null && startNs < state.closedBeforeNs)
+      ) {
+        late = true
+        continue
+      }
+      const window = this.#openWindow(state, startNs)
+      window.aggregate.add(value, reading.tsNs, reading.recvTsNs)
+      window.dirty = true
+    }
+    if (late) {
+      this.#late[i]!++
+      this.#emit({
+        kind: 'late',
+        device: reading.device,
+        feature: definition.name,
+        tsNs: reading.tsNs,
+        watermarkNs,
+      })
+    }
+    while (state.open.length > this.#maxOpen) {
+      this.#closedEarly[i]!++
+      this.#close(reading.device, device, i, state, 'capacity')
+    }
+  }
+
+  /** The open window starting at startNs, opened if need be, kept in start order. */
+  #openWindow(state: FeatureState, startNs: bigint): OpenWindow {
+    const open = state.open
+    let k = open.length
+    // Readings mostly arrive in order, so the window is usually the last or a new one after it.
+    while (k > 0 && open[k - 1]!.startNs > startNs) k--
+    const existing = open[k - 1]
+    if (existing !== undefined && existing.startNs === startNs) return existing
+    const window: OpenWindow = { startNs, aggregate: new WindowAggregate(), dirty: false }
+    open.splice(k, 0, window)
+    this.#openWindows++
+    return window
+  }
+
+  #closeReached(name: string, device: DeviceState, i: number, state: FeatureState): void {
+    const definition = this.#definitions[i]!
+    const watermarkNs = device.newestTsNs - definition.graceNs
+    while (state.open.length > 0 && isWindowClosed(state.open[0]!.startNs, definition, watermarkNs))
+      this.#close(name, device, i, state, 'watermark')
+  }
+
+  /** Closes the oldest open window: out of the state first, so an emit that throws leaves no half-closed window. */
+  #close(name: string, device: DeviceState, i: number, state: FeatureState, closedBy: CloseReason): void {
+    const window = state.open.shift()!
+    this.#openWindows--
+    if (closedBy === 'capacity') {
+      const after = window.startNs + this.#definitions[i]!.hopNs
+      if (state.closedBeforeNs === null || after > state.closedBeforeNs) state.closedBeforeNs = after
+    }
+    this.#emit({ kind: 'window', ...this.#state(name, device, i, window), closedBy })
+  }
+
+  #state(name: string, device: DeviceState, i: number, window: OpenWindow): WindowState {
+    const definition = this.#definitions[i]!
+    return {
+      device: name,
+      feature: definition.name,
+      field: definition.field,
+      windowStartNs: window.startNs,
+      windowEndNs: windowEnd(window.startNs, definition),
+      values: window.aggregate.values(definition.aggregations),
+      count: window.aggregate.count,
+      watermarkNs: device.newestTsNs - definition.graceNs,
+      newestRecvNs: window.aggregate.newestRecvNs,
+    }
+  }
+}

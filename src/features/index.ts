@@ -1,0 +1,37 @@
+export { type FeatureValues, fieldNumber, WindowAggregate } from './aggregate.js'
+export {
+  AGGREGATIONS,
+  type Aggregation,
+  columnName,
+  FEATURE_NAME_PATTERN,
+  type FeatureDefinition,
+  type FeatureDefinitions,
+  formatDuration,
+  loadFeatureDefinitions,
+  MAX_FEATURES,
+  parseDuration,
+  parseFeatureDefinitions,
+} from './definitions.js'
+export {
+  type CloseReason,
+  DEFAULT_FEATURE_ENGINE_OPTIONS,
+  FeatureEngine,
+  type FeatureEngineOptions,
+  type FeatureEngineStats,
+  type FeatureEvent,
+  type FeatureInput,
+  type LateEvent,
+  type PartialEvent,
+  type WindowEvent,
+  type WindowState,
+} from './engine.js'
+export {
+  floorDiv,
+  isWindowClosed,
+  newestWindowStart,
+  oldestWindowStart,
+  type WindowSpec,
+  windowEnd,
+  windowStartsContaining,
+  windowsPerTime,
+} from './windows.js'
