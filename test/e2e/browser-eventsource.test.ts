@@ -43,7 +43,8 @@ t.test(
           (resolve, reject) => {
             const source = new EventSource(url)
             const got: Array<{ id: string; device: string; seq: number; fields: Record<string, number> }> = []
-            source.addEventListener('telemetry', (e) => {
+            source.addEventListener('telemetry', (event) => {
+              const e = event as MessageEvent<string>
               got.push({ id: e.lastEventId, ...JSON.parse(e.data) })
               if (got.length === 5) {
                 source.close()

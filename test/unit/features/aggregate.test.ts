@@ -28,7 +28,7 @@ function field(value: FixtureValue): Field {
 }
 
 /** Equal within 1e-12 relative: the fixtures hold hand-computed decimals. */
-export function close(actual: number | null | undefined, expected: number | null): boolean {
+function close(actual: number | null | undefined, expected: number | null): boolean {
   if (expected === null || actual === null || actual === undefined) return actual === expected
   return Math.abs(actual - expected) <= 1e-12 * Math.max(1, Math.abs(expected))
 }
@@ -60,27 +60,30 @@ t.test('features - aggregate sums with compensation: 0.1 + 0.2 + 0.3 is 0.6', as
   t.equal(aggregate.value('sum'), 0.6)
 })
 
-t.test('features - aggregate gives bit-identical values for the same readings in the same order', async (t) => {
-  let seed = 42
-  const random = (): number => {
-    // Park-Miller, so that a failure is reproducible.
-    seed = (seed * 48271) % 2147483647
-    return seed / 2147483647
-  }
-  const readings = Array.from({ length: 1000 }, (_, i) => ({
-    value: 1e6 + random() * 100 - 50,
-    tsNs: BigInt(Math.floor(random() * 1e6)) * MS,
-    recvNs: BigInt(i) * MS,
-  }))
-  const run = () => {
-    const aggregate = new WindowAggregate()
-    for (const r of readings) aggregate.add(r.value, r.tsNs, r.recvNs)
-    return aggregate.values(AGGREGATIONS)
-  }
-  const a = run()
-  const b = run()
-  for (const name of AGGREGATIONS) t.ok(Object.is(a[name], b[name]), `${name} identical`)
-})
+t.test(
+  'features - aggregate gives bit-identical values for the same readings in the same order',
+  async (t) => {
+    let seed = 42
+    const random = (): number => {
+      // Park-Miller, so that a failure is reproducible.
+      seed = (seed * 48271) % 2147483647
+      return seed / 2147483647
+    }
+    const readings = Array.from({ length: 1000 }, (_, i) => ({
+      value: 1e6 + random() * 100 - 50,
+      tsNs: BigInt(Math.floor(random() * 1e6)) * MS,
+      recvNs: BigInt(i) * MS,
+    }))
+    const run = () => {
+      const aggregate = new WindowAggregate()
+      for (const r of readings) aggregate.add(r.value, r.tsNs, r.recvNs)
+      return aggregate.values(AGGREGATIONS)
+    }
+    const a = run()
+    const b = run()
+    for (const name of AGGREGATIONS) t.ok(Object.is(a[name], b[name]), `${name} identical`)
+  },
+)
 
 t.test('features - an empty aggregate counts zero and has no other values', async (t) => {
   const aggregate = new WindowAggregate()

@@ -18,7 +18,14 @@ import { loadFixture } from '../../helpers/fixtures.js'
 
 const fixture = loadFixture<{
   containing: Array<{ name: string; size: string; hop: string; t: string; starts: string[] }>
-  closed: Array<{ name: string; size: string; hop: string; start: string; watermark: string; closed: boolean }>
+  closed: Array<{
+    name: string
+    size: string
+    hop: string
+    start: string
+    watermark: string
+    closed: boolean
+  }>
 }>('features/windows.json')
 
 for (const c of fixture.containing) {
@@ -34,7 +41,8 @@ for (const c of fixture.containing) {
     t.equal(oldestWindowStart(tNs, spec).toString(), c.starts[0], 'oldest start')
     t.equal(newestWindowStart(tNs, spec).toString(), c.starts[c.starts.length - 1], 'newest start')
     t.equal(windowsPerTime(spec), c.starts.length, 'size / hop windows')
-    for (const s of starts) t.ok(s <= tNs && tNs < windowEnd(s, spec), `[${s}, ${windowEnd(s, spec)}) holds t`)
+    for (const s of starts)
+      t.ok(s <= tNs && tNs < windowEnd(s, spec), `[${s}, ${windowEnd(s, spec)}) holds t`)
   })
 }
 
