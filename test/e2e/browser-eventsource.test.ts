@@ -44,7 +44,7 @@ t.test(
             const source = new EventSource(url)
             const got: Array<{ id: string; device: string; seq: number; fields: Record<string, number> }> = []
             source.addEventListener('telemetry', (event) => {
-              const e = event as MessageEvent<string>
+              const e = event as unknown as { lastEventId: string; data: string }
               got.push({ id: e.lastEventId, ...JSON.parse(e.data) })
               if (got.length === 5) {
                 source.close()

@@ -1,0 +1,181 @@
+/**
+ * FeatureEngine, table-driven from test/fixtures/features/engine.json: each
+ * scenario feeds readings, partial calls and evictions, and names every event
+ * each step must emit (hand-computed), then the counters.
+ */
+
+import t from 'tap'
+import { ConfigError } from '../../../src/errors.js'
+import {
+  FeatureEngine,
+  type FeatureEngineOptions,
+  type FeatureEvent,
+  parseFeatureDefinitions,
+} from '../../../src/features/index.js'
+import type { Field } from '../../../src/telemetry.js'
+import { loadFixture } from '../../helpers/fixtures.js'
+
+type FixtureValue = number | boolean | { int: string }
+
+type Step =
+  | { add: [string, number, number, Record<string, FixtureValue>]; events: unknown[] }
+  | { partials: true; events: unknown[] }
+  | { evictIdle: [number, number]; evicted: number; events: unknown[] }
+
+interface Scenario {
+  name: string
+  options?: FeatureEngineOptions
+  features: unknown[]
+  steps: Step[]
+  stats: unknown
+}
+
+const { scenarios } = loadFixture<{ scenarios: Scenario[] }>('features/engine.json')
+
+const MS = 1_000_000n
+
+function fields(values: Record<string, FixtureValue>): Field[] {
+  return Object.entries(values).map(([name, value]): Field => {
+    if (typeof value === 'boolean') return { name, kind: 'bool', value }
+    if (typeof value === 'number') return { name, kind: 'float', value }
+    return { name, kind: 'int', value: BigInt(value.int) }
+  })
+}
+
+function ms(ns: bigint): number {
+  if (ns % MS !== 0n) throw new Error(`${ns} ns is not a whole number of ms`)
+  return Number(ns / MS)
+}
+
+/** An event in the fixture's shape: times in ms, the field left out (checked apart). */
+function simplify(event: FeatureEvent): Record<string, unknown> {
+  if (event.kind === 'late')
+    return {
+      kind: 'late',
+      device: event.device,
+      feature: event.feature,
+      ts: ms(event.tsNs),
+      watermark: ms(event.watermarkNs),
+    }
+  return {
+    kind: event.kind,
+    device: event.device,
+    feature: event.feature,
+    start: ms(event.windowStartNs),
+    end: ms(event.windowEndNs),
+    count: event.count,
+    values: event.values,
+    watermark: ms(event.watermarkNs),
+    newestRecv: ms(event.newestRecvNs),
+    ...(event.kind === 'window' ? { closedBy: event.closedBy } : {}),
+  }
+}
+
+/** Floats in values within 1e-12 relative, everything else exactly. */
+function sameEvent(actual: Record<string, unknown>, expected: Record<string, unknown>): boolean {
+  const { values: a, ...restA } = actual
+  const { values: e, ...restE } = expected
+  if (JSON.stringify(restA) !== JSON.stringify(restE)) return false
+  if (a === undefined || e === undefined) return a === e
+  const av = a as Record<string, number | null>
+  const ev = e as Record<string, number | null>
+  if (JSON.stringify(Object.keys(av)) !== JSON.stringify(Object.keys(ev))) return false
+  return Object.keys(ev).every((k) => {
+    const x = av[k]
+    const y = ev[k]
+    if (x === null || y === null || x === undefined || y === undefined) return x === y
+    return Math.abs(x - y) <= 1e-12 * Math.max(1, Math.abs(y))
+  })
+}
+
+function run(
+  scenario: Scenario,
+  check?: (step: number, events: FeatureEvent[], evicted: number | null) => void,
+) {
+  const { features } = parseFeatureDefinitions({ features: scenario.features })
+  const all: FeatureEvent[] = []
+  let events: FeatureEvent[] = []
+  const engine = new FeatureEngine(features, (event) => events.push(event), scenario.options ?? {})
+  scenario.steps.forEach((step, i) => {
+    events = []
+    let evicted: number | null = null
+    if ('add' in step) {
+      const [device, tsMs, recvMs, values] = step.add
+      engine.add({ device, tsNs: BigInt(tsMs) * MS, recvTsNs: BigInt(recvMs) * MS, fields: fields(values) })
+    } else if ('partials' in step) engine.partials()
+    else evicted = engine.evictIdle(BigInt(step.evictIdle[0]) * MS, BigInt(step.evictIdle[1]) * MS)
+    check?.(i, events, evicted)
+    all.push(...events)
+  })
+  return { engine, features, events: all }
+}
+
+for (const scenario of scenarios) {
+  t.test(`features - ${scenario.name}`, async (t) => {
+    const { engine, features } = run(scenario, (i, events, evicted) => {
+      const step = scenario.steps[i]!
+      const label = `step ${i} ${JSON.stringify('add' in step ? step.add : 'partials' in step ? 'partials' : step.evictIdle)}`
+      const actual = events.map(simplify)
+      const expected = step.events as Array<Record<string, unknown>>
+      const same = actual.length === expected.length && actual.every((a, k) => sameEvent(a, expected[k]!))
+      t.ok(same, label, same ? {} : { found: actual, wanted: expected })
+      if ('evicted' in step) t.equal(evicted, step.evicted, `${label}: devices evicted`)
+      for (const event of events)
+        if (event.kind !== 'late')
+          t.equal(event.field, features.find((f) => f.name === event.feature)?.field, `${label}: field`)
+    })
+    t.strictSame(engine.stats(), scenario.stats, 'stats')
+  })
+}
+
+t.test(
+  'features - the engine gives bit-identical events for the same readings in the same order',
+  async (t) => {
+    for (const scenario of scenarios) {
+      const a = run(scenario).events
+      const b = run(scenario).events
+      t.equal(a.length, b.length, scenario.name)
+      const identical = a.every((e, i) => {
+        const f = b[i]!
+        if (e.kind === 'late' || f.kind === 'late')
+          return JSON.stringify(simplify(e)) === JSON.stringify(simplify(f))
+        return Object.entries(e.values).every(([k, v]) => Object.is(v, f.values[k as keyof typeof f.values]))
+      })
+      t.ok(identical, scenario.name)
+    }
+  },
+)
+
+t.test('features - the engine refuses a bound smaller than the windows one reading lies in', async (t) => {
+  const { features } = parseFeatureDefinitions({
+    features: [{ name: 's', field: 'temp', window: { size: '60s', hop: '10s' }, aggregations: ['mean'] }],
+  })
+  const err = t.throws(
+    () => new FeatureEngine(features, () => {}, { maxOpenWindowsPerDevice: 5 }),
+  ) as ConfigError
+  t.ok(err instanceof ConfigError)
+  t.strictSame(err.problems, [
+    'maxOpenWindowsPerDevice: 5 is less than the 6 windows a reading of feature s lies in',
+  ])
+  t.doesNotThrow(() => new FeatureEngine(features, () => {}, { maxOpenWindowsPerDevice: 6 }))
+  const zero = t.throws(() => new FeatureEngine([], () => {}, { maxOpenWindowsPerDevice: 0 })) as ConfigError
+  t.strictSame(zero.problems, ['maxOpenWindowsPerDevice: 0 must be a positive integer'])
+})
+
+t.test('features - the engine ignores fields no feature uses and emits nothing for them', async (t) => {
+  const { features } = parseFeatureDefinitions({
+    features: [{ name: 't', field: 'temp', window: { size: '10s' }, aggregations: ['count'] }],
+  })
+  const events: FeatureEvent[] = []
+  const engine = new FeatureEngine(features, (e) => events.push(e))
+  for (let i = 0n; i < 5n; i++)
+    engine.add({
+      device: 'd',
+      tsNs: i * 10_000n * MS,
+      recvTsNs: 0n,
+      fields: [{ name: 'humidity', kind: 'float', value: 1 }],
+    })
+  engine.partials()
+  t.equal(engine.evictIdle(0n, 0n), 1)
+  t.strictSame(events, [])
+})
