@@ -76,7 +76,11 @@ export function loadFeatureDefinitions(path: string): FeatureDefinitions {
   try {
     return parseFeatureDefinitions(value)
   } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigError(err.problems.map((p) => `${path}: ${p}`))
+    if (err instanceof ConfigError)
+      throw new ConfigError(
+        err.problems.map((p) => `${path}: ${p}`),
+        { cause: err },
+      )
     throw err
   }
 }

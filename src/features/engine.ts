@@ -170,9 +170,8 @@ export class FeatureEngine {
       if (reading.tsNs > device.newestTsNs) {
         device.newestTsNs = reading.tsNs
         // Every feature of the device moves on, whether or not this reading carries its field.
-        device.features.forEach((state, i) => {
-          if (state !== undefined) this.#closeReached(reading.device, device!, i, state)
-        })
+        for (const [i, state] of device.features.entries())
+          if (state !== undefined) this.#closeReached(reading.device, device, i, state)
       }
     }
     for (const field of reading.fields) {

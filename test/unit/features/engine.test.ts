@@ -112,7 +112,10 @@ function run(
 
 for (const scenario of scenarios) {
   t.test(`features - ${scenario.name}`, async (t) => {
-    const { engine, features } = run(scenario, (i, events, evicted) => {
+    const fieldOf = new Map(
+      (scenario.features as Array<{ name: string; field: string }>).map((f) => [f.name, f.field]),
+    )
+    const { engine } = run(scenario, (i, events, evicted) => {
       const step = scenario.steps[i]!
       const label = `step ${i} ${JSON.stringify('add' in step ? step.add : 'partials' in step ? 'partials' : step.evictIdle)}`
       const actual = events.map(simplify)
@@ -121,8 +124,7 @@ for (const scenario of scenarios) {
       t.ok(same, label, same ? {} : { found: actual, wanted: expected })
       if ('evicted' in step) t.equal(evicted, step.evicted, `${label}: devices evicted`)
       for (const event of events)
-        if (event.kind !== 'late')
-          t.equal(event.field, features.find((f) => f.name === event.feature)?.field, `${label}: field`)
+        if (event.kind !== 'late') t.equal(event.field, fieldOf.get(event.feature), `${label}: field`)
     })
     t.strictSame(engine.stats(), scenario.stats, 'stats')
   })
