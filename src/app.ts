@@ -11,11 +11,16 @@ import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import { registerHealthRoutes } from './api/health.js'
 import { createHttpServer } from './api/server.js'
 import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
-import { telemetryEvent } from './api/stream-events.js'
+import { featureEvent, telemetryEvent } from './api/stream-events.js'
 import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
 import type { Config } from './config.js'
+import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { createMetrics, type Metrics } from './metrics.js'
+import { nowNs } from './telemetry.js'
+
+/** A device silent this long has its open windows closed and is forgotten by the feature engine. */
+const IDLE_DEVICE_NS = 600_000_000_000n
 
 export interface App {
   readonly mqttPort: number
@@ -27,6 +32,8 @@ export interface App {
 }
 
 export async function startApp(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<App> {
+  // Everything that can be wrong in configuration files is checked before anything opens.
+  const definitions = loadFeatureDefinitions(config.featuresPath)
   const metrics = createMetrics()
   const store = await WorkerStore.open(config.dataDir)
   let bridge: Bridge
@@ -63,9 +70,23 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   })
   const telemetryHub = new SseHub(DEFAULT_HUB_OPTIONS, hubCounters('telemetry'))
   const featureHub = new SseHub(DEFAULT_HUB_OPTIONS, hubCounters('features'))
-  bridge.onReadings((readings) => {
-    for (const r of readings) telemetryHub.publish(telemetryEvent(r))
+  const engine = new FeatureEngine(definitions.features, (event) => {
+    const now = nowNs()
+    if (event.kind === 'late') metrics.lateReadings.inc({ feature: event.feature })
+    else if (event.kind === 'window') metrics.featureStaleness.observe(Number(now - event.newestRecvNs) / 1e9)
+    featureHub.publish(featureEvent(event, now))
   })
+  bridge.onReadings((readings) => {
+    for (const r of readings) {
+      telemetryHub.publish(telemetryEvent(r))
+      engine.add(r)
+    }
+  })
+  // Partial updates for low-latency consumers, and idle devices' windows closed and forgotten.
+  const timers = [
+    setInterval(() => engine.evictIdle(nowNs(), IDLE_DEVICE_NS), 60_000),
+    ...(config.partialMs > 0 ? [setInterval(() => engine.partials(), config.partialMs)] : []),
+  ]
 
   const tls =
     config.tlsCert === null || config.tlsKey === null
@@ -89,7 +110,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     telemetry: telemetryHub,
     features: featureHub,
     knowsDevice: (device) => bridge.knowsDevice(device),
-    featureNames: new Set(),
+    featureNames: new Set(definitions.features.map((f) => f.name)),
   })
   await http.listen({ host: config.host, port: config.httpPort })
   const address = http.server.address()
@@ -118,6 +139,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       broker.stopAccepting()
       await bridge.flush()
       await broker.close()
+      for (const timer of timers) clearInterval(timer)
       telemetryHub.close()
       featureHub.close()
       await http.close()

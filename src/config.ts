@@ -4,7 +4,8 @@
  * checked once at start-up, every problem reported at once, then frozen.
  */
 
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError } from './errors.js'
 import { type FieldKind, NAME_PATTERN } from './telemetry.js'
@@ -26,6 +27,10 @@ export interface Config {
   readonly fieldTypes: Readonly<Record<string, FieldKind>>
   /** pino level. Default info. */
   readonly logLevel: string
+  /** Feature definitions file (JSON). Default: features.default.json of the package. */
+  readonly featuresPath: string
+  /** Partial updates of open windows every this many ms; 0 for none. Default 0. */
+  readonly partialMs: number
   /** PEM certificate for HTTPS (HTTP/2 with ALPN, and HTTP/1.1); with tlsKey. Default none: cleartext. */
   readonly tlsCert: string | null
   /** PEM private key of tlsCert. */
@@ -43,6 +48,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   logLevel: 'info',
   tlsCert: null,
   tlsKey: null,
+  featuresPath: join(packageRoot(), 'features.default.json'),
+  partialMs: 0,
 })
 
 /** flag name → [environment variable, config key] */
@@ -57,6 +64,8 @@ const OPTIONS = {
   'log-level': ['LOG_LEVEL', 'logLevel'],
   'tls-cert': ['TLS_CERT', 'tlsCert'],
   'tls-key': ['TLS_KEY', 'tlsKey'],
+  features: ['FEATURES', 'featuresPath'],
+  'partial-ms': ['PARTIAL_MS', 'partialMs'],
 } as const satisfies Record<string, readonly [string, keyof Config]>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -108,6 +117,16 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     logLevel: text('log-level', DEFAULT_CONFIG.logLevel),
     tlsCert: raw('tls-cert')?.value ?? null,
     tlsKey: raw('tls-key')?.value ?? null,
+    featuresPath: raw('features')?.value ?? DEFAULT_CONFIG.featuresPath,
+    partialMs: DEFAULT_CONFIG.partialMs,
+  }
+
+  const partial = raw('partial-ms')
+  if (partial !== null) {
+    const n = Number(partial.value)
+    if (!/^\d+$/.test(partial.value) || (n !== 0 && n < 10) || n > 3_600_000) {
+      problems.push(`${partial.source}: ${JSON.stringify(partial.value)} must be 0 (off) or 10 to 3600000 ms`)
+    } else (config as { partialMs: number }).partialMs = n
   }
 
   const maxPacket = raw('max-packet-bytes')
@@ -150,6 +169,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   for (const [flag, path] of [
     ['--tls-cert', config.tlsCert],
     ['--tls-key', config.tlsKey],
+    ['--features', config.featuresPath],
   ] as const) {
     if (path === null) continue
     try {
@@ -165,4 +185,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
 
   if (problems.length > 0) throw new ConfigError(problems)
   return Object.freeze(config)
+}
+
+/** The folder holding package.json, from src/ or from dist/src/. */
+function packageRoot(): string {
+  let dir = import.meta.dirname
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
+  return dir
 }

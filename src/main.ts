@@ -17,7 +17,16 @@ async function main(): Promise<void> {
     throw err
   }
   const log = pino({ level: config.logLevel })
-  const app = await startApp(config, log)
+  let app: Awaited<ReturnType<typeof startApp>>
+  try {
+    app = await startApp(config, log)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
 
   let stopping = false
   const stop = (signal: string): void => {

@@ -84,6 +84,18 @@ export function createMetrics() {
       labelNames: ['stream'] as const,
       registers,
     }),
+    lateReadings: new Counter({
+      name: 'feature_late_readings_total',
+      help: 'Readings that arrived after a window they lie in had closed, by feature',
+      labelNames: ['feature'] as const,
+      registers,
+    }),
+    featureStaleness: new Histogram({
+      name: 'feature_staleness_seconds',
+      help: "Time from a closed window's newest reading arriving to the window's event",
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers,
+    }),
     brokerDisconnects: new Counter({
       name: 'mqtt_protocol_disconnects_total',
       help: 'Connections closed for breaking the protocol or a broker limit, by reason',

@@ -3,15 +3,15 @@
  * slow ingest or each other.
  *
  *   publish(event) ─▶ replay log (ring, last N events, monotonic ids)
- *                 └─▶ each matching client ─▶ socket, or its bounded queue
- *                                               │ full: drop and send `gap`, or disconnect
+ *                 └─▶ each live client ─▶ socket, or while it is full a bounded queue
+ *                                          └─ queue full: a `gap` in its place, or disconnect
+ *   a resuming client (Last-Event-ID) reads the log from its id at its socket's
+ *   pace, then goes live; a `reset` if the log no longer reaches back that far
  *
- * Event ids increase by one per event of the hub, so a client reconnecting
- * with Last-Event-ID gets what it missed from the log; when the log no longer
- * reaches back that far it gets a `reset` event first. Writes never wait: a
- * socket that stops draining only fills its client's queue, and a client
- * that goes away frees everything it held on 'close' (a write awaiting
- * 'drain' on a dead socket would hang forever).
+ * Event ids increase by one per event of the hub. Writes never wait: a socket
+ * that stops draining only fills its own client's queue, and a client that
+ * goes away frees everything it held on 'close' (a write awaiting 'drain' on
+ * a dead socket would hang forever).
  */
 
 export interface HubEvent {
@@ -67,17 +67,37 @@ export interface StreamResponse {
 
 type Response = StreamResponse
 
+/** The hub's replay log, as a client catching up reads it. */
+interface EventLog {
+  /** The event with this id, if the ring still holds it. */
+  at(id: number): HubEvent | undefined
+  readonly oldestId: number
+  readonly nextId: number
+}
+
+/** A gap in a client's queue: events dropped at this point of its stream. */
+interface Gap {
+  lost: number
+}
+
+/**
+ * One stream. It is either catching up, reading the replay log at the pace
+ * its socket drains (so a resume never overflows anything), or live, taking
+ * events as they are published into a bounded queue while its socket is full.
+ */
 class Client {
   readonly #res: Response
   readonly #filter: ClientFilter
-  readonly #queue: string[] = []
+  readonly #queue: (string | Gap)[] = []
+  /** Next log id to read while catching up; null once live. */
+  #cursor: number | null
   #waiting = false
-  #lost = 0
   closed = false
 
-  constructor(res: Response, filter: ClientFilter) {
+  constructor(res: Response, filter: ClientFilter, cursor: number | null) {
     this.#res = res
     this.#filter = filter
+    this.#cursor = cursor
   }
 
   matches(event: HubEvent): boolean {
@@ -87,45 +107,85 @@ class Client {
   }
 
   frame(event: HubEvent): string | null {
+    if (!this.matches(event)) return null
     const data = typeof event.data === 'string' ? event.data : event.data(this.#filter.names)
     return data === null ? null : `id: ${event.id}\nevent: ${event.type}\ndata: ${data}\n\n`
   }
 
-  /** Sends or queues; returns the events dropped (0 or 1), or -1 when the client must go. */
-  offer(text: string, options: HubOptions): number {
-    if (this.closed) return 0
+  /** A live event: sent (or queued), not for this client, dropped, or the client must go. */
+  offer(event: HubEvent, options: HubOptions): 'sent' | 'none' | 'dropped' | 'disconnect' {
+    if (this.closed || this.#cursor !== null) return 'none' // catching up reads the log itself
+    const text = this.frame(event)
+    if (text === null) return 'none'
     if (!this.#waiting) {
       this.#write(text)
-      return 0
+      return 'sent'
+    }
+    const last = this.#queue[this.#queue.length - 1]
+    if (typeof last === 'object') {
+      last.lost++
+      return 'dropped'
     }
     if (this.#queue.length >= options.maxQueuedEvents) {
-      if (options.slowClient === 'disconnect') return -1
-      this.#lost++
-      return 1
+      if (options.slowClient === 'disconnect') return 'disconnect'
+      // The gap takes its place in the stream, after what was queued before it.
+      this.#queue.push({ lost: 1 })
+      return 'dropped'
     }
     this.#queue.push(text)
-    return 0
+    return 'sent'
+  }
+
+  /** Sends raw SSE text (comments, retry) unless the socket is full. */
+  send(text: string): void {
+    if (!this.#waiting && !this.closed) this.#write(text)
+  }
+
+  /** Reads the log from the cursor while the socket takes it; goes live at the end. */
+  catchUp(log: EventLog): void {
+    while (this.#cursor !== null && !this.#waiting && !this.closed) {
+      if (this.#cursor < log.oldestId) {
+        this.#write(`event: reset\ndata: ${JSON.stringify({ oldestId: log.oldestId })}\n\n`)
+        this.#cursor = log.oldestId
+        continue
+      }
+      if (this.#cursor >= log.nextId) {
+        this.#cursor = null
+        return
+      }
+      const event = log.at(this.#cursor++)
+      const text = event === undefined ? null : this.frame(event)
+      if (text !== null) this.#write(text)
+    }
   }
 
   #write(text: string): void {
-    // false: the socket's buffer is full. Keep queueing until it drains.
+    // false: the socket's buffer is full. Hold everything else until it drains.
     if (!this.#res.write(text)) {
       this.#waiting = true
-      this.#res.once('drain', () => this.#drain())
+      this.#res.once('drain', () => this.#drained())
     }
   }
 
-  #drain(): void {
+  #drained(): void {
     this.#waiting = false
-    if (this.#lost > 0) {
-      this.#write(`event: gap\ndata: ${JSON.stringify({ lost: this.#lost })}\n\n`)
-      this.#lost = 0
+    while (!this.#waiting && !this.closed && this.#queue.length > 0) {
+      const next = this.#queue.shift()!
+      this.#write(
+        typeof next === 'string' ? next : `event: gap\ndata: ${JSON.stringify({ lost: next.lost })}\n\n`,
+      )
     }
-    while (!this.#waiting && this.#queue.length > 0) this.#write(this.#queue.shift()!)
+    this.#onDrained?.()
+  }
+
+  /** Set by the hub: continue catching up once the socket drains. */
+  #onDrained: (() => void) | null = null
+  whenDrained(fn: () => void): void {
+    this.#onDrained = fn
   }
 
   heartbeat(): void {
-    if (!this.#waiting) this.#write(': ping\n\n')
+    this.send(': ping\n\n')
   }
 
   end(): void {
@@ -144,10 +204,27 @@ export class SseHub {
   #nextId = 1
   readonly #heartbeat: NodeJS.Timeout
 
+  /** The ring as clients catching up read it. */
+  readonly #eventLog: EventLog
+
   constructor(options: HubOptions, counters: HubCounters) {
     this.#options = options
     this.#counters = counters
     this.#log = new Array(options.replayEvents)
+    const log = this.#log
+    const nextId = (): number => this.#nextId
+    this.#eventLog = {
+      at(id) {
+        const event = log[id % log.length]
+        return event?.id === id ? event : undefined
+      },
+      get oldestId() {
+        return Math.max(1, nextId() - log.length)
+      },
+      get nextId() {
+        return nextId()
+      },
+    }
     this.#heartbeat = setInterval(() => {
       for (const c of this.#clients) c.heartbeat()
     }, options.heartbeatMs)
@@ -160,15 +237,14 @@ export class SseHub {
     let sent = 0
     let dropped = 0
     for (const client of this.#clients) {
-      if (!client.matches(full)) continue
-      const text = client.frame(full)
-      if (text === null) continue
-      const lost = client.offer(text, this.#options)
-      if (lost < 0) {
+      const outcome = client.offer(full, this.#options)
+      if (outcome === 'sent') sent++
+      else if (outcome === 'dropped') dropped++
+      else if (outcome === 'disconnect') {
+        dropped++
         this.#remove(client)
         client.end()
-      } else if (lost > 0) dropped++
-      else sent++
+      }
     }
     if (sent > 0) this.#counters.eventsSent(sent)
     if (dropped > 0) this.#counters.eventsDropped(dropped)
@@ -185,26 +261,15 @@ export class SseHub {
       // Tell nginx and the like not to buffer the stream.
       'x-accel-buffering': 'no',
     })
-    const client = new Client(res, filter)
+    const client = new Client(res, filter, lastEventId === null ? null : lastEventId + 1)
     // A reconnecting EventSource waits this long between attempts.
-    client.offer('retry: 2000\n\n', this.#options)
-    if (lastEventId !== null) this.#replay(client, lastEventId)
+    client.send('retry: 2000\n\n')
+    const log = this.#eventLog
+    client.whenDrained(() => client.catchUp(log))
+    client.catchUp(log)
     this.#clients.add(client)
     this.#counters.clients(1)
     res.once('close', () => this.#remove(client))
-  }
-
-  #replay(client: Client, lastEventId: number): void {
-    const oldest = Math.max(1, this.#nextId - this.#log.length)
-    if (lastEventId + 1 < oldest) {
-      client.offer(`event: reset\ndata: ${JSON.stringify({ oldestId: oldest })}\n\n`, this.#options)
-    }
-    for (let id = Math.max(lastEventId + 1, oldest); id < this.#nextId; id++) {
-      const event = this.#log[id % this.#log.length]
-      if (event === undefined || event.id !== id || !client.matches(event)) continue
-      const text = client.frame(event)
-      if (text !== null) client.offer(text, this.#options)
-    }
   }
 
   #remove(client: Client): void {

@@ -1,6 +1,7 @@
 /** Readings and feature results as the SSE streams carry them (docs/http-api.md). */
 
 import { formatRfc3339Ns } from '../../bridge/index.js'
+import type { FeatureEvent } from '../features/index.js'
 import type { Reading } from '../telemetry.js'
 import type { HubEvent } from './sse.js'
 
@@ -38,4 +39,34 @@ function jsonInt(v: bigint): number | string {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
     ? Number(v)
     : v.toString()
+}
+
+/**
+ * One event per closed window (`feature`), partial update (`partial`) or
+ * late reading (`late`), with its freshness: the staleness is the time from
+ * the newest reading's arrival to this event.
+ */
+export function featureEvent(e: FeatureEvent, nowNs: bigint): Omit<HubEvent, 'id'> {
+  if (e.kind === 'late') {
+    const data = JSON.stringify({
+      device: e.device,
+      feature: e.feature,
+      ts: formatRfc3339Ns(e.tsNs),
+      watermark: formatRfc3339Ns(e.watermarkNs),
+    })
+    return { device: e.device, type: 'late', names: [e.feature], data }
+  }
+  const data = JSON.stringify({
+    device: e.device,
+    feature: e.feature,
+    field: e.field,
+    window_start: formatRfc3339Ns(e.windowStartNs),
+    window_end: formatRfc3339Ns(e.windowEndNs),
+    values: e.values,
+    count: e.count,
+    watermark: formatRfc3339Ns(e.watermarkNs),
+    staleness_ms: Number(nowNs - e.newestRecvNs) / 1e6,
+    ...(e.kind === 'window' ? { closed_by: e.closedBy } : {}),
+  })
+  return { device: e.device, type: e.kind === 'window' ? 'feature' : 'partial', names: [e.feature], data }
 }
