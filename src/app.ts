@@ -68,8 +68,13 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     eventsDropped: (n: number) => metrics.sseEventsDropped.inc({ stream }, n),
     clients: (delta: number) => metrics.sseClients.inc({ stream }, delta),
   })
-  const telemetryHub = new SseHub(DEFAULT_HUB_OPTIONS, hubCounters('telemetry'))
-  const featureHub = new SseHub(DEFAULT_HUB_OPTIONS, hubCounters('features'))
+  const hubOptions = {
+    ...DEFAULT_HUB_OPTIONS,
+    slowClient: config.sseSlowClient,
+    heartbeatMs: config.sseHeartbeatMs,
+  }
+  const telemetryHub = new SseHub(hubOptions, hubCounters('telemetry'))
+  const featureHub = new SseHub(hubOptions, hubCounters('features'))
   const engine = new FeatureEngine(definitions.features, (event) => {
     const now = nowNs()
     if (event.kind === 'late') metrics.lateReadings.inc({ feature: event.feature })

@@ -31,6 +31,10 @@ export interface Config {
   readonly featuresPath: string
   /** Partial updates of open windows every this many ms; 0 for none. Default 0. */
   readonly partialMs: number
+  /** What an SSE client too slow to keep up gets: `gap` (its dropped events, counted) or `disconnect`. Default gap. */
+  readonly sseSlowClient: 'gap' | 'disconnect'
+  /** Comment line sent to idle SSE streams every this many ms. Default 15000. */
+  readonly sseHeartbeatMs: number
   /** PEM certificate for HTTPS (HTTP/2 with ALPN, and HTTP/1.1); with tlsKey. Default none: cleartext. */
   readonly tlsCert: string | null
   /** PEM private key of tlsCert. */
@@ -50,6 +54,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   tlsKey: null,
   featuresPath: join(packageRoot(), 'features.default.json'),
   partialMs: 0,
+  sseSlowClient: 'gap',
+  sseHeartbeatMs: 15_000,
 })
 
 /** flag name → [environment variable, config key] */
@@ -66,6 +72,8 @@ const OPTIONS = {
   'tls-key': ['TLS_KEY', 'tlsKey'],
   features: ['FEATURES', 'featuresPath'],
   'partial-ms': ['PARTIAL_MS', 'partialMs'],
+  'sse-slow-client': ['SSE_SLOW_CLIENT', 'sseSlowClient'],
+  'sse-heartbeat-ms': ['SSE_HEARTBEAT_MS', 'sseHeartbeatMs'],
 } as const satisfies Record<string, readonly [string, keyof Config]>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -119,6 +127,22 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     tlsKey: raw('tls-key')?.value ?? null,
     featuresPath: raw('features')?.value ?? DEFAULT_CONFIG.featuresPath,
     partialMs: DEFAULT_CONFIG.partialMs,
+    sseSlowClient: DEFAULT_CONFIG.sseSlowClient,
+    sseHeartbeatMs: DEFAULT_CONFIG.sseHeartbeatMs,
+  }
+
+  const slow = raw('sse-slow-client')
+  if (slow !== null) {
+    if (slow.value !== 'gap' && slow.value !== 'disconnect') {
+      problems.push(`${slow.source}: ${JSON.stringify(slow.value)} must be gap or disconnect`)
+    } else (config as { sseSlowClient: string }).sseSlowClient = slow.value
+  }
+  const heartbeat = raw('sse-heartbeat-ms')
+  if (heartbeat !== null) {
+    const n = Number(heartbeat.value)
+    if (!/^\d+$/.test(heartbeat.value) || n < 100 || n > 3_600_000) {
+      problems.push(`${heartbeat.source}: ${JSON.stringify(heartbeat.value)} must be 100 to 3600000 ms`)
+    } else (config as { sseHeartbeatMs: number }).sseHeartbeatMs = n
   }
 
   const partial = raw('partial-ms')

@@ -36,17 +36,23 @@ export interface ClientFilter {
 export interface HubOptions {
   /** Events kept for Last-Event-ID replay. Default 10000. */
   readonly replayEvents: number
-  /** Events a client may have queued before it is slow. Default 1000. */
+  /** Events a live client may have queued while its socket is full. Default 4096: one large group commit's events arrive at once. */
   readonly maxQueuedEvents: number
   /** What a slow client gets: `gap` (events dropped, then told how many) or `disconnect`. */
   readonly slowClient: 'gap' | 'disconnect'
   /** Comment line sent to idle streams, ms. Default 15000. */
   readonly heartbeatMs: number
+  /**
+   * Id of the first event. Default: the hub's start in epoch ms × 1000, so ids
+   * keep increasing across restarts and a Last-Event-ID from before one is
+   * recognised as older than the replay log (a `reset`), not as current.
+   */
+  readonly firstId?: number
 }
 
 export const DEFAULT_HUB_OPTIONS: HubOptions = Object.freeze({
   replayEvents: 10_000,
-  maxQueuedEvents: 1_000,
+  maxQueuedEvents: 4_096,
   slowClient: 'gap',
   heartbeatMs: 15_000,
 })
@@ -62,6 +68,8 @@ export interface StreamResponse {
   writeHead(status: number, headers: Record<string, string>): unknown
   write(chunk: string): boolean
   end(): unknown
+  /** Closes the underlying stream at once (an HTTP/2 stream, or an HTTP/1.1 socket). */
+  destroy(): unknown
   once(event: 'drain' | 'close', listener: () => void): unknown
 }
 
@@ -142,7 +150,11 @@ class Client {
   }
 
   /** Reads the log from the cursor while the socket takes it; goes live at the end. */
-  catchUp(log: EventLog): void {
+  /** Returns how many events it wrote. */
+  catchUp(log: EventLog): number {
+    let written = 0
+    // An id this hub never issued (from before a restart, or another node) is no place to resume from.
+    if (this.#cursor !== null && this.#cursor > log.nextId) this.#cursor = log.oldestId - 1
     while (this.#cursor !== null && !this.#waiting && !this.closed) {
       if (this.#cursor < log.oldestId) {
         this.#write(`event: reset\ndata: ${JSON.stringify({ oldestId: log.oldestId })}\n\n`)
@@ -151,12 +163,15 @@ class Client {
       }
       if (this.#cursor >= log.nextId) {
         this.#cursor = null
-        return
+        break
       }
       const event = log.at(this.#cursor++)
       const text = event === undefined ? null : this.frame(event)
-      if (text !== null) this.#write(text)
+      if (text === null) continue
+      this.#write(text)
+      written++
     }
+    return written
   }
 
   #write(text: string): void {
@@ -193,6 +208,12 @@ class Client {
     this.#queue.length = 0
     this.#res.end()
   }
+
+  /** Cuts a client that stopped reading: ending would wait behind its unread data. */
+  cut(): void {
+    this.end()
+    this.#res.destroy()
+  }
 }
 
 export class SseHub {
@@ -201,7 +222,8 @@ export class SseHub {
   readonly #clients = new Set<Client>()
   /** The replay log: a ring of the last `replayEvents` events. */
   readonly #log: (HubEvent | undefined)[]
-  #nextId = 1
+  #nextId: number
+  readonly #firstId: number
   readonly #heartbeat: NodeJS.Timeout
 
   /** The ring as clients catching up read it. */
@@ -211,6 +233,9 @@ export class SseHub {
     this.#options = options
     this.#counters = counters
     this.#log = new Array(options.replayEvents)
+    this.#firstId = options.firstId ?? Date.now() * 1000
+    this.#nextId = this.#firstId
+    const firstId = this.#firstId
     const log = this.#log
     const nextId = (): number => this.#nextId
     this.#eventLog = {
@@ -219,7 +244,7 @@ export class SseHub {
         return event?.id === id ? event : undefined
       },
       get oldestId() {
-        return Math.max(1, nextId() - log.length)
+        return Math.max(firstId, nextId() - log.length)
       },
       get nextId() {
         return nextId()
@@ -243,7 +268,7 @@ export class SseHub {
       else if (outcome === 'disconnect') {
         dropped++
         this.#remove(client)
-        client.end()
+        client.cut()
       }
     }
     if (sent > 0) this.#counters.eventsSent(sent)
@@ -265,8 +290,12 @@ export class SseHub {
     // A reconnecting EventSource waits this long between attempts.
     client.send('retry: 2000\n\n')
     const log = this.#eventLog
-    client.whenDrained(() => client.catchUp(log))
-    client.catchUp(log)
+    const catchUp = (): void => {
+      const written = client.catchUp(log)
+      if (written > 0) this.#counters.eventsSent(written)
+    }
+    client.whenDrained(catchUp)
+    catchUp()
     this.#clients.add(client)
     this.#counters.clients(1)
     res.once('close', () => this.#remove(client))
@@ -287,6 +316,7 @@ export class SseHub {
     }
   }
 
+  /** Id of the newest event; one less than the first id while there is none. */
   get lastId(): number {
     return this.#nextId - 1
   }

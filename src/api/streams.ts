@@ -68,7 +68,9 @@ function lastEventIdOf(request: FastifyRequest): number | null {
   const header = request.headers['last-event-id']
   const value = typeof header === 'string' ? header : one(request.query as Query, 'lastEventId')
   if (value === undefined || value === '') return null
-  if (!/^\d{1,15}$/.test(value))
+  const id = Number(value)
+  if (!/^\d{1,16}$/.test(value) || !Number.isSafeInteger(id)) {
     throw new InvalidParameterError('Last-Event-ID', 'must be an event id (a non-negative integer)')
-  return Number(value)
+  }
+  return id
 }
