@@ -5,33 +5,41 @@ import type { FeatureEvent } from '../features/index.js'
 import type { Reading } from '../telemetry.js'
 import type { HubEvent } from './sse.js'
 
-/** One `telemetry` event per stored reading; a client's `fields` filter trims its fields. */
+/**
+ * One `telemetry` event per stored reading; a client's `fields` filter trims
+ * its fields. The JSON is built on first use and kept: with no client
+ * listening, a reading costs the stream nothing but this closure.
+ */
 export function telemetryEvent(r: Reading): Omit<HubEvent, 'id'> {
-  const base = {
-    device: r.device,
-    ts: formatRfc3339Ns(r.tsNs),
-    boot: r.boot,
-    seq: r.seq,
-    idx: r.idx,
-    device_ts: r.deviceTsNs === null ? null : formatRfc3339Ns(r.deviceTsNs),
-    recv_ts: formatRfc3339Ns(r.recvTsNs),
-  }
-  const tags = r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>)
-  const fieldsOf = (names: ReadonlySet<string> | null): Record<string, number | boolean | string> => {
-    const out: Record<string, number | boolean | string> = {}
+  let all: string | null = null
+  const json = (names: ReadonlySet<string> | null): string => {
+    const fields: Record<string, number | boolean | string> = {}
     for (const f of r.fields) {
       if (names !== null && !names.has(f.name)) continue
       // JSON has no 64-bit integers: beyond 2^53 an int goes as a string.
-      out[f.name] = typeof f.value === 'bigint' ? jsonInt(f.value) : f.value
+      fields[f.name] = typeof f.value === 'bigint' ? jsonInt(f.value) : f.value
     }
-    return out
+    return JSON.stringify({
+      device: r.device,
+      ts: formatRfc3339Ns(r.tsNs),
+      boot: r.boot,
+      seq: r.seq,
+      idx: r.idx,
+      device_ts: r.deviceTsNs === null ? null : formatRfc3339Ns(r.deviceTsNs),
+      recv_ts: formatRfc3339Ns(r.recvTsNs),
+      fields,
+      tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
+    })
   }
-  const all = JSON.stringify({ ...base, fields: fieldsOf(null), tags })
   return {
     device: r.device,
     type: 'telemetry',
     names: r.fields.map((f) => f.name),
-    data: (names) => (names === null ? all : JSON.stringify({ ...base, fields: fieldsOf(names), tags })),
+    data: (names) => {
+      if (names !== null) return json(names)
+      all ??= json(null)
+      return all
+    },
   }
 }
 
