@@ -3,6 +3,7 @@
  * exit 0; a second start on the same data dir continues.
  */
 
+import { connect } from 'node:http2'
 import mqtt from 'mqtt'
 import t from 'tap'
 import { tempDir } from '../helpers/app.js'
@@ -15,6 +16,12 @@ t.test(
   async (t) => {
     const dataDir = tempDir(t)
     const first = await startServer(dataDir)
+    // An open SSE stream never ends by itself: it must not hold the shutdown up.
+    const session = connect(`http://127.0.0.1:${first.httpPort}`)
+    session.on('error', () => undefined)
+    const sse = session.request({ ':path': '/v1/stream/telemetry?device=*' })
+    sse.on('error', () => undefined)
+    sse.resume()
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${first.mqttPort}`, {
       clientId: 'term',
       reconnectPeriod: 0,
@@ -39,7 +46,8 @@ t.test(
       }
     }
     pump()
-    t.equal(await first.exited, 0, 'exit status 0')
+    t.equal(await first.exited, 0, 'exit status 0, with an SSE stream open')
+    session.destroy()
     client.end(true)
     t.ok(acked.size >= 500, `${acked.size} acknowledged before the shutdown`)
 
