@@ -43,6 +43,12 @@ export interface HubOptions {
   /** Comment line sent to idle streams, ms. Default 15000. */
   readonly heartbeatMs: number
   /**
+   * Write each client's events of one tick as one write (default true): a
+   * group commit publishes many readings at once, and one HTTP/2 DATA frame
+   * or TCP write per event would cost more than the events themselves.
+   */
+  readonly coalesceWrites?: boolean
+  /**
    * Id of the first event. Default: the hub's start in epoch ms × 1000, so ids
    * keep increasing across restarts and a Last-Event-ID from before one is
    * recognised as older than the replay log (a `reset`), not as current.
@@ -100,12 +106,16 @@ class Client {
   /** Next log id to read while catching up; null once live. */
   #cursor: number | null
   #waiting = false
+  /** Events of this tick, written together (coalesceWrites). */
+  #batch: string[] = []
+  readonly #coalesce: boolean
   closed = false
 
-  constructor(res: Response, filter: ClientFilter, cursor: number | null) {
+  constructor(res: Response, filter: ClientFilter, cursor: number | null, coalesce: boolean) {
     this.#res = res
     this.#filter = filter
     this.#cursor = cursor
+    this.#coalesce = coalesce
   }
 
   matches(event: HubEvent): boolean {
@@ -126,7 +136,9 @@ class Client {
     const text = this.frame(event)
     if (text === null) return 'none'
     if (!this.#waiting) {
-      this.#write(text)
+      if (!this.#coalesce) this.#write(text)
+      else if (this.#batch.push(text) === 1) setImmediate(() => this.#flushBatch())
+      else if (this.#batch.length >= options.maxQueuedEvents) this.#flushBatch()
       return 'sent'
     }
     const last = this.#queue[this.#queue.length - 1]
@@ -142,6 +154,13 @@ class Client {
     }
     this.#queue.push(text)
     return 'sent'
+  }
+
+  #flushBatch(): void {
+    if (this.#batch.length === 0 || this.closed) return
+    const text = this.#batch.length === 1 ? this.#batch[0]! : this.#batch.join('')
+    this.#batch = []
+    this.#write(text)
   }
 
   /** Sends raw SSE text (comments, retry) unless the socket is full. */
@@ -165,11 +184,17 @@ class Client {
         this.#cursor = null
         break
       }
-      const event = log.at(this.#cursor++)
-      const text = event === undefined ? null : this.frame(event)
-      if (text === null) continue
-      this.#write(text)
-      written++
+      // Up to ~64 KiB of the log per write (one event per write when not coalescing).
+      const limit = this.#coalesce ? 65_536 : 1
+      let chunk = ''
+      while (this.#cursor < log.nextId && chunk.length < limit) {
+        const event = log.at(this.#cursor++)
+        const text = event === undefined ? null : this.frame(event)
+        if (text === null) continue
+        chunk += text
+        written++
+      }
+      if (chunk !== '') this.#write(chunk)
     }
     return written
   }
@@ -206,6 +231,7 @@ class Client {
   end(): void {
     this.closed = true
     this.#queue.length = 0
+    this.#batch = []
     this.#res.end()
   }
 
@@ -286,7 +312,12 @@ export class SseHub {
       // Tell nginx and the like not to buffer the stream.
       'x-accel-buffering': 'no',
     })
-    const client = new Client(res, filter, lastEventId === null ? null : lastEventId + 1)
+    const client = new Client(
+      res,
+      filter,
+      lastEventId === null ? null : lastEventId + 1,
+      this.#options.coalesceWrites ?? true,
+    )
     // A reconnecting EventSource waits this long between attempts.
     client.send('retry: 2000\n\n')
     const log = this.#eventLog

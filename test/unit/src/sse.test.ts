@@ -92,7 +92,13 @@ class Counters implements HubCounters {
 }
 
 // Ids from 1, so that tables of ids read plainly.
-const QUIET: HubOptions = { ...DEFAULT_HUB_OPTIONS, heartbeatMs: 3_600_000, firstId: 1 }
+// Writes not coalesced, so that each publish shows in the fake response at once.
+const QUIET: HubOptions = {
+  ...DEFAULT_HUB_OPTIONS,
+  heartbeatMs: 3_600_000,
+  firstId: 1,
+  coalesceWrites: false,
+}
 const EVERYTHING: ClientFilter = { devices: null, names: null }
 
 interface Teardown {
