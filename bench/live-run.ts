@@ -1,0 +1,329 @@
+/**
+ * One run of bench:live against a fresh server:
+ *
+ *   start app ─▶ open the SSE subscribers ─▶ fleet publishes for warm-up + measure + tail
+ *                                              │ first ack of the first seq after the warm-up:
+ *                                              │   window opens (CPU, counts sampled)
+ *                                              │ measureMs later: window closes (sampled again)
+ *   ◀─ stop app ◀─ loss counted ◀─ subscribers drain (bounded) ◀─ fleet disconnects
+ *
+ * Loss is counted separately for the warm-up, which a fresh server spends
+ * cold (JIT, first connections, the store's first columns), and after it.
+ *
+ * The fleet and the subscribers are in this process, so a reading's publish
+ * time and its delivery time come from one clock (live-recorder.ts).
+ */
+
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
+import { resolveSimulationOptions, runSimulation, type SimulationSummary } from '../simulators/index.js'
+import { DeliveryRecorder, type FeatureTimes, type TelemetryTimes } from './live-recorder.js'
+import { cpuSeconds, machineBusySeconds, sleep, startApp } from './processes.js'
+import { SeenSet, SseSubscriber, type StreamKind, type SubscriberCounts } from './sse-subscriber.js'
+import { AckLedger } from './verify.js'
+
+export interface LiveRunOptions {
+  readonly devices: number
+  /** Readings per second per device. */
+  readonly ratePerSecond: number
+  readonly telemetrySubscribers: number
+  readonly featureSubscribers: number
+  readonly warmupMs: number
+  readonly measureMs: number
+  /** Each feature's grace, ms, from the definitions file the server runs with. */
+  readonly graceMs: ReadonlyMap<string, number>
+  readonly nodeArgs?: readonly string[]
+}
+
+/**
+ * Loss as the subscribers saw it. A telemetry subscriber must receive every
+ * acknowledged (device, seq) once; on a `device=*` stream every id follows
+ * the last by one; `gap` and `reset` are the server saying it dropped events.
+ */
+export interface Loss {
+  /** Acknowledged readings a telemetry subscriber never received, all subscribers summed. */
+  readonly lost: number
+  readonly subscribersWithLoss: number
+  readonly gapEvents: number
+  /** Sum of the `lost` the gap events reported. */
+  readonly gapLost: number
+  readonly resets: number
+  readonly idSkipped: number
+  readonly idBackwards: number
+  readonly duplicates: number
+  readonly unreadable: number
+}
+
+export interface LiveRun {
+  readonly telemetry: TelemetryTimes
+  readonly features: FeatureTimes
+  /** Events (every type) all subscribers received per second of the window. */
+  readonly deliveredPerSecond: number
+  readonly telemetryDeliveredPerSecond: number
+  readonly sim: SimulationSummary
+  /** From the window's start on: readings published after the warm-up, events arriving after it. */
+  readonly loss: Loss
+  /** The feature streams' part of `loss` (their `gap` events and skipped ids). */
+  readonly featureLoss: Loss
+  /** During the warm-up: not part of the target, reported because a fresh server loses here. */
+  readonly warmupLoss: Loss
+  /** `feature` events per feature subscriber after the warm-up: every one should see the same. */
+  readonly featureEventsPerSubscriber: { readonly min: number; readonly max: number }
+  readonly failures: readonly string[]
+  /** The server's own counter over the run, both streams, from /metrics. */
+  readonly serverDropped: number
+  readonly serverCores: number
+  /** The server's main thread alone: JavaScript, so at most 1; the store's worker and libuv's threads are the rest. */
+  readonly serverMainThreadCores: number
+  readonly serverRssMb: number
+  readonly serverPeakRssMb: number
+  /** This process: the fleet and the subscribers together. */
+  readonly generatorCores: number
+  /** How late the generator's event loop ran its timers, p99 over the window. */
+  readonly generatorLagP99Ms: number
+  readonly machineCores: number
+  readonly windowS: number
+  readonly ok: boolean
+}
+
+export const DEVICE_PREFIX = 'live-'
+/** Publishing goes on this long after the window, so that the windows closing in it are closed by a reading. */
+const TAIL_MS = 1000
+const SUBSCRIBE_TIMEOUT_MS = 10_000
+/** Acknowledgements still owed when publishing stops, and events still on their way after that. */
+const DRAIN_LIMIT_MS = 15_000
+/** The drain wait ends early when no subscriber received anything for this long. */
+const STALL_MS = 2000
+const SETTLE_MS = 1000
+const POLL_MS = 50
+const LOOP_DELAY_RESOLUTION_MS = 10
+
+interface Sample {
+  readonly atMs: number
+  readonly serverCpuS: number
+  readonly serverMainCpuS: number
+  readonly machineCpuS: number
+  readonly own: NodeJS.CpuUsage
+  readonly delivered: number
+  readonly telemetry: number
+  readonly counts: readonly SubscriberCounts[]
+}
+
+export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
+  const warmupSeqs = Math.round((o.warmupMs / 1000) * o.ratePerSecond)
+  const measuredSeqs = Math.round((o.measureMs / 1000) * o.ratePerSecond)
+  const input = {
+    devices: o.devices,
+    ratePerSecond: o.ratePerSecond,
+    durationMs: o.warmupMs + o.measureMs + TAIL_MS,
+    qos: 1 as const,
+    idPrefix: DEVICE_PREFIX,
+    tags: { site: 'bench' },
+    drainTimeoutMs: DRAIN_LIMIT_MS,
+  }
+  const { readingsPerDevice } = resolveSimulationOptions({ ...input, url: 'mqtt://127.0.0.1:1' })
+  const recorder = new DeliveryRecorder(o.graceMs, { first: warmupSeqs + 1, last: warmupSeqs + measuredSeqs })
+
+  const app = await startApp({ nodeArgs: o.nodeArgs ?? [] })
+  const subscribers: SseSubscriber[] = []
+  try {
+    const open = (kind: StreamKind): Promise<SseSubscriber> =>
+      SseSubscriber.open({
+        httpUrl: app.httpUrl,
+        kind,
+        recorder,
+        devicePrefix: DEVICE_PREFIX,
+        seen: kind === 'telemetry' ? new SeenSet(o.devices, readingsPerDevice) : null,
+        timeoutMs: SUBSCRIBE_TIMEOUT_MS,
+      })
+    const opened = await Promise.allSettled([
+      ...Array.from({ length: o.telemetrySubscribers }, () => open('telemetry')),
+      ...Array.from({ length: o.featureSubscribers }, () => open('features')),
+    ])
+    for (const result of opened) if (result.status === 'fulfilled') subscribers.push(result.value)
+    const refused = opened.find((result) => result.status === 'rejected')
+    if (refused !== undefined) throw refused.reason
+    const before = await scrapeDropped(app.httpUrl)
+
+    const delivered = (): number => subscribers.reduce((n, s) => n + s.delivered, 0)
+    const sample = (): Sample => ({
+      atMs: Date.now(),
+      serverCpuS: cpuSeconds(app.pid),
+      serverMainCpuS: mainThreadCpuSeconds(app.pid),
+      machineCpuS: machineBusySeconds(),
+      own: process.cpuUsage(),
+      delivered: delivered(),
+      telemetry: subscribers.reduce((n, s) => n + s.telemetry, 0),
+      counts: subscribers.map((s) => s.counts()),
+    })
+    const loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS })
+    const window: { start?: Sample; end?: Sample; rssMb?: number } = {}
+    const closeWindow = (): void => {
+      if (window.end !== undefined) return
+      window.start ??= sample()
+      window.end = sample()
+      loopDelay.disable()
+      recorder.closeFeatureWindow(window.end.atMs)
+      window.rssMb = memoryMb(app.pid).rss
+    }
+    let endTimer: NodeJS.Timeout | undefined
+    const openWindow = (): void => {
+      window.start = sample()
+      recorder.openFeatureWindow(window.start.atMs)
+      loopDelay.enable()
+      endTimer = setTimeout(closeWindow, o.measureMs)
+    }
+
+    const ledger = new AckLedger(o.devices, readingsPerDevice)
+    const sim = await runSimulation({
+      ...input,
+      url: app.mqttUrl,
+      onAck: (device, seq) => {
+        ledger.ack(device, seq)
+        if (seq === warmupSeqs + 1 && window.start === undefined) openWindow()
+      },
+    })
+    // The fleet may end early (errors): the window closes by then at the latest.
+    clearTimeout(endTimer)
+    closeWindow()
+
+    // Every acknowledged reading went to the hub before its PUBACK: wait for the events still on their way.
+    const telemetrySubs = subscribers.filter((s) => s.seen !== null)
+    const drainEnd = Date.now() + DRAIN_LIMIT_MS
+    let lastCount = delivered()
+    let lastProgressMs = Date.now()
+    while (telemetrySubs.some((s) => s.telemetry < ledger.count) && Date.now() < drainEnd) {
+      if (Date.now() - lastProgressMs > STALL_MS) break // the rest was dropped: it is not coming
+      await sleep(POLL_MS)
+      if (delivered() !== lastCount) {
+        lastCount = delivered()
+        lastProgressMs = Date.now()
+      }
+    }
+    await sleep(SETTLE_MS)
+    const after = await scrapeDropped(app.httpUrl)
+    const peakRssMb = memoryMb(app.pid).peak
+
+    // Which acknowledged readings each telemetry subscriber never received, warm-up and after.
+    const lostWarmup = telemetrySubs.map(() => 0)
+    const lostAfter = telemetrySubs.map(() => 0)
+    ledger.forEachAcked((device, seq) => {
+      const lost = seq <= warmupSeqs ? lostWarmup : lostAfter
+      telemetrySubs.forEach((s, k) => {
+        if (!s.seen!.has(device, seq)) lost[k]!++
+      })
+    })
+    const start = window.start!
+    const end = window.end!
+    const final = subscribers.map((s) => s.counts())
+    const since = final.map((c, i) => difference(c, start.counts[i]!))
+    const featureCounts = since.filter((c) => c.kind === 'features').map((c) => c.events.feature ?? 0)
+    const failures = final.flatMap((c, i) => (c.failure === null ? [] : [`subscriber ${i}: ${c.failure}`]))
+    const windowS = (end.atMs - start.atMs) / 1000
+    const generatorS = (end.own.user + end.own.system - start.own.user - start.own.system) / 1e6
+
+    const loss = lossOf(since, lostAfter)
+    const featureEventsPerSubscriber = {
+      min: featureCounts.length > 0 ? Math.min(...featureCounts) : 0,
+      max: featureCounts.length > 0 ? Math.max(...featureCounts) : 0,
+    }
+    return {
+      telemetry: recorder.telemetryTimes(),
+      features: recorder.featureTimes(),
+      deliveredPerSecond: (end.delivered - start.delivered) / windowS,
+      telemetryDeliveredPerSecond: (end.telemetry - start.telemetry) / windowS,
+      sim,
+      loss,
+      featureLoss: lossOf(
+        since.filter((c) => c.kind === 'features'),
+        [],
+      ),
+      warmupLoss: lossOf(start.counts, lostWarmup),
+      featureEventsPerSubscriber,
+      failures,
+      serverDropped: after - before,
+      serverCores: (end.serverCpuS - start.serverCpuS) / windowS,
+      serverMainThreadCores: (end.serverMainCpuS - start.serverMainCpuS) / windowS,
+      serverRssMb: window.rssMb ?? Number.NaN,
+      serverPeakRssMb: peakRssMb,
+      generatorCores: generatorS / windowS,
+      // The histogram holds each timer's whole interval: the lag is what exceeds the resolution.
+      generatorLagP99Ms:
+        loopDelay.count > 0
+          ? Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS)
+          : Number.NaN,
+      machineCores: (end.machineCpuS - start.machineCpuS) / windowS,
+      windowS,
+      ok:
+        Object.values(loss).every((n) => n === 0) &&
+        failures.length === 0 &&
+        sim.errors === 0 &&
+        sim.unacknowledged === 0 &&
+        featureEventsPerSubscriber.min === featureEventsPerSubscriber.max,
+    }
+  } finally {
+    for (const s of subscribers) s.close()
+    await app.stop()
+  }
+}
+
+function lossOf(counts: readonly SubscriberCounts[], lost: readonly number[]): Loss {
+  const sum = (f: (c: SubscriberCounts) => number): number => counts.reduce((n, c) => n + f(c), 0)
+  return {
+    lost: lost.reduce((a, b) => a + b, 0),
+    subscribersWithLoss: lost.filter((n) => n > 0).length,
+    gapEvents: sum((c) => c.events.gap ?? 0),
+    gapLost: sum((c) => c.gapLost),
+    resets: sum((c) => c.events.reset ?? 0),
+    idSkipped: sum((c) => c.idSkipped),
+    idBackwards: sum((c) => c.idBackwards),
+    duplicates: sum((c) => c.duplicates),
+    unreadable: sum((c) => c.unreadable),
+  }
+}
+
+/** What a subscriber counted between two of its counts. */
+function difference(later: SubscriberCounts, earlier: SubscriberCounts): SubscriberCounts {
+  const events: Record<string, number> = {}
+  for (const [type, n] of Object.entries(later.events)) events[type] = n - (earlier.events[type] ?? 0)
+  return {
+    kind: later.kind,
+    events,
+    gapLost: later.gapLost - earlier.gapLost,
+    idSkipped: later.idSkipped - earlier.idSkipped,
+    idBackwards: later.idBackwards - earlier.idBackwards,
+    duplicates: later.duplicates - earlier.duplicates,
+    unreadable: later.unreadable - earlier.unreadable,
+    failure: later.failure,
+  }
+}
+
+/** Events the server dropped for slow SSE clients, both streams, from /metrics. */
+async function scrapeDropped(httpUrl: string): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+  const total = (name: string): number => {
+    let n = 0
+    for (const m of text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))) n += Number(m[1])
+    return n
+  }
+  return total('sse_events_dropped_total')
+}
+
+let clockTicks: number | undefined
+
+/** User + system CPU time of a process's main thread (its task whose id is the pid), seconds (proc(5)). */
+function mainThreadCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  return (Number(rest[11]) + Number(rest[12])) / clockTicks
+}
+
+/** Resident set size now and at its peak (VmHWM), MB (proc(5)). */
+function memoryMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (key: string): number =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN)
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
+}
