@@ -3,6 +3,7 @@
 import { cpus } from 'node:os'
 import type { IngestBenchOptions } from './ingest.js'
 import { codeVersion, mosquittoVersion } from './processes.js'
+import { fmt, median, spread } from './results-doc.js'
 
 export interface Measurement {
   readonly ackedPerSecond: number
@@ -137,23 +138,4 @@ export function renderReport(
     }
   }
   return out.join('\n')
-}
-
-function median(values: readonly number[]): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
-  if (sorted.length === 0) return Number.NaN
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-/** `median (min–max)`, or just the value for a single run. */
-function spread(values: readonly number[], digits: number): string {
-  const m = median(values)
-  const f = (v: number): string => (digits === 0 ? fmt(v) : v.toFixed(digits))
-  if (values.length < 2) return f(m)
-  return `${f(m)} (${f(Math.min(...values))}–${f(Math.max(...values))})`
-}
-
-function fmt(n: number): string {
-  return Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US')
 }

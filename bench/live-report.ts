@@ -5,6 +5,7 @@ import type { FeatureDefinition } from '../src/features/index.js'
 import { formatDuration } from '../src/features/index.js'
 import type { LiveRun, Loss } from './live-run.js'
 import { codeVersion } from './processes.js'
+import { fmt, median, spread } from './results-doc.js'
 
 /** Issue 3: p99 publish-to-delivery under this, at the specified load, with nothing lost. */
 export const TARGET_P99_MS = 50
@@ -345,25 +346,6 @@ function verdict(s: LiveScenario, cores: number): string {
   return parts.join(' ')
 }
 
-function median(values: readonly number[]): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
-  if (sorted.length === 0) return Number.NaN
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-/** `median (min–max)`, or just the value for a single run. */
-function spread(values: readonly number[], digits: number): string {
-  const m = median(values)
-  const f = (v: number): string => (digits === 0 ? fmt(v) : Number.isNaN(v) ? '-' : v.toFixed(digits))
-  if (values.length < 2) return f(m)
-  return `${f(m)} (${f(Math.min(...values))}–${f(Math.max(...values))})`
-}
-
 function ms(v: number): string {
   return Number.isNaN(v) ? '-' : v.toFixed(1)
-}
-
-function fmt(n: number): string {
-  return Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US')
 }

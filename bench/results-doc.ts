@@ -44,3 +44,24 @@ function format(path: string): void {
     process.stderr.write(`bench: could not format ${path} with Biome: ${detail}\n`)
   }
 }
+
+/** The median, NaN values left out; NaN when there is none. */
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** `median (min–max)`, or just the value for a single run. */
+export function spread(values: readonly number[], digits: number): string {
+  const m = median(values)
+  const f = (v: number): string => (digits === 0 ? fmt(v) : Number.isNaN(v) ? '-' : v.toFixed(digits))
+  if (values.length < 2) return f(m)
+  return `${f(m)} (${f(Math.min(...values))}–${f(Math.max(...values))})`
+}
+
+/** A whole number with thousands separators; `-` for NaN. */
+export function fmt(n: number): string {
+  return Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US')
+}
