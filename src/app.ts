@@ -49,20 +49,6 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   }
 
   let closing = false
-  const broker = await TelemetryBroker.start({
-    ...DEFAULT_BROKER_OPTIONS,
-    host: config.host,
-    port: config.mqttPort,
-    maxPacketBytes: config.maxPacketBytes,
-    log: log.child({ module: 'broker' }),
-    async onPublish(topic, payload) {
-      if (closing) throw new Error('shutting down')
-      await bridge.ingest(topic, payload)
-    },
-    onDisconnectForViolation: (reason) => metrics.brokerDisconnects.inc({ reason }),
-    onClientCountChange: (n) => metrics.connectedDevices.set(n),
-  })
-
   const hubCounters = (stream: 'telemetry' | 'features') => ({
     eventsSent: (n: number) => metrics.sseEventsSent.inc({ stream }, n),
     eventsDropped: (n: number) => metrics.sseEventsDropped.inc({ stream }, n),
@@ -97,6 +83,21 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     config.tlsCert === null || config.tlsKey === null
       ? null
       : { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
+  // The broker opens only now, so no reading can arrive before its listeners are attached.
+  const broker = await TelemetryBroker.start({
+    ...DEFAULT_BROKER_OPTIONS,
+    host: config.host,
+    port: config.mqttPort,
+    maxPacketBytes: config.maxPacketBytes,
+    log: log.child({ module: 'broker' }),
+    async onPublish(topic, payload) {
+      if (closing) throw new Error('shutting down')
+      await bridge.ingest(topic, payload)
+    },
+    onDisconnectForViolation: (reason) => metrics.brokerDisconnects.inc({ reason }),
+    onClientCountChange: (n) => metrics.connectedDevices.set(n),
+  })
+
   const http = createHttpServer(log, tls)
   registerHealthRoutes(
     http,
@@ -124,7 +125,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   log.info(
     {
       mqtt: `mqtt://${config.host}:${broker.port}`,
-      http: `http://${config.host}:${httpPort}`,
+      http: `${tls === null ? 'http' : 'https'}://${config.host}:${httpPort}`,
       dataDir: config.dataDir,
     },
     'telemetry bridge listening',
