@@ -62,6 +62,8 @@ export class Bridge {
   readonly #clock: ClockTracker
   readonly #commits: GroupCommit
   readonly #listeners = new Set<Listener>()
+  /** Newest event time per device, over every reading handed to a commit: stored as newest_ts. */
+  readonly #newestTs = new Map<string, bigint>()
 
   private constructor(store: Store, options: BridgeOptions, metrics: Metrics) {
     this.#store = store
@@ -90,6 +92,7 @@ export class Bridge {
       if (bridge.#fields.get(name) === undefined) bridge.#fields.pin(name, kind, false)
     }
     for await (const run of store.seqRuns()) bridge.#dedupe.loadRange(run.device, run.boot, run.lo, run.hi)
+    for (const [device, tsNs] of await store.newestTimes()) bridge.#newestTs.set(device, tsNs)
     return bridge
   }
 
@@ -202,6 +205,9 @@ export class Bridge {
     const tags = message.tags === null ? null : JSON.stringify(message.tags)
     const resolved = this.#fields.resolve(message.samples.map((s) => s.fields))
     if (resolved instanceof Rejection) return resolved
+    // The readings go to the group commit right after this, in this order:
+    // the order in which they are stored and reach the feature engine.
+    let newestTsNs = this.#newestTs.get(device) ?? null
     const readings: Reading[] = []
     for (let idx = 0; idx < message.samples.length; idx++) {
       const sample = message.samples[idx]!
@@ -214,12 +220,14 @@ export class Bridge {
       const clocked = deviceTsNs !== null && deviceTsNs >= CLOCK_VALID_FROM_NS ? deviceTsNs : null
       const { tsNs, offsetNs } = this.#clock.normalize(device, clocked, recvNs)
       if (clocked !== null) this.#metrics.clockOffset.observe(Math.abs(Number(offsetNs)) / 1e9)
+      if (newestTsNs === null || tsNs > newestTsNs) newestTsNs = tsNs
       readings.push({
         device,
         boot: message.boot,
         seq: message.seq,
         idx,
         tsNs,
+        newestTsNs,
         deviceTsNs,
         recvTsNs: recvNs,
         offsetNs,
@@ -228,6 +236,7 @@ export class Bridge {
         fields,
       })
     }
+    if (newestTsNs !== null) this.#newestTs.set(device, newestTsNs)
     return readings
   }
 

@@ -10,7 +10,11 @@
  * second connection and see committed data only.
  *
  *   readings:      one row per sample; fixed columns, then one column per field
- *                  ("f_<name>", its SQL type pinned: BIGINT, DOUBLE or BOOLEAN)
+ *                  ("f_<name>", its SQL type pinned: BIGINT, DOUBLE or BOOLEAN).
+ *                  stored_ts orders the rows as they were committed (unique,
+ *                  increasing, epoch ns of the commit); newest_ts is the
+ *                  device's newest event time once the reading arrived. The
+ *                  history API reproduces the live features from these two.
  *   fields:        the pinned field types
  *   dead_letters:  every refused payload, with why, replayable
  */
@@ -63,6 +67,8 @@ const FIXED_COLUMNS: ReadonlyArray<readonly [string, string, DuckDBType]> = [
   ['offset_ns', 'BIGINT NOT NULL', BIGINT],
   ['crc', 'UINTEGER NOT NULL', UINTEGER],
   ['tags', 'VARCHAR', VARCHAR],
+  ['stored_ts', 'BIGINT NOT NULL', BIGINT],
+  ['newest_ts', 'BIGINT NOT NULL', BIGINT],
 ]
 
 export function fieldColumn(name: string): string {
@@ -76,6 +82,8 @@ export class DuckDBStore implements Store {
   /** Field columns in table order, after the fixed ones. */
   readonly #fields: StoredField[] = []
   #nextDeadLetterId = 1n
+  /** The stored_ts of the last reading committed. */
+  #lastStoredTs = 0n
   /** The standing appender of readings-only commits (see #commit). */
   #appender: DuckDBAppender | null = null
   #closed = false
@@ -108,6 +116,7 @@ export class DuckDBStore implements Store {
       id UBIGINT PRIMARY KEY, recv_ts BIGINT NOT NULL, device VARCHAR, topic VARCHAR NOT NULL,
       reason VARCHAR NOT NULL, detail VARCHAR NOT NULL, payload BLOB NOT NULL,
       replayed_at BIGINT, replay_result VARCHAR)`)
+    await this.#addArrivalColumns()
     const columns = await this.#read.runAndReadAll(
       `SELECT column_name, data_type FROM information_schema.columns
        WHERE table_name = 'readings' AND column_name LIKE 'f\\_%' ESCAPE '\\' ORDER BY ordinal_position`,
@@ -119,6 +128,45 @@ export class DuckDBStore implements Store {
     }
     const maxId = await this.#read.runAndReadAll('SELECT coalesce(max(id), 0) FROM dead_letters')
     this.#nextDeadLetterId = (maxId.getRowsJS()[0]?.[0] as bigint) + 1n
+    const maxStored = await this.#read.runAndReadAll('SELECT coalesce(max(stored_ts), 0) FROM readings')
+    this.#lastStoredTs = maxStored.getRowsJS()[0]?.[0] as bigint
+  }
+
+  /**
+   * A database made before stored_ts and newest_ts existed gets them, in
+   * their place among the fixed columns: the table is rebuilt once. Old rows
+   * are ordered by rowid (their insertion order); their stored_ts is the
+   * running maximum of recv_ts plus the row number, unique and increasing.
+   */
+  async #addArrivalColumns(): Promise<void> {
+    const w = this.#write
+    const has = await w.runAndReadAll(
+      "SELECT count(*) FROM information_schema.columns WHERE table_name = 'readings' AND column_name = 'stored_ts'",
+    )
+    if ((has.getRowsJS()[0]?.[0] as bigint) > 0n) return
+    const old = await w.runAndReadAll(
+      `SELECT column_name, data_type FROM information_schema.columns
+       WHERE table_name = 'readings' AND column_name LIKE 'f\\_%' ESCAPE '\\' ORDER BY ordinal_position`,
+    )
+    const fields = (old.getRowsJS() as [string, string][]).map(([c, t]) => `"${c.replaceAll('"', '""')}" ${t}`)
+    const fieldNames = (old.getRowsJS() as [string, string][]).map(([c]) => `"${c.replaceAll('"', '""')}"`)
+    await w.run('BEGIN TRANSACTION')
+    try {
+      await w.run('ALTER TABLE readings RENAME TO readings_v1')
+      await w.run(
+        `CREATE TABLE readings (${[...FIXED_COLUMNS.map(([n, t]) => `${n} ${t}`), ...fields].join(', ')})`,
+      )
+      await w.run(`INSERT INTO readings SELECT device, boot, seq, idx, ts, device_ts, recv_ts, offset_ns, crc, tags,
+          max(recv_ts) OVER (ORDER BY rowid ROWS UNBOUNDED PRECEDING) + row_number() OVER (ORDER BY rowid),
+          max(ts) OVER (PARTITION BY device ORDER BY rowid ROWS UNBOUNDED PRECEDING)
+          ${fieldNames.map((f) => `, ${f}`).join('')}
+        FROM readings_v1 ORDER BY rowid`)
+      await w.run('DROP TABLE readings_v1')
+      await w.run('COMMIT')
+    } catch (err) {
+      await w.run('ROLLBACK').catch(() => undefined)
+      throw err
+    }
   }
 
   /** Field columns the store holds, in table order. */
@@ -170,6 +218,20 @@ export class DuckDBStore implements Store {
     newFields: readonly StoredField[],
   ): Promise<void> {
     if (this.#closed) throw new Error('store is closed')
+    const lastStoredTs = this.#lastStoredTs
+    try {
+      return await this.#commitBatch(readings, deadLetters, newFields)
+    } catch (err) {
+      this.#lastStoredTs = lastStoredTs
+      throw err
+    }
+  }
+
+  async #commitBatch(
+    readings: ReadingColumns,
+    deadLetters: readonly DeadLetter[],
+    newFields: readonly StoredField[],
+  ): Promise<void> {
     // The common case, readings alone: a standing appender whose flush is its
     // own committed (and fsynced) transaction. No BEGIN or COMMIT round trips
     // and no appender to create, which is most of a small commit's cost.
@@ -222,6 +284,10 @@ export class DuckDBStore implements Store {
   /** Appends the batch as data chunks; the caller flushes. */
   #appendChunks(appender: DuckDBAppender, cols: ReadingColumns, fields: readonly StoredField[]): void {
     const types = [...FIXED_COLUMNS.map(([, , t]) => t), ...fields.map((f) => CHUNK_TYPE[f.kind])]
+    // Commit time, one ns apart per reading: unique and increasing even when the clock steps back.
+    const now = BigInt(Date.now()) * 1_000_000n
+    const firstStoredTs = now > this.#lastStoredTs ? now : this.#lastStoredTs + 1n
+    this.#lastStoredTs = firstStoredTs + BigInt(cols.length) - 1n
     const fieldIndex = new Map(fields.map((f, i) => [f.name, FIXED_COLUMNS.length + i]))
     for (const f of cols.fields) if (!fieldIndex.has(f.name)) throw new Error(`field ${f.name} has no column`)
     for (let start = 0; start < cols.length; start += CHUNK_ROWS) {
@@ -239,6 +305,8 @@ export class DuckDBStore implements Store {
       columns[7] = Array.from(cols.offset.subarray(start, end))
       columns[8] = Array.from(cols.crc.subarray(start, end))
       columns[9] = range((i) => (cols.tags[i] === NO_TAGS ? null : cols.tagSets[cols.tags[i]!]!))
+      columns[10] = range((i) => firstStoredTs + BigInt(i))
+      columns[11] = Array.from(cols.newestTs.subarray(start, end))
       for (const f of cols.fields) {
         const values = f.values
         columns[fieldIndex.get(f.name)!] = range((i) =>
@@ -295,6 +363,12 @@ export class DuckDBStore implements Store {
         yield { device, boot: Number(boot), lo: Number(lo), hi: Number(hi) }
       }
     }
+  }
+
+  /** The newest event time of every device, for the bridge's newest_ts. */
+  async newestTimes(): Promise<Array<[string, bigint]>> {
+    const r = await this.#read.runAndReadAll('SELECT device, max(newest_ts) FROM readings GROUP BY device')
+    return r.getRowsJS() as Array<[string, bigint]>
   }
 
   /** CRC of a stored message, to tell a redelivery from a conflicting reuse of its seq. */

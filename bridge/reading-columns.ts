@@ -26,6 +26,7 @@ export interface ReadingColumns {
   readonly seq: Float64Array
   readonly idx: Uint16Array
   readonly ts: BigInt64Array
+  readonly newestTs: BigInt64Array
   readonly deviceTs: BigInt64Array
   /** 1 where the reading has a device time. */
   readonly hasDeviceTs: Uint8Array
@@ -50,6 +51,7 @@ export function packReadings(readings: readonly Reading[]): ReadingColumns {
     seq: new Float64Array(n),
     idx: new Uint16Array(n),
     ts: new BigInt64Array(n),
+    newestTs: new BigInt64Array(n),
     deviceTs: new BigInt64Array(n),
     hasDeviceTs: new Uint8Array(n),
     recvTs: new BigInt64Array(n),
@@ -74,6 +76,7 @@ export function packReadings(readings: readonly Reading[]): ReadingColumns {
     cols.seq[i] = r.seq
     cols.idx[i] = r.idx
     cols.ts[i] = r.tsNs
+    cols.newestTs[i] = r.newestTsNs
     if (r.deviceTsNs !== null) {
       cols.deviceTs[i] = r.deviceTsNs
       cols.hasDeviceTs[i] = 1
@@ -119,6 +122,7 @@ export function transferables(cols: ReadingColumns): ArrayBuffer[] {
     cols.seq,
     cols.idx,
     cols.ts,
+    cols.newestTs,
     cols.deviceTs,
     cols.hasDeviceTs,
     cols.recvTs,

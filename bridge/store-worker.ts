@@ -35,6 +35,7 @@ let nextCursor = 1
 const methods: Record<string, (...args: never[]) => Promise<unknown>> = {
   commit: (readings, deadLetters, newFields) => store!.commitColumns(readings, deadLetters, newFields),
   widenField: (name) => store!.widenField(name),
+  newestTimes: () => store!.newestTimes(),
   storedCrc: (device, boot, seq) => store!.storedCrc(device, boot, seq),
   deadLetters: (q) => store!.deadLetters(q),
   markReplayed: (id, result) => store!.markReplayed(id, result),

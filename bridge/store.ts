@@ -71,6 +71,8 @@ export interface Store {
   ): Promise<void>
   /** Every run of consecutive seqs stored per (device, boot). */
   seqRuns(): AsyncIterable<SeqRun>
+  /** The newest event time stored per device: where the bridge's newest_ts resumes. */
+  newestTimes(): Promise<Array<[string, bigint]>>
   /** CRC of a stored message, or null when there is none. */
   storedCrc(device: string, boot: number, seq: number): Promise<number | null>
   /** Stored readings in event-time order, in chunks. */

@@ -120,6 +120,10 @@ export class WorkerStore implements Store {
     yield* await this.#call<SeqRun[]>('seqRuns')
   }
 
+  newestTimes(): Promise<Array<[string, bigint]>> {
+    return this.#call('newestTimes')
+  }
+
   storedCrc(device: string, boot: number, seq: number): Promise<number | null> {
     return this.#call('storedCrc', device, boot, seq)
   }

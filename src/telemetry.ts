@@ -20,6 +20,12 @@ export interface Reading {
   readonly idx: number
   /** Corrected event time, epoch ns. */
   readonly tsNs: bigint
+  /**
+   * The newest event time of the device once this reading arrived (the
+   * maximum tsNs of it and every reading of the device before it). Lateness
+   * is judged against it, live and in history alike.
+   */
+  readonly newestTsNs: bigint
   /** The device's own time, epoch ns; null when it sent none. */
   readonly deviceTsNs: bigint | null
   /** When the broker received the message, epoch ns. */

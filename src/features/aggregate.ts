@@ -3,6 +3,22 @@
  * memory, updated one reading at a time. Each update is a fixed sequence of
  * float64 operations, so the same readings in the same order give
  * bit-identical values.
+ *
+ * The history API (issue 4) computes the same values in DuckDB
+ * (src/features/sql.ts), so each aggregation here is DuckDB's own algorithm,
+ * operation for operation:
+ *
+ *   sum   fsum():        Kahan summation (DuckDB's KahanAddInternal)
+ *   mean  fsum / count:  the same sum divided by the count
+ *   std   stddev_samp(): Welford's update as DuckDB writes it; null below 2 readings
+ *   min, max, count:     exact
+ *   first, last:         by event time, ties by arrival (exact)
+ *   rate:                (last - first) / seconds between their event times
+ *
+ * Folded in the same order, the two agree to the last bit. DuckDB folds a
+ * window's readings in arrival order unless its parallel scan splits them
+ * between threads; then sum, mean and std may differ in the last bits
+ * (docs/training-data.md gives the bound).
  */
 
 import type { Field } from '../telemetry.js'
@@ -21,13 +37,13 @@ export function fieldNumber(field: Field): number {
 
 export class WindowAggregate {
   #count = 0
-  // Welford's running mean and sum of squared deviations: no catastrophic
-  // cancellation when the values sit far from zero (a temperature in kelvin).
+  // Welford's running mean and sum of squared deviations, for std: no
+  // catastrophic cancellation when the values sit far from zero.
   #mean = 0
   #m2 = 0
-  // Neumaier's compensated sum: the low bits lost by each addition are kept in #compensation.
+  // Kahan's compensated sum: #error holds the low bits the last addition lost.
   #sum = 0
-  #compensation = 0
+  #error = 0
   #min = Number.POSITIVE_INFINITY
   #max = Number.NEGATIVE_INFINITY
   #first = 0
@@ -48,13 +64,13 @@ export class WindowAggregate {
   /** Folds one finite value in; tsNs is its event time, recvNs its receive time. */
   add(value: number, tsNs: bigint, recvNs: bigint): void {
     const n = ++this.#count
-    const delta = value - this.#mean
-    this.#mean += delta / n
-    this.#m2 += delta * (value - this.#mean)
+    const nextMean = this.#mean + (value - this.#mean) / n
+    this.#m2 += (value - nextMean) * (value - this.#mean)
+    this.#mean = nextMean
 
-    const sum = this.#sum + value
-    this.#compensation +=
-      Math.abs(this.#sum) >= Math.abs(value) ? this.#sum - sum + value : value - sum + this.#sum
+    const y = value - this.#error
+    const sum = this.#sum + y
+    this.#error = sum - this.#sum - y
     this.#sum = sum
 
     if (value < this.#min) this.#min = value
@@ -85,16 +101,16 @@ export class WindowAggregate {
       case 'count':
         return n
       case 'sum':
-        return this.#sum + this.#compensation
+        return this.#sum
       case 'mean':
-        return this.#mean
+        return this.#sum / n
       case 'min':
         return this.#min
       case 'max':
         return this.#max
       // The sample standard deviation (n - 1): a window is a sample of the signal, not all of it.
       case 'std':
-        return n < 2 ? null : Math.sqrt(Math.max(0, this.#m2) / (n - 1))
+        return n < 2 ? null : Math.sqrt(this.#m2 / (n - 1))
       case 'first':
         return this.#first
       case 'last':

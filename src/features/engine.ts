@@ -12,6 +12,10 @@
  *                      │     └─ e0 ≤ watermark ──▶ emit { kind: 'window', closedBy: 'watermark' }
  *                      └─ feature 1: …
  *
+ * A device's event time is the newest tsNs the bridge has seen of it
+ * (`reading.newestTsNs`, stored with every reading), so the engine and the
+ * history API (sql.ts) judge lateness alike, across restarts too.
+ *
  * Rules, in the order they apply:
  * - A window [start, end) closes once its feature's watermark reaches end
  *   (watermark ≥ end), and is emitted once. A window no reading fell in is
@@ -49,8 +53,14 @@ export const DEFAULT_FEATURE_ENGINE_OPTIONS: Required<FeatureEngineOptions> = Ob
   maxOpenWindowsPerDevice: 64,
 })
 
-/** What the engine needs of a reading. */
-export type FeatureInput = Pick<Reading, 'device' | 'tsNs' | 'recvTsNs' | 'fields'>
+/**
+ * What the engine needs of a reading. `newestTsNs` is the bridge's newest
+ * event time of the device when the reading arrived; it is stored with the
+ * reading, so the history API decides lateness from the same number. Without
+ * it the engine keeps its own running maximum.
+ */
+export type FeatureInput = Pick<Reading, 'device' | 'tsNs' | 'recvTsNs' | 'fields'> &
+  Partial<Pick<Reading, 'newestTsNs'>>
 
 export type CloseReason = 'watermark' | 'capacity' | 'idle'
 
@@ -161,14 +171,15 @@ export class FeatureEngine {
 
   /** Folds one reading in; closes and emits whatever its watermark completes. */
   add(reading: FeatureInput): void {
+    const newestTsNs = reading.newestTsNs ?? reading.tsNs
     let device = this.#devices.get(reading.device)
     if (device === undefined) {
-      device = { newestTsNs: reading.tsNs, newestRecvNs: reading.recvTsNs, features: [] }
+      device = { newestTsNs, newestRecvNs: reading.recvTsNs, features: [] }
       this.#devices.set(reading.device, device)
     } else {
       if (reading.recvTsNs > device.newestRecvNs) device.newestRecvNs = reading.recvTsNs
-      if (reading.tsNs > device.newestTsNs) {
-        device.newestTsNs = reading.tsNs
+      if (newestTsNs > device.newestTsNs) {
+        device.newestTsNs = newestTsNs
         // Every feature of the device moves on, whether or not this reading carries its field.
         for (const [i, state] of device.features.entries())
           if (state !== undefined) this.#closeReached(reading.device, device, i, state)

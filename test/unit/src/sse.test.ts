@@ -213,6 +213,7 @@ t.test('sse - a telemetry event keeps only the fields a client asked for', async
     seq: 7,
     idx: 0,
     tsNs: 1_764_115_200_000_000_000n,
+    newestTsNs: 1_764_115_200_000_000_000n,
     deviceTsNs: null,
     recvTsNs: 1_764_115_200_000_000_500n,
     offsetNs: 0n,
