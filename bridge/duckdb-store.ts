@@ -148,8 +148,9 @@ export class DuckDBStore implements Store {
       `SELECT column_name, data_type FROM information_schema.columns
        WHERE table_name = 'readings' AND column_name LIKE 'f\\_%' ESCAPE '\\' ORDER BY ordinal_position`,
     )
-    const fields = (old.getRowsJS() as [string, string][]).map(([c, t]) => `"${c.replaceAll('"', '""')}" ${t}`)
-    const fieldNames = (old.getRowsJS() as [string, string][]).map(([c]) => `"${c.replaceAll('"', '""')}"`)
+    const oldFields = (old.getRowsJS() as [string, string][]).map(([c, t]) => [fieldColumn(c.slice(2)), t])
+    const fields = oldFields.map(([c, t]) => `${c} ${t}`)
+    const fieldNames = oldFields.map(([c]) => c)
     await w.run('BEGIN TRANSACTION')
     try {
       await w.run('ALTER TABLE readings RENAME TO readings_v1')
