@@ -19,7 +19,8 @@
  *   dead_letters:  every refused payload, with why, replayable
  */
 
-import { mkdirSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   BIGINT,
@@ -37,17 +38,21 @@ import {
   USMALLINT,
   VARCHAR,
 } from '@duckdb/node-api'
+import { type WindowQuery, windowColumns, windowsSql } from '../src/features/sql.js'
 import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
 import { NO_TAGS, packReadings, type ReadingColumns } from './reading-columns.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
+  ParquetExport,
   ReadingQuery,
   ReadingRow,
   SeqRun,
   Store,
   StoredField,
+  WindowRow,
 } from './store.js'
+import { fieldColumn, sqlString } from './store.js'
 
 const SQL_TYPE: Record<FieldKind, string> = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' }
 const CHUNK_TYPE: Record<FieldKind, DuckDBType> = { int: BIGINT, float: DOUBLE, bool: BOOLEAN }
@@ -55,6 +60,9 @@ const KIND_OF_SQL: Record<string, FieldKind> = { BIGINT: 'int', DOUBLE: 'float',
 
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048
+
+/** The fixed columns a reading row is returned with, in order. */
+const READING_COLUMNS = ['device', 'boot', 'seq', 'idx', 'ts', 'device_ts', 'recv_ts', 'offset_ns', 'tags']
 
 const FIXED_COLUMNS: ReadonlyArray<readonly [string, string, DuckDBType]> = [
   ['device', 'VARCHAR NOT NULL', VARCHAR],
@@ -71,10 +79,6 @@ const FIXED_COLUMNS: ReadonlyArray<readonly [string, string, DuckDBType]> = [
   ['newest_ts', 'BIGINT NOT NULL', BIGINT],
 ]
 
-export function fieldColumn(name: string): string {
-  return `"f_${name.replaceAll('"', '""')}"`
-}
-
 export class DuckDBStore implements Store {
   readonly #instance: DuckDBInstance
   readonly #write: DuckDBConnection
@@ -90,16 +94,28 @@ export class DuckDBStore implements Store {
   /** Operations on the write connection, one at a time: a transaction must not take in another's statements. */
   #writes: Promise<unknown> = Promise.resolve()
 
-  private constructor(instance: DuckDBInstance, write: DuckDBConnection, read: DuckDBConnection) {
+  /** Parquet files being written or served; emptied at open. */
+  readonly #exportsDir: string
+
+  private constructor(
+    instance: DuckDBInstance,
+    write: DuckDBConnection,
+    read: DuckDBConnection,
+    exportsDir: string,
+  ) {
     this.#instance = instance
     this.#write = write
     this.#read = read
+    this.#exportsDir = exportsDir
   }
 
   static async open(dataDir: string): Promise<DuckDBStore> {
     mkdirSync(dataDir, { recursive: true })
+    const exportsDir = join(dataDir, 'exports')
+    rmSync(exportsDir, { recursive: true, force: true })
+    mkdirSync(exportsDir)
     const instance = await DuckDBInstance.create(join(dataDir, 'telemetry.duckdb'))
-    const store = new DuckDBStore(instance, await instance.connect(), await instance.connect())
+    const store = new DuckDBStore(instance, await instance.connect(), await instance.connect(), exportsDir)
     await store.#migrate()
     return store
   }
@@ -384,19 +400,13 @@ export class DuckDBStore implements Store {
 
   /** Stored readings in event-time order, streamed in chunks for bounded memory. */
   async *readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
-    const fields = q.fields === null ? this.#fields : this.#fields.filter((f) => q.fields!.includes(f.name))
-    const select = ['device', 'boot', 'seq', 'idx', 'ts', 'device_ts', 'recv_ts', 'offset_ns', 'tags']
-    // `device IN ($4, $5, ...)` rather than a list parameter: DuckDB pushes it into the scan.
-    const devices = q.devices.map((_, i) => `$${i + 4}`).join(', ')
-    const sql = `SELECT ${[...select, ...fields.map((f) => fieldColumn(f.name))].join(', ')} FROM readings
-      WHERE device IN (${devices}) AND ts >= $1 AND ts < $2
-      ORDER BY ts, device, boot, seq, idx LIMIT $3`
-    const result = await this.#read.stream(sql, [q.fromNs, q.toNs, BigInt(q.limit), ...q.devices])
+    const fields = this.#selectedFields(q)
+    const result = await this.#read.stream(this.#readingsSql(q, fields, false))
     for await (const rows of result.yieldRowsJs()) {
       yield rows.map((row) => {
         const out: Record<string, number | bigint | boolean | null> = {}
         for (let i = 0; i < fields.length; i++) {
-          const v = row[select.length + i] as number | bigint | boolean | null
+          const v = row[READING_COLUMNS.length + i] as number | bigint | boolean | null
           if (v !== null) out[fields[i]!.name] = v
         }
         return {
@@ -412,6 +422,62 @@ export class DuckDBStore implements Store {
           fields: out,
         }
       })
+    }
+  }
+
+  #selectedFields(q: ReadingQuery): StoredField[] {
+    return q.fields === null ? this.#fields : this.#fields.filter((f) => q.fields!.includes(f.name))
+  }
+
+  /** The readings query; for Parquet, times are TIMESTAMP_NS and field columns go by the field's name. */
+  #readingsSql(q: ReadingQuery, fields: readonly StoredField[], parquet: boolean): string {
+    const time = (c: string) => (parquet ? `make_timestamp_ns(${c}) AS ${c}` : c)
+    const columns = READING_COLUMNS.map((c) => (c.endsWith('ts') ? time(c) : c))
+    for (const f of fields)
+      columns.push(
+        parquet ? `${fieldColumn(f.name)} AS "${f.name.replaceAll('"', '""')}"` : fieldColumn(f.name),
+      )
+    // `device IN ('a', 'b')` rather than a list: DuckDB pushes it into the scan.
+    return `SELECT ${columns.join(', ')} FROM readings
+      WHERE device IN (${q.devices.map(sqlString).join(', ')}) AND ts >= ${q.fromNs} AND ts < ${q.toNs}
+      ORDER BY ts, device, boot, seq, idx LIMIT ${Math.trunc(q.limit)}`
+  }
+
+  /** Feature windows over stored readings (src/features/sql.ts), in chunks. */
+  async *windows(q: WindowQuery): AsyncGenerator<WindowRow[]> {
+    const result = await this.#read.stream(windowsSql(q, this.#storedFieldNames()))
+    for await (const rows of result.yieldRowsJs()) {
+      yield rows.map((row) => ({
+        device: row[0] as string,
+        windowEndNs: row[1] as bigint,
+        values: row.slice(2).map((v) => (v === null ? null : Number(v))),
+      }))
+    }
+  }
+
+  #storedFieldNames(): Set<string> {
+    return new Set(this.#fields.map((f) => f.name))
+  }
+
+  /** Writes a query's rows to a new Parquet file in the exports directory. */
+  async exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }> {
+    let sql: string
+    if (request.kind === 'readings')
+      sql = this.#readingsSql(request.query, this.#selectedFields(request.query), true)
+    else {
+      const columns = windowColumns(request.query.features).map((c) => `"${c}"`)
+      sql = `SELECT device, make_timestamp_ns(window_end) AS window_end, ${columns.join(', ')}
+        FROM (${windowsSql(request.query, this.#storedFieldNames())})`
+    }
+    const path = join(this.#exportsDir, `${randomUUID()}.parquet`)
+    try {
+      const r = await this.#read.runAndReadAll(
+        `COPY (${sql}) TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd)`,
+      )
+      return { path, rows: Number(r.getRowsJS()[0]?.[0] ?? 0) }
+    } catch (err) {
+      rmSync(path, { force: true })
+      throw err
     }
   }
 

@@ -7,6 +7,6 @@ export {
 } from './bridge.js'
 export { decodePayload } from './decode.js'
 export { DuckDBStore } from './duckdb-store.js'
-export type { DeadLetterRow, ReadingRow, Store, StoredField } from './store.js'
+export type { DeadLetterRow, ParquetExport, ReadingRow, Store, StoredField, WindowRow } from './store.js'
 export { formatRfc3339Ns, parseRfc3339 } from './time.js'
 export { WorkerStore } from './worker-store.js'

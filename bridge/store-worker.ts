@@ -28,7 +28,7 @@ const store = await DuckDBStore.open((workerData as { dataDir: string }).dataDir
   return null
 })
 
-/** Open readings cursors, by id: the caller pulls one chunk at a time, so memory stays bounded. */
+/** Open readings and windows cursors, by id: the caller pulls one chunk at a time, so memory stays bounded. */
 const cursors = new Map<number, AsyncIterator<unknown>>()
 let nextCursor = 1
 
@@ -45,19 +45,21 @@ const methods: Record<string, (...args: never[]) => Promise<unknown>> = {
     for await (const run of store!.seqRuns()) runs.push(run)
     return runs
   },
-  async openReadings(q) {
+  exportParquet: (request) => store!.exportParquet(request),
+  async openCursor(kind: 'readings' | 'windows', q) {
     const id = nextCursor++
-    cursors.set(id, store!.readings(q)[Symbol.asyncIterator]())
+    const rows = kind === 'readings' ? store!.readings(q) : store!.windows(q)
+    cursors.set(id, rows[Symbol.asyncIterator]())
     return id
   },
-  async nextReadings(cursor: number) {
+  async nextChunk(cursor: number) {
     const it = cursors.get(cursor)
     if (it === undefined) return null
     const next = await it.next()
     if (next.done) cursors.delete(cursor)
     return next.done ? null : next.value
   },
-  async closeReadings(cursor: number) {
+  async closeCursor(cursor: number) {
     await cursors.get(cursor)?.return?.()
     cursors.delete(cursor)
   },

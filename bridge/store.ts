@@ -4,7 +4,18 @@
  * worker thread, which is what the app runs.
  */
 
+import type { WindowQuery } from '../src/features/sql.js'
 import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
+
+/** `"f_temp"`: a field's column in the readings table, quoted. */
+export function fieldColumn(name: string): string {
+  return `"f_${name.replaceAll('"', '""')}"`
+}
+
+/** A SQL string literal. */
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`
+}
 
 export interface StoredField {
   readonly name: string
@@ -27,6 +38,19 @@ export interface ReadingQuery {
   readonly fields: readonly string[] | null
   readonly limit: number
 }
+
+/** One device's feature values for the windows ending at windowEndNs (see src/features/sql.ts). */
+export interface WindowRow {
+  readonly device: string
+  readonly windowEndNs: bigint
+  /** In windowColumns() order; null where the feature had no window ending here. */
+  readonly values: Array<number | null>
+}
+
+/** What a Parquet export holds. */
+export type ParquetExport =
+  | { readonly kind: 'readings'; readonly query: ReadingQuery }
+  | { readonly kind: 'windows'; readonly query: WindowQuery }
 
 /** A stored reading as the API returns it. */
 export interface ReadingRow {
@@ -77,6 +101,14 @@ export interface Store {
   storedCrc(device: string, boot: number, seq: number): Promise<number | null>
   /** Stored readings in event-time order, in chunks. */
   readings(q: ReadingQuery): AsyncIterable<ReadingRow[]>
+  /** Feature windows over stored readings, in (device, window end) order, in chunks. */
+  windows(q: WindowQuery): AsyncIterable<WindowRow[]>
+  /**
+   * Writes the rows to a new Parquet file under the data directory and
+   * returns its path; the caller deletes it. DuckDB writes it as the query
+   * runs, so memory stays bounded whatever the size.
+   */
+  exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }>
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]>
   markReplayed(id: bigint, result: string): Promise<void>
   /** Resolves when the store answers a query. */

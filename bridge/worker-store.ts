@@ -19,16 +19,19 @@
  */
 
 import { Worker } from 'node:worker_threads'
+import type { WindowQuery } from '../src/features/sql.js'
 import type { DeadLetter, Reading } from '../src/telemetry.js'
 import { packReadings, transferables } from './reading-columns.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
+  ParquetExport,
   ReadingQuery,
   ReadingRow,
   SeqRun,
   Store,
   StoredField,
+  WindowRow,
 } from './store.js'
 import type { WorkerReply, WorkerRequest } from './store-worker.js'
 
@@ -128,12 +131,21 @@ export class WorkerStore implements Store {
     return this.#call('storedCrc', device, boot, seq)
   }
 
-  async *readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
-    const cursor = await this.#call<number>('openReadings', q)
+  readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
+    return this.#cursor('readings', q)
+  }
+
+  windows(q: WindowQuery): AsyncGenerator<WindowRow[]> {
+    return this.#cursor('windows', q)
+  }
+
+  /** A query's rows, one chunk per call: memory stays bounded on both threads. */
+  async *#cursor<Row>(kind: 'readings' | 'windows', q: ReadingQuery | WindowQuery): AsyncGenerator<Row[]> {
+    const cursor = await this.#call<number>('openCursor', kind, q)
     let done = false
     try {
       for (;;) {
-        const rows = await this.#call<ReadingRow[] | null>('nextReadings', cursor)
+        const rows = await this.#call<Row[] | null>('nextChunk', cursor)
         if (rows === null) {
           done = true
           return
@@ -142,8 +154,12 @@ export class WorkerStore implements Store {
       }
     } finally {
       // A client that went away mid-stream must not leave the query open.
-      if (!done) await this.#call('closeReadings', cursor).catch(() => undefined)
+      if (!done) await this.#call('closeCursor', cursor).catch(() => undefined)
     }
+  }
+
+  exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }> {
+    return this.#call('exportParquet', request)
   }
 
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]> {

@@ -14,6 +14,7 @@ import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
 import { featureEvent, telemetryEvent } from './api/stream-events.js'
 import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
+import { registerWindowRoutes } from './api/windows.js'
 import type { Config } from './config.js'
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { createMetrics, type Metrics } from './metrics.js'
@@ -111,6 +112,11 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     metrics.registry,
   )
   registerTelemetryRoutes(http, store)
+  registerWindowRoutes(http, {
+    store,
+    features: definitions.features,
+    knowsDevice: (device) => bridge.knowsDevice(device),
+  })
   registerDeadLetterRoutes(http, store, bridge)
   registerStreamRoutes(http, {
     telemetry: telemetryHub,

@@ -1,7 +1,7 @@
 /** Query-string parsing shared by the routes: each failure names its parameter. */
 
-import { parseRfc3339 } from '../../bridge/index.js'
-import { InvalidParameterError } from '../errors.js'
+import { DEVICE_ID_PATTERN, parseRfc3339 } from '../../bridge/index.js'
+import { InvalidParameterError, UnknownDeviceError } from '../errors.js'
 
 export type Query = Record<string, string | string[] | undefined>
 
@@ -22,6 +22,25 @@ export function list(query: Query, name: string, pattern: RegExp, max: number): 
     if (!pattern.test(item)) throw new InvalidParameterError(name, `${JSON.stringify(item)} is not valid`)
   }
   return items
+}
+
+const ANY_DEVICE = /^(\*|[A-Za-z0-9._-]{1,64})$/
+
+/**
+ * `device=a,b` or `device=*`: the devices, or null for every device. Each
+ * named device must be known (knowsDevice), else 400 TLM_ERR_UNKNOWN_DEVICE.
+ */
+export function devicesParam(query: Query, knowsDevice: (device: string) => boolean): string[] | null {
+  const devices = list(query, 'device', ANY_DEVICE, 1000)
+  if (devices === undefined)
+    throw new InvalidParameterError('device', 'required: device ids separated by commas, or *')
+  if (devices.includes('*')) return null
+  for (const d of devices) {
+    if (!DEVICE_ID_PATTERN.test(d))
+      throw new InvalidParameterError('device', `${JSON.stringify(d)} is not valid`)
+    if (!knowsDevice(d)) throw new UnknownDeviceError(d)
+  }
+  return devices
 }
 
 /** RFC 3339 or epoch milliseconds, to epoch ns. */

@@ -5,10 +5,9 @@
  */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { DEVICE_ID_PATTERN } from '../../bridge/index.js'
-import { InvalidParameterError, UnknownDeviceError, UnknownFeatureError } from '../errors.js'
+import { InvalidParameterError, UnknownFeatureError } from '../errors.js'
 import { NAME_PATTERN } from '../telemetry.js'
-import { list, one, type Query } from './params.js'
+import { devicesParam, list, one, type Query } from './params.js'
 import type { ClientFilter, SseHub, StreamResponse } from './sse.js'
 
 export interface StreamSources {
@@ -20,12 +19,10 @@ export interface StreamSources {
   readonly featureNames: ReadonlySet<string>
 }
 
-const ANY_DEVICE = /^(\*|[A-Za-z0-9._-]{1,64})$/
-
 export function registerStreamRoutes(app: FastifyInstance, sources: StreamSources): void {
   app.get('/v1/stream/telemetry', async (request, reply) => {
     const query = request.query as Query
-    const devices = deviceFilter(query, sources)
+    const devices = devicesParam(query, sources.knowsDevice)
     const fields = list(query, 'fields', NAME_PATTERN, 256)
     const lastEventId = lastEventIdOf(request)
     reply.hijack()
@@ -34,26 +31,13 @@ export function registerStreamRoutes(app: FastifyInstance, sources: StreamSource
 
   app.get('/v1/stream/features', async (request, reply) => {
     const query = request.query as Query
-    const devices = deviceFilter(query, sources)
+    const devices = devicesParam(query, sources.knowsDevice)
     const features = list(query, 'feature', NAME_PATTERN, 256)
     for (const f of features ?? []) if (!sources.featureNames.has(f)) throw new UnknownFeatureError(f)
     const lastEventId = lastEventIdOf(request)
     reply.hijack()
     sources.features.attach(reply.raw as unknown as StreamResponse, filter(devices, features), lastEventId)
   })
-}
-
-function deviceFilter(query: Query, sources: StreamSources): string[] | null {
-  const devices = list(query, 'device', ANY_DEVICE, 1000)
-  if (devices === undefined)
-    throw new InvalidParameterError('device', 'required: device ids separated by commas, or *')
-  if (devices.includes('*')) return null
-  for (const d of devices) {
-    if (!DEVICE_ID_PATTERN.test(d))
-      throw new InvalidParameterError('device', `${JSON.stringify(d)} is not valid`)
-    if (!sources.knowsDevice(d)) throw new UnknownDeviceError(d)
-  }
-  return devices
 }
 
 function filter(devices: string[] | null, names: string[] | undefined): ClientFilter {

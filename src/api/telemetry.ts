@@ -1,6 +1,6 @@
 /**
  * GET /v1/telemetry: stored readings of devices over a time range, as JSON,
- * NDJSON or CSV (docs/http-api.md). Rows stream from the store in chunks, so
+ * NDJSON, CSV or Parquet (docs/http-api.md). Rows stream from the store in chunks, so
  * a large range never sits in memory whole.
  */
 
@@ -10,8 +10,9 @@ import { DEVICE_ID_PATTERN, formatRfc3339Ns, type ReadingRow, type Store } from 
 import { InvalidParameterError } from '../errors.js'
 import { NAME_PATTERN } from '../telemetry.js'
 import { choice, integer, list, type Query, time } from './params.js'
+import { sendParquet } from './parquet.js'
 
-const FORMATS = ['json', 'ndjson', 'csv'] as const
+const FORMATS = ['json', 'ndjson', 'csv', 'parquet'] as const
 const CONTENT_TYPE = {
   json: 'application/json',
   ndjson: 'application/x-ndjson',
@@ -35,7 +36,10 @@ export function registerTelemetryRoutes(app: FastifyInstance, store: Store): voi
     const limit = integer(query, 'limit', 1, MAX_TELEMETRY_LIMIT) ?? 10_000
     const format = choice(query, 'format', FORMATS) ?? 'json'
 
-    const rows = store.readings({ devices, fromNs: from, toNs: to, fields, limit })
+    const q = { devices, fromNs: from, toNs: to, fields, limit }
+    if (format === 'parquet')
+      return sendParquet(reply, store, { kind: 'readings', query: q }, 'telemetry.parquet')
+    const rows = store.readings(q)
     const columns = fields ?? [...known]
     reply.type(CONTENT_TYPE[format])
     return reply.send(Readable.from(render(rows, format, columns)))
@@ -44,7 +48,7 @@ export function registerTelemetryRoutes(app: FastifyInstance, store: Store): voi
 
 async function* render(
   chunks: AsyncIterable<ReadingRow[]>,
-  format: (typeof FORMATS)[number],
+  format: Exclude<(typeof FORMATS)[number], 'parquet'>,
   columns: readonly string[],
 ) {
   if (format === 'csv')
@@ -108,7 +112,7 @@ function csvRow(row: ReadingRow, columns: readonly string[]): string {
 }
 
 /** RFC 4180: quote a cell holding a comma, quote or line break. */
-function csvCell(value: unknown): string {
+export function csvCell(value: unknown): string {
   const s = String(value)
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
 }
