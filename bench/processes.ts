@@ -54,12 +54,24 @@ export interface AppServer extends Server {
   readonly httpUrl: string
 }
 
+export interface StartAppOptions {
+  readonly nodeArgs?: readonly string[]
+  /** An existing data dir, left in place on stop. Default: a fresh temp dir, removed on stop. */
+  readonly dataDir?: string
+  /** The feature definitions file (`--features`). Default: the app's own default. */
+  readonly featuresPath?: string
+  /** How long the app may take to open its store and listen, ms. Default 30 s. */
+  readonly listenTimeoutMs?: number
+}
+
 /**
- * Our app in a child process on ephemeral ports with a fresh data dir; the
- * ports come from its 'telemetry bridge listening' log line.
+ * Our app in a child process on ephemeral ports, by default with a fresh
+ * data dir; the ports come from its 'telemetry bridge listening' log line.
  */
-export async function startApp(options: { nodeArgs?: readonly string[] } = {}): Promise<AppServer> {
-  const dataDir = tempDir('bench-app-')
+export async function startApp(options: StartAppOptions = {}): Promise<AppServer> {
+  const ownDataDir = options.dataDir === undefined
+  const dataDir = options.dataDir ?? tempDir('bench-app-')
+  const listenTimeoutMs = options.listenTimeoutMs ?? 30_000
   const child = track(
     spawn(
       process.execPath,
@@ -73,13 +85,17 @@ export async function startApp(options: { nodeArgs?: readonly string[] } = {}): 
         '0',
         '--data-dir',
         dataDir,
+        ...(options.featuresPath === undefined ? [] : ['--features', options.featuresPath]),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     ),
   )
   const stderr = tail(child)
   const ports = await new Promise<{ mqtt: string; http: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`app did not listen within 30 s: ${stderr()}`)), 30_000)
+    const timer = setTimeout(
+      () => reject(new Error(`app did not listen within ${listenTimeoutMs / 1000} s: ${stderr()}`)),
+      listenTimeoutMs,
+    )
     child.once('exit', (code, signal) =>
       reject(new Error(`app exited (${code ?? signal}) before listening: ${stderr()}`)),
     )
@@ -108,7 +124,7 @@ export async function startApp(options: { nodeArgs?: readonly string[] } = {}): 
     httpUrl: ports.http,
     async stop() {
       await stopChild(child, 30_000)
-      removeTempDir(dataDir)
+      if (ownDataDir) removeTempDir(dataDir)
     },
   }
 }
