@@ -84,6 +84,11 @@ export class DeliveryRecorder {
     this.#record(this.#receiveToDelivery, deliveredMs - receivedMs)
   }
 
+  /**
+   * One `feature` event; true when its window's close moment lies in the
+   * measured time (every device's windows close at the same moments, so each
+   * device has as many of these as any other).
+   */
   feature(
     feature: string,
     windowEndMs: number,
@@ -91,21 +96,22 @@ export class DeliveryRecorder {
     stalenessMs: number,
     closedBy: string | null,
     deliveredMs: number,
-  ): void {
+  ): boolean {
     const grace = this.#graceMs.get(feature)
     if (grace === undefined) {
       this.#unknownFeatures++
-      return
+      return false
     }
     const closeMs = windowEndMs + grace
-    if (closeMs < this.#featureFromMs || closeMs >= this.#featureToMs) return
+    if (closeMs < this.#featureFromMs || closeMs >= this.#featureToMs) return false
     const by = closedBy ?? 'unknown'
     this.#closedBy[by] = (this.#closedBy[by] ?? 0) + 1
     // Closed early (capacity) or on eviction (idle), a window did not wait for its close moment.
-    if (by !== 'watermark') return
+    if (by !== 'watermark') return true
     this.#record(this.#closeToDelivery, deliveredMs - closeMs)
     this.#record(this.#closingReadingToDelivery, deliveredMs - (watermarkMs + grace))
     if (!Number.isNaN(stalenessMs)) this.#staleness.record(stalenessMs)
+    return true
   }
 
   telemetryTimes(): TelemetryTimes {

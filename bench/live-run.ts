@@ -1,11 +1,19 @@
 /**
  * One run of bench:live against a fresh server:
  *
- *   start app ─▶ open the SSE subscribers ─▶ fleet publishes for warm-up + measure + tail
+ *   start app ─▶ prime: one reading from every device, acknowledged
+ *             ─▶ open the SSE subscribers ─▶ fleet publishes for warm-up + measure + tail
  *                                              │ first ack of the first seq after the warm-up:
  *                                              │   window opens (CPU, counts sampled)
  *                                              │ measureMs later: window closes (sampled again)
  *   ◀─ stop app ◀─ loss counted ◀─ subscribers drain (bounded) ◀─ fleet disconnects
+ *
+ * The server answers a stream naming a device it holds no reading of with
+ * 400 TLM_ERR_UNKNOWN_DEVICE, so a partitioned subscriber can only ask once
+ * its devices have published: the priming reading does that, under another
+ * boot, so the measured fleet's (device, seq) are its own. Every subscriber
+ * is on its hub before the measured fleet connects, and must receive every
+ * one of its acknowledged readings, the warm-up's included.
  *
  * Loss is counted separately for the warm-up, which a fresh server spends
  * cold (JIT, first connections, the store's first columns), and after it.
@@ -17,10 +25,15 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
-import { resolveSimulationOptions, runSimulation, type SimulationSummary } from '../simulators/index.js'
+import {
+  resolveSimulationOptions,
+  runSimulation,
+  type SimulationInput,
+  type SimulationSummary,
+} from '../simulators/index.js'
 import { DeliveryRecorder, type FeatureTimes, type TelemetryTimes } from './live-recorder.js'
 import { cpuSeconds, machineBusySeconds, sleep, startApp } from './processes.js'
-import { SeenSet, SseSubscriber, type StreamKind, type SubscriberCounts } from './sse-subscriber.js'
+import { SseSubscriber, type StreamKind, type SubscriberCounts } from './sse-subscriber.js'
 import { AckLedger } from './verify.js'
 
 export interface LiveRunOptions {
@@ -29,6 +42,11 @@ export interface LiveRunOptions {
   readonly ratePerSecond: number
   readonly telemetrySubscribers: number
   readonly featureSubscribers: number
+  /**
+   * Each subscriber on its share of the fleet (subscriber i of n of its kind
+   * takes the devices j with j mod n = i), instead of every one on `device=*`.
+   */
+  readonly partitioned: boolean
   readonly warmupMs: number
   readonly measureMs: number
   /** Each feature's grace, ms, from the definitions file the server runs with. */
@@ -38,8 +56,9 @@ export interface LiveRunOptions {
 
 /**
  * Loss as the subscribers saw it. A telemetry subscriber must receive every
- * acknowledged (device, seq) once; on a `device=*` stream every id follows
- * the last by one; `gap` and `reset` are the server saying it dropped events.
+ * acknowledged (device, seq) of the devices it asked for once, and nothing
+ * of the others; on a `device=*` stream every id follows the last by one;
+ * `gap` and `reset` are the server saying it dropped events.
  */
 export interface Loss {
   /** Acknowledged readings a telemetry subscriber never received, all subscribers summed. */
@@ -52,6 +71,8 @@ export interface Loss {
   readonly idSkipped: number
   readonly idBackwards: number
   readonly duplicates: number
+  /** Events of devices the subscriber did not ask for. */
+  readonly foreign: number
   readonly unreadable: number
 }
 
@@ -68,8 +89,11 @@ export interface LiveRun {
   readonly featureLoss: Loss
   /** During the warm-up: not part of the target, reported because a fresh server loses here. */
   readonly warmupLoss: Loss
-  /** `feature` events per feature subscriber after the warm-up: every one should see the same. */
-  readonly featureEventsPerSubscriber: { readonly min: number; readonly max: number }
+  /**
+   * `feature` events of one device on one feature subscriber that asked for
+   * it, windows closing in the measured time: every pair should have as many.
+   */
+  readonly featureEventsPerDevice: { readonly min: number; readonly max: number }
   readonly failures: readonly string[]
   /** The server's own counter over the run, both streams, from /metrics. */
   readonly serverDropped: number
@@ -91,6 +115,8 @@ export const DEVICE_PREFIX = 'live-'
 /** Publishing goes on this long after the window, so that the windows closing in it are closed by a reading. */
 const TAIL_MS = 1000
 const SUBSCRIBE_TIMEOUT_MS = 10_000
+/** The priming reading's publish and acknowledgement, all devices. */
+const PRIME_LIMIT_MS = 15_000
 /** Acknowledgements still owed when publishing stops, and events still on their way after that. */
 const DRAIN_LIMIT_MS = 15_000
 /** The drain wait ends early when no subscriber received anything for this long. */
@@ -121,6 +147,7 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
     idPrefix: DEVICE_PREFIX,
     tags: { site: 'bench' },
     drainTimeoutMs: DRAIN_LIMIT_MS,
+    boot: Math.floor(Date.now() / 1000),
   }
   const { readingsPerDevice } = resolveSimulationOptions({ ...input, url: 'mqtt://127.0.0.1:1' })
   const recorder = new DeliveryRecorder(o.graceMs, { first: warmupSeqs + 1, last: warmupSeqs + measuredSeqs })
@@ -128,18 +155,23 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
   const app = await startApp({ nodeArgs: o.nodeArgs ?? [] })
   const subscribers: SseSubscriber[] = []
   try {
-    const open = (kind: StreamKind): Promise<SseSubscriber> =>
+    await prime({ ...input, url: app.mqttUrl, boot: input.boot - 1 })
+    const open = (kind: StreamKind, i: number, of: number): Promise<SseSubscriber> =>
       SseSubscriber.open({
         httpUrl: app.httpUrl,
         kind,
         recorder,
         devicePrefix: DEVICE_PREFIX,
-        seen: kind === 'telemetry' ? new SeenSet(o.devices, readingsPerDevice) : null,
+        fleetDevices: o.devices,
+        devices: o.partitioned ? shareOf(o.devices, i, of) : null,
+        maxSeq: readingsPerDevice,
         timeoutMs: SUBSCRIBE_TIMEOUT_MS,
       })
+    const t = o.telemetrySubscribers
+    const f = o.featureSubscribers
     const opened = await Promise.allSettled([
-      ...Array.from({ length: o.telemetrySubscribers }, () => open('telemetry')),
-      ...Array.from({ length: o.featureSubscribers }, () => open('features')),
+      ...Array.from({ length: t }, (_, i) => open('telemetry', i, t)),
+      ...Array.from({ length: f }, (_, i) => open('features', i, f)),
     ])
     for (const result of opened) if (result.status === 'fulfilled') subscribers.push(result.value)
     const refused = opened.find((result) => result.status === 'rejected')
@@ -188,12 +220,25 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
     clearTimeout(endTimer)
     closeWindow()
 
-    // Every acknowledged reading went to the hub before its PUBACK: wait for the events still on their way.
+    // Which telemetry subscribers expect each device, and how many readings each expects in all.
     const telemetrySubs = subscribers.filter((s) => s.seen !== null)
+    const ackedOf = new Uint32Array(o.devices)
+    ledger.forEachAcked((device) => ackedOf[device]!++)
+    const expecting: number[][] = Array.from({ length: o.devices }, () => [])
+    const expected = telemetrySubs.map(() => 0)
+    telemetrySubs.forEach((s, k) => {
+      for (let d = 0; d < o.devices; d++) {
+        if (!s.expects(d)) continue
+        expecting[d]!.push(k)
+        expected[k]! += ackedOf[d]!
+      }
+    })
+
+    // Every acknowledged reading went to the hub before its PUBACK: wait for the events still on their way.
     const drainEnd = Date.now() + DRAIN_LIMIT_MS
     let lastCount = delivered()
     let lastProgressMs = Date.now()
-    while (telemetrySubs.some((s) => s.telemetry < ledger.count) && Date.now() < drainEnd) {
+    while (telemetrySubs.some((s, k) => s.telemetry < expected[k]!) && Date.now() < drainEnd) {
       if (Date.now() - lastProgressMs > STALL_MS) break // the rest was dropped: it is not coming
       await sleep(POLL_MS)
       if (delivered() !== lastCount) {
@@ -210,21 +255,25 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
     const lostAfter = telemetrySubs.map(() => 0)
     ledger.forEachAcked((device, seq) => {
       const lost = seq <= warmupSeqs ? lostWarmup : lostAfter
-      telemetrySubs.forEach((s, k) => {
-        if (!s.seen!.has(device, seq)) lost[k]!++
-      })
+      for (const k of expecting[device]!) if (!telemetrySubs[k]!.seen!.has(device, seq)) lost[k]!++
     })
     const start = window.start!
     const end = window.end!
     const final = subscribers.map((s) => s.counts())
     const since = final.map((c, i) => difference(c, start.counts[i]!))
-    const featureCounts = since.filter((c) => c.kind === 'features').map((c) => c.events.feature ?? 0)
+    const featureCounts = subscribers.flatMap((s) =>
+      s.measuredFeatures === null
+        ? []
+        : Array.from({ length: o.devices }, (_, d) => d)
+            .filter((d) => s.expects(d))
+            .map((d) => s.measuredFeatures![d]!),
+    )
     const failures = final.flatMap((c, i) => (c.failure === null ? [] : [`subscriber ${i}: ${c.failure}`]))
     const windowS = (end.atMs - start.atMs) / 1000
     const generatorS = (end.own.user + end.own.system - start.own.user - start.own.system) / 1e6
 
     const loss = lossOf(since, lostAfter)
-    const featureEventsPerSubscriber = {
+    const featureEventsPerDevice = {
       min: featureCounts.length > 0 ? Math.min(...featureCounts) : 0,
       max: featureCounts.length > 0 ? Math.max(...featureCounts) : 0,
     }
@@ -240,7 +289,7 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
         [],
       ),
       warmupLoss: lossOf(start.counts, lostWarmup),
-      featureEventsPerSubscriber,
+      featureEventsPerDevice,
       failures,
       serverDropped: after - before,
       serverCores: (end.serverCpuS - start.serverCpuS) / windowS,
@@ -260,7 +309,7 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
         failures.length === 0 &&
         sim.errors === 0 &&
         sim.unacknowledged === 0 &&
-        featureEventsPerSubscriber.min === featureEventsPerSubscriber.max,
+        featureEventsPerDevice.min === featureEventsPerDevice.max,
     }
   } finally {
     for (const s of subscribers) s.close()
@@ -279,8 +328,35 @@ function lossOf(counts: readonly SubscriberCounts[], lost: readonly number[]): L
     idSkipped: sum((c) => c.idSkipped),
     idBackwards: sum((c) => c.idBackwards),
     duplicates: sum((c) => c.duplicates),
+    foreign: sum((c) => c.foreign),
     unreadable: sum((c) => c.unreadable),
   }
+}
+
+/** Subscriber i of n's share of the fleet: the devices j with j mod n = i. */
+export function shareOf(devices: number, i: number, n: number): number[] {
+  const share: number[] = []
+  for (let d = i; d < devices; d += n) share.push(d)
+  return share
+}
+
+/**
+ * One reading from every device, acknowledged: after it the server knows
+ * them all. Under its own boot, so the bridge's dedupe keeps it apart from
+ * the measured fleet's seqs.
+ */
+async function prime(input: SimulationInput & { boot: number }): Promise<void> {
+  const summary = await runSimulation({
+    ...input,
+    readingsPerDevice: 1,
+    durationMs: PRIME_LIMIT_MS,
+    drainTimeoutMs: PRIME_LIMIT_MS,
+  })
+  if (summary.acknowledged !== input.devices)
+    throw new Error(
+      `priming: ${summary.acknowledged} of ${input.devices} devices had a reading acknowledged` +
+        `${summary.errorSamples.length > 0 ? `: ${summary.errorSamples.join('; ')}` : ''}`,
+    )
 }
 
 /** What a subscriber counted between two of its counts. */
@@ -294,6 +370,7 @@ function difference(later: SubscriberCounts, earlier: SubscriberCounts): Subscri
     idSkipped: later.idSkipped - earlier.idSkipped,
     idBackwards: later.idBackwards - earlier.idBackwards,
     duplicates: later.duplicates - earlier.duplicates,
+    foreign: later.foreign - earlier.foreign,
     unreadable: later.unreadable - earlier.unreadable,
     failure: later.failure,
   }

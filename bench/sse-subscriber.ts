@@ -1,15 +1,17 @@
 /**
  * One SSE subscriber of bench:live: its own HTTP/2 connection (h2c, prior
- * knowledge, Node's `http2` client) and one stream on it, read as it arrives.
+ * knowledge, Node's `http2` client) and one stream on it, for every device
+ * (`device=*`) or for a list of them, read as it arrives.
  *
  *   DATA frames ─▶ text ─▶ blocks ("…\n\n") ─┬─ telemetry ─▶ (device, seq) seen, latency
- *                                            ├─ feature ───▶ window-close latency
+ *                                            ├─ feature ───▶ window-close latency, count per device
  *                                            ├─ gap/reset ─▶ counted as loss
- *                                            └─ id ────────▶ must be last id + 1
+ *                                            ├─ device ────▶ must be one asked for
+ *                                            └─ id ────────▶ must rise; on device=*, by exactly one
  *
  * The parser reads only what it measures, by position, not by JSON.parse:
- * the generator reads about a million events a second, and a full parse of
- * each would make it, not the server, the thing measured. The data's key
+ * the generator reads up to about a million events a second, and a full parse
+ * of each would make it, not the server, the thing measured. The data's key
  * order is fixed by src/api/stream-events.ts.
  */
 
@@ -23,6 +25,24 @@ const STREAM_WINDOW_BYTES = 1 << 20
 const SESSION_WINDOW_BYTES = 16 << 20
 /** An event block is a few hundred bytes; one this long means the parser lost its place. */
 const MAX_PENDING_CHARS = 1 << 20
+/** How much of a refusal's body goes into the error. */
+const REFUSAL_CHARS = 300
+
+export interface SubscriberOptions {
+  readonly httpUrl: string
+  readonly kind: StreamKind
+  readonly recorder: DeliveryRecorder
+  /** Device ids are `<devicePrefix><index>`. */
+  readonly devicePrefix: string
+  /** Devices in the fleet: indices run from 0 to this − 1. */
+  readonly fleetDevices: number
+  /** The device indices to ask for (`device=a,b,…`); null asks for every device (`device=*`). */
+  readonly devices: readonly number[] | null
+  /** The highest telemetry seq a device sends. */
+  readonly maxSeq: number
+  /** How long the server may take to answer and add the stream, ms. */
+  readonly timeoutMs: number
+}
 
 export interface SubscriberCounts {
   readonly kind: StreamKind
@@ -30,12 +50,14 @@ export interface SubscriberCounts {
   readonly events: Readonly<Record<string, number>>
   /** Events lost as the server reported them: the sum of `gap` events' `lost`. */
   readonly gapLost: number
-  /** Ids skipped: an event id more than one above the last (device=* sees every event of its hub). */
+  /** Ids skipped: on a `device=*` stream, an event id more than one above the last (it sees every event of its hub). */
   readonly idSkipped: number
   /** Ids not above the last one. */
   readonly idBackwards: number
   /** Telemetry (device, seq) pairs delivered twice. */
   readonly duplicates: number
+  /** Events of a device the subscriber did not ask for: the server's filter let them through. */
+  readonly foreign: number
   /** Events the stream carried whose data could not be read. */
   readonly unreadable: number
   /** Why the stream ended before the bench closed it, if it did. */
@@ -77,13 +99,21 @@ export class SeenSet {
 
 export class SseSubscriber {
   readonly kind: StreamKind
+  /** The device indices asked for; null: every device. */
+  readonly devices: readonly number[] | null
+  /** Telemetry streams: the (device, seq) pairs received. */
   readonly seen: SeenSet | null
+  /** Feature streams: `feature` events in the recorder's measured time, per device index. */
+  readonly measuredFeatures: Uint32Array | null
   /** Events delivered, of every type: read by the bench at the edges of its window. */
   delivered = 0
   /** Telemetry events delivered. */
   telemetry = 0
   readonly #recorder: DeliveryRecorder
   readonly #devicePrefix: string
+  /** One byte per device of the fleet, 1 where asked for; null: every device. */
+  readonly #asked: Uint8Array | null
+  readonly #fleetDevices: number
   readonly #session: ClientHttp2Session
   readonly #stream: ClientHttp2Stream
   readonly #events: Record<string, number> = {}
@@ -93,48 +123,54 @@ export class SseSubscriber {
   #idSkipped = 0
   #idBackwards = 0
   #duplicates = 0
+  #foreign = 0
   #unreadable = 0
   #failure: string | null = null
   #closing = false
   #ready: Promise<void>
 
-  private constructor(
-    httpUrl: string,
-    kind: StreamKind,
-    recorder: DeliveryRecorder,
-    devicePrefix: string,
-    seen: SeenSet | null,
-    timeoutMs: number,
-  ) {
-    this.kind = kind
-    this.seen = seen
-    this.#recorder = recorder
-    this.#devicePrefix = devicePrefix
-    this.#session = connect(httpUrl, { settings: { initialWindowSize: STREAM_WINDOW_BYTES } })
+  private constructor(o: SubscriberOptions) {
+    this.kind = o.kind
+    this.devices = o.devices
+    this.seen = o.kind === 'telemetry' ? new SeenSet(o.fleetDevices, o.maxSeq) : null
+    this.measuredFeatures = o.kind === 'features' ? new Uint32Array(o.fleetDevices) : null
+    this.#recorder = o.recorder
+    this.#devicePrefix = o.devicePrefix
+    this.#fleetDevices = o.fleetDevices
+    this.#asked = o.devices === null ? null : new Uint8Array(o.fleetDevices)
+    for (const d of o.devices ?? []) this.#asked![d] = 1
+    const query = o.devices === null ? '*' : o.devices.map((d) => `${o.devicePrefix}${d}`).join(',')
+    this.#session = connect(o.httpUrl, { settings: { initialWindowSize: STREAM_WINDOW_BYTES } })
     this.#session.on('error', (err) => this.#fail(`session: ${err.message}`))
     this.#session.once('connect', () => this.#session.setLocalWindowSize(SESSION_WINDOW_BYTES))
     this.#stream = this.#session.request({
-      ':path': `/v1/stream/${kind}?device=*`,
+      ':path': `/v1/stream/${o.kind}?device=${query}`,
       accept: 'text/event-stream',
     })
     this.#stream.setEncoding('utf8')
     this.#ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${kind} stream within ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`no ${o.kind} stream within ${o.timeoutMs} ms`)),
+        o.timeoutMs,
+      )
+      let status: number | undefined
       this.#stream.once('response', (headers) => {
-        const status = headers[':status']
-        if (status !== 200) {
-          clearTimeout(timer)
-          reject(new Error(`${kind} stream answered ${status}`))
-        }
+        status = headers[':status']
       })
       // The hub writes `retry:` right after it adds the client: from then on nothing published is missed.
       this.#stream.once('data', () => {
+        if (status !== 200) return
         clearTimeout(timer)
         resolve()
       })
       this.#stream.once('close', () => {
         clearTimeout(timer)
-        reject(new Error(`${kind} stream closed before its first bytes: ${this.#failure ?? 'no error'}`))
+        // A refusal's body (a JSON error with its code) is in #pending: it holds no event boundary.
+        const why =
+          status !== undefined && status !== 200
+            ? `answered ${status}: ${this.#pending.trim().slice(0, REFUSAL_CHARS)}`
+            : `closed before its first bytes: ${this.#failure ?? 'no error'}`
+        reject(new Error(`${o.kind} stream ${why}`))
       })
     })
     this.#stream.on('data', (chunk: string) => this.#feed(chunk))
@@ -145,22 +181,8 @@ export class SseSubscriber {
   }
 
   /** Opens the stream and resolves once the server has added it to its hub. */
-  static async open(options: {
-    httpUrl: string
-    kind: StreamKind
-    recorder: DeliveryRecorder
-    devicePrefix: string
-    seen: SeenSet | null
-    timeoutMs: number
-  }): Promise<SseSubscriber> {
-    const s = new SseSubscriber(
-      options.httpUrl,
-      options.kind,
-      options.recorder,
-      options.devicePrefix,
-      options.seen,
-      options.timeoutMs,
-    )
+  static async open(options: SubscriberOptions): Promise<SseSubscriber> {
+    const s = new SseSubscriber(options)
     try {
       await s.#ready
     } catch (err) {
@@ -168,6 +190,11 @@ export class SseSubscriber {
       throw err
     }
     return s
+  }
+
+  /** Whether this subscriber asked for the device. */
+  expects(device: number): boolean {
+    return this.#asked === null ? device >= 0 && device < this.#fleetDevices : this.#asked[device] === 1
   }
 
   counts(): SubscriberCounts {
@@ -178,6 +205,7 @@ export class SseSubscriber {
       idSkipped: this.#idSkipped,
       idBackwards: this.#idBackwards,
       duplicates: this.#duplicates,
+      foreign: this.#foreign,
       unreadable: this.#unreadable,
       failure: this.#failure,
     }
@@ -233,34 +261,46 @@ export class SseSubscriber {
     this.#events[type] = (this.#events[type] ?? 0) + 1
     if (id >= 0) {
       if (this.#lastId >= 0) {
-        if (id > this.#lastId + 1) this.#idSkipped += id - this.#lastId - 1
+        // A filtered stream skips the ids of the hub's other devices' events.
+        if (id > this.#lastId + 1 && this.#asked === null) this.#idSkipped += id - this.#lastId - 1
         else if (id <= this.#lastId) this.#idBackwards++
       }
       this.#lastId = id
     }
-    if (type === 'telemetry') this.#telemetry(text, dataStart, dataEnd, now)
-    else if (type === 'feature') this.#feature(text, dataStart, dataEnd, now)
-    else if (type === 'gap') this.#gapLost += numberAfter(text, '"lost":', dataStart, dataEnd)
-  }
-
-  #telemetry(text: string, from: number, to: number, now: number): void {
-    this.telemetry++
-    const device = stringAfter(text, '"device":"', from, to)
-    const seq = numberAfter(text, '"seq":', from, to)
-    const publishedMs = timeAfter(text, '"device_ts":"', from, to)
-    const receivedMs = timeAfter(text, '"recv_ts":"', from, to)
-    const index = device?.startsWith(this.#devicePrefix)
-      ? Number(device.slice(this.#devicePrefix.length))
-      : -1
-    if (!Number.isInteger(index) || index < 0 || Number.isNaN(seq) || Number.isNaN(publishedMs)) {
+    if (type === 'gap') {
+      this.#gapLost += numberAfter(text, '"lost":', dataStart, dataEnd)
+      return
+    }
+    // `device` comes first in every event that names one (telemetry, feature, partial, late).
+    const device = stringAfter(text, '"device":"', dataStart, dataEnd)
+    if (device === null) return // `reset`
+    const index = device.startsWith(this.#devicePrefix) ? Number(device.slice(this.#devicePrefix.length)) : -1
+    if (!Number.isInteger(index) || index < 0) {
       this.#unreadable++
       return
     }
-    if (this.seen !== null && !this.seen.add(index, seq)) this.#duplicates++
+    if (!this.expects(index)) {
+      this.#foreign++
+      return
+    }
+    if (type === 'telemetry') this.#telemetry(text, dataStart, dataEnd, index, now)
+    else if (type === 'feature') this.#feature(text, dataStart, dataEnd, index, now)
+  }
+
+  #telemetry(text: string, from: number, to: number, device: number, now: number): void {
+    this.telemetry++
+    const seq = numberAfter(text, '"seq":', from, to)
+    const publishedMs = timeAfter(text, '"device_ts":"', from, to)
+    const receivedMs = timeAfter(text, '"recv_ts":"', from, to)
+    if (Number.isNaN(seq) || Number.isNaN(publishedMs)) {
+      this.#unreadable++
+      return
+    }
+    if (this.seen !== null && !this.seen.add(device, seq)) this.#duplicates++
     this.#recorder.telemetry(seq, publishedMs, receivedMs, now)
   }
 
-  #feature(text: string, from: number, to: number, now: number): void {
+  #feature(text: string, from: number, to: number, device: number, now: number): void {
     const feature = stringAfter(text, '"feature":"', from, to)
     const windowEndMs = timeAfter(text, '"window_end":"', from, to)
     const watermarkMs = timeAfter(text, '"watermark":"', from, to)
@@ -270,7 +310,8 @@ export class SseSubscriber {
       this.#unreadable++
       return
     }
-    this.#recorder.feature(feature, windowEndMs, watermarkMs, stalenessMs, closedBy, now)
+    if (this.#recorder.feature(feature, windowEndMs, watermarkMs, stalenessMs, closedBy, now))
+      this.measuredFeatures![device]!++
   }
 }
 
