@@ -62,6 +62,7 @@ export class Bridge {
   readonly #clock: ClockTracker
   readonly #commits: GroupCommit
   readonly #listeners = new Set<Listener>()
+  #admission: () => Promise<void> | null = () => null
   /** Newest event time per device, over every reading handed to a commit: stored as newest_ts. */
   readonly #newestTs = new Map<string, bigint>()
 
@@ -101,6 +102,15 @@ export class Bridge {
     return this.#dedupe.hasDevice(device)
   }
 
+  /**
+   * A gate every message waits at before it is processed: the InfluxDB
+   * forwarder holds ingest (and so the acknowledgements) back with it when
+   * its backlog is over its bound. `gate` returns null to let a message through.
+   */
+  admitWith(gate: () => Promise<void> | null): void {
+    this.#admission = gate
+  }
+
   /** Called with every batch of readings once it is durable (the live stream's feed). */
   onReadings(listener: Listener): () => void {
     this.#listeners.add(listener)
@@ -112,6 +122,8 @@ export class Bridge {
    * when the store failed, in which case nothing may be acknowledged.
    */
   async ingest(topic: string, payload: Uint8Array, recvNs: bigint = nowNs()): Promise<IngestOutcome> {
+    const held = this.#admission()
+    if (held !== null) await held
     const outcome = await this.#process(topic, payload, recvNs)
     if (outcome instanceof Rejection) {
       const device = deviceOf(topic)

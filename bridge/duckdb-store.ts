@@ -62,7 +62,19 @@ const KIND_OF_SQL: Record<string, FieldKind> = { BIGINT: 'int', DOUBLE: 'float',
 const CHUNK_ROWS = 2048
 
 /** The fixed columns a reading row is returned with, in order. */
-const READING_COLUMNS = ['device', 'boot', 'seq', 'idx', 'ts', 'device_ts', 'recv_ts', 'offset_ns', 'tags']
+const READING_COLUMNS = [
+  'device',
+  'boot',
+  'seq',
+  'idx',
+  'ts',
+  'device_ts',
+  'recv_ts',
+  'offset_ns',
+  'tags',
+  'stored_ts',
+  'newest_ts',
+]
 
 const FIXED_COLUMNS: ReadonlyArray<readonly [string, string, DuckDBType]> = [
   ['device', 'VARCHAR NOT NULL', VARCHAR],
@@ -127,6 +139,9 @@ export class DuckDBStore implements Store {
     )
     await w.run(
       'CREATE TABLE IF NOT EXISTS fields (name VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, added_ns BIGINT)',
+    )
+    await w.run(
+      'CREATE TABLE IF NOT EXISTS checkpoints (name VARCHAR PRIMARY KEY, stored_ts BIGINT NOT NULL)',
     )
     await w.run(`CREATE TABLE IF NOT EXISTS dead_letters (
       id UBIGINT PRIMARY KEY, recv_ts BIGINT NOT NULL, device VARCHAR, topic VARCHAR NOT NULL,
@@ -402,27 +417,40 @@ export class DuckDBStore implements Store {
   async *readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
     const fields = this.#selectedFields(q)
     const result = await this.#read.stream(this.#readingsSql(q, fields, false))
-    for await (const rows of result.yieldRowsJs()) {
-      yield rows.map((row) => {
-        const out: Record<string, number | bigint | boolean | null> = {}
-        for (let i = 0; i < fields.length; i++) {
-          const v = row[READING_COLUMNS.length + i] as number | bigint | boolean | null
-          if (v !== null) out[fields[i]!.name] = v
-        }
-        return {
-          device: row[0] as string,
-          boot: row[1] as bigint,
-          seq: row[2] as bigint,
-          idx: row[3] as number,
-          ts: row[4] as bigint,
-          device_ts: row[5] as bigint | null,
-          recv_ts: row[6] as bigint,
-          offset_ns: row[7] as bigint,
-          tags: row[8] as string | null,
-          fields: out,
-        }
-      })
-    }
+    for await (const rows of result.yieldRowsJs()) yield rows.map((row) => readingRow(row, fields))
+  }
+
+  /** Up to `limit` readings stored after storedTs, in stored order: the forwarder's next batch. */
+  async readingsAfter(storedTs: bigint, limit: number): Promise<ReadingRow[]> {
+    const columns = [...READING_COLUMNS, ...this.#fields.map((f) => fieldColumn(f.name))]
+    const r = await this.#read.runAndReadAll(
+      `SELECT ${columns.join(', ')} FROM readings WHERE stored_ts > ${storedTs} ORDER BY stored_ts LIMIT ${Math.trunc(limit)}`,
+    )
+    return r.getRowsJS().map((row) => readingRow(row, this.#fields))
+  }
+
+  /** How many readings were stored after storedTs, and the oldest of their stored_ts. */
+  async backlog(storedTs: bigint): Promise<{ readings: number; oldestStoredTs: bigint | null }> {
+    const r = await this.#read.runAndReadAll(
+      `SELECT count(*), min(stored_ts) FROM readings WHERE stored_ts > ${storedTs}`,
+    )
+    const [count, oldest] = r.getRowsJS()[0] as [bigint, bigint | null]
+    return { readings: Number(count), oldestStoredTs: oldest }
+  }
+
+  /** A durable position (the forwarder's), 0 when never saved. */
+  async checkpoint(name: string): Promise<bigint> {
+    const r = await this.#read.runAndReadAll(
+      `SELECT stored_ts FROM checkpoints WHERE name = ${sqlString(name)}`,
+    )
+    return (r.getRowsJS()[0]?.[0] as bigint | undefined) ?? 0n
+  }
+
+  saveCheckpoint(name: string, storedTs: bigint): Promise<void> {
+    return this.#exclusive(async () => {
+      this.#dropAppender()
+      await this.#write.run(`INSERT OR REPLACE INTO checkpoints VALUES (${sqlString(name)}, ${storedTs})`)
+    })
   }
 
   #selectedFields(q: ReadingQuery): StoredField[] {
@@ -537,5 +565,28 @@ export class DuckDBStore implements Store {
     this.#write.closeSync()
     this.#read.closeSync()
     this.#instance.closeSync()
+  }
+}
+
+/** A result row of READING_COLUMNS then the field columns, as the API's ReadingRow. */
+function readingRow(row: unknown[], fields: readonly StoredField[]): ReadingRow {
+  const out: Record<string, number | bigint | boolean | null> = {}
+  for (let i = 0; i < fields.length; i++) {
+    const v = row[READING_COLUMNS.length + i] as number | bigint | boolean | null
+    if (v !== null) out[fields[i]!.name] = v
+  }
+  return {
+    device: row[0] as string,
+    boot: row[1] as bigint,
+    seq: row[2] as bigint,
+    idx: row[3] as number,
+    ts: row[4] as bigint,
+    device_ts: row[5] as bigint | null,
+    recv_ts: row[6] as bigint,
+    offset_ns: row[7] as bigint,
+    tags: row[8] as string | null,
+    stored_ts: row[9] as bigint,
+    newest_ts: row[10] as bigint,
+    fields: out,
   }
 }

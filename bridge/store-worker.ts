@@ -46,6 +46,10 @@ const methods: Record<string, (...args: never[]) => Promise<unknown>> = {
     return runs
   },
   exportParquet: (request) => store!.exportParquet(request),
+  readingsAfter: (storedTs, limit) => store!.readingsAfter(storedTs, limit),
+  backlog: (storedTs) => store!.backlog(storedTs),
+  checkpoint: (name) => store!.checkpoint(name),
+  saveCheckpoint: (name, storedTs) => store!.saveCheckpoint(name, storedTs),
   async openCursor(kind: 'readings' | 'windows', q) {
     const id = nextCursor++
     const rows = kind === 'readings' ? store!.readings(q) : store!.windows(q)

@@ -62,6 +62,10 @@ export interface ReadingRow {
   readonly device_ts: bigint | null
   readonly recv_ts: bigint
   readonly offset_ns: bigint
+  /** When the reading was committed (unique, increasing): the order of the table. */
+  readonly stored_ts: bigint
+  /** The device's newest event time once this reading arrived. */
+  readonly newest_ts: bigint
   readonly tags: string | null
   readonly fields: Record<string, number | bigint | boolean | null>
 }
@@ -101,6 +105,13 @@ export interface Store {
   storedCrc(device: string, boot: number, seq: number): Promise<number | null>
   /** Stored readings in event-time order, in chunks. */
   readings(q: ReadingQuery): AsyncIterable<ReadingRow[]>
+  /** Up to `limit` readings stored after storedTs, in stored order, every field. */
+  readingsAfter(storedTs: bigint, limit: number): Promise<ReadingRow[]>
+  /** How many readings were stored after storedTs, and the oldest stored_ts among them. */
+  backlog(storedTs: bigint): Promise<{ readings: number; oldestStoredTs: bigint | null }>
+  /** A durable position saved under a name; 0 when none was. */
+  checkpoint(name: string): Promise<bigint>
+  saveCheckpoint(name: string, storedTs: bigint): Promise<void>
   /** Feature windows over stored readings, in (device, window end) order, in chunks. */
   windows(q: WindowQuery): AsyncIterable<WindowRow[]>
   /**

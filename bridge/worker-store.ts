@@ -158,6 +158,22 @@ export class WorkerStore implements Store {
     }
   }
 
+  readingsAfter(storedTs: bigint, limit: number): Promise<ReadingRow[]> {
+    return this.#call('readingsAfter', storedTs, limit)
+  }
+
+  backlog(storedTs: bigint): Promise<{ readings: number; oldestStoredTs: bigint | null }> {
+    return this.#call('backlog', storedTs)
+  }
+
+  checkpoint(name: string): Promise<bigint> {
+    return this.#call('checkpoint', name)
+  }
+
+  saveCheckpoint(name: string, storedTs: bigint): Promise<void> {
+    return this.#call('saveCheckpoint', name, storedTs)
+  }
+
   exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }> {
     return this.#call('exportParquet', request)
   }

@@ -17,6 +17,8 @@ import { registerTelemetryRoutes } from './api/telemetry.js'
 import { registerWindowRoutes } from './api/windows.js'
 import type { Config } from './config.js'
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
+import { Forwarder } from './influx/forwarder.js'
+import { type History, InfluxHistory } from './influx/history.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { nowNs } from './telemetry.js'
 
@@ -68,7 +70,14 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     else if (event.kind === 'window') metrics.featureStaleness.observe(Number(now - event.newestRecvNs) / 1e9)
     featureHub.publish(featureEvent(event, now))
   })
+  // Forwarding to InfluxDB starts from its durable checkpoint, whether or not InfluxDB answers yet.
+  const forwarder =
+    config.influx === null
+      ? null
+      : await Forwarder.start(store, config.influx, metrics, log.child({ module: 'influx' }))
+  if (forwarder !== null) bridge.admitWith(() => forwarder.admit())
   bridge.onReadings((readings) => {
+    forwarder?.stored(readings.length)
     for (const r of readings) {
       telemetryHub.publish(telemetryEvent(r))
       engine.add(r)
@@ -106,14 +115,18 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       async check() {
         if (closing) return 'shutting down'
         await store.ping()
-        return null
+        return forwarder?.problem() ?? null
       },
     },
     metrics.registry,
   )
-  registerTelemetryRoutes(http, store)
+  const history: History =
+    config.historySource === 'influx' && config.influx !== null
+      ? new InfluxHistory(config.influx, () => store.storedFields(), config.dataDir)
+      : store
+  registerTelemetryRoutes(http, history)
   registerWindowRoutes(http, {
-    store,
+    store: history,
     features: definitions.features,
     knowsDevice: (device) => bridge.knowsDevice(device),
   })
@@ -151,6 +164,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       broker.stopAccepting()
       await bridge.flush()
       await broker.close()
+      await forwarder?.stop()
       for (const timer of timers) clearInterval(timer)
       telemetryHub.close()
       featureHub.close()

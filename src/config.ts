@@ -39,6 +39,27 @@ export interface Config {
   readonly tlsCert: string | null
   /** PEM private key of tlsCert. */
   readonly tlsKey: string | null
+  /** Forward every stored reading to this InfluxDB (docs/influxdb.md); null: no forwarding. */
+  readonly influx: InfluxConfig | null
+  /** Where /v1/telemetry and /v1/windows read history: the local store, or InfluxDB. Default local. */
+  readonly historySource: 'local' | 'influx'
+}
+
+export interface InfluxConfig {
+  readonly url: string
+  /** 1: /write?db=&rp= (InfluxDB 1.x); 2: /api/v2/write (1.8+, 2.x, 3.x); auto: by /ping's version header. */
+  readonly version: 'auto' | 1 | 2
+  readonly token: string | null
+  readonly org: string | null
+  readonly bucket: string | null
+  /** InfluxDB 1.x database and retention policy. */
+  readonly db: string | null
+  readonly rp: string | null
+  readonly measurement: string
+  /** Reading tags written as InfluxDB tags (device always is). */
+  readonly tags: readonly string[]
+  /** Unforwarded readings, in line-protocol bytes, past which ingest is held back. Default 1 GiB. */
+  readonly maxBacklogBytes: number
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -56,7 +77,11 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   partialMs: 0,
   sseSlowClient: 'gap',
   sseHeartbeatMs: 15_000,
+  influx: null,
+  historySource: 'local',
 })
+
+export const DEFAULT_MAX_BACKLOG_BYTES = 1024 ** 3
 
 /** flag name → [environment variable, config key] */
 const OPTIONS = {
@@ -74,6 +99,17 @@ const OPTIONS = {
   'partial-ms': ['PARTIAL_MS', 'partialMs'],
   'sse-slow-client': ['SSE_SLOW_CLIENT', 'sseSlowClient'],
   'sse-heartbeat-ms': ['SSE_HEARTBEAT_MS', 'sseHeartbeatMs'],
+  'influx-url': ['INFLUX_URL', 'influx'],
+  'influx-version': ['INFLUX_VERSION', 'influx'],
+  'influx-token': ['INFLUX_TOKEN', 'influx'],
+  'influx-org': ['INFLUX_ORG', 'influx'],
+  'influx-bucket': ['INFLUX_BUCKET', 'influx'],
+  'influx-db': ['INFLUX_DB', 'influx'],
+  'influx-rp': ['INFLUX_RP', 'influx'],
+  'influx-measurement': ['INFLUX_MEASUREMENT', 'influx'],
+  'influx-tags': ['INFLUX_TAGS', 'influx'],
+  'max-backlog-bytes': ['MAX_BACKLOG_BYTES', 'influx'],
+  'history-source': ['HISTORY_SOURCE', 'historySource'],
 } as const satisfies Record<string, readonly [string, keyof Config]>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -129,6 +165,84 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     partialMs: DEFAULT_CONFIG.partialMs,
     sseSlowClient: DEFAULT_CONFIG.sseSlowClient,
     sseHeartbeatMs: DEFAULT_CONFIG.sseHeartbeatMs,
+    influx: null,
+    historySource: DEFAULT_CONFIG.historySource,
+  }
+
+  const influxUrl = raw('influx-url')
+  const influxFlags = [
+    'influx-version',
+    'influx-token',
+    'influx-org',
+    'influx-bucket',
+    'influx-db',
+    'influx-rp',
+    'influx-measurement',
+    'influx-tags',
+    'max-backlog-bytes',
+  ] as const
+  if (influxUrl === null) {
+    for (const flag of influxFlags)
+      if (raw(flag) !== null) problems.push(`${raw(flag)!.source} needs --influx-url (INFLUX_URL)`)
+  } else {
+    if (!/^https?:\/\/[^/]+/.test(influxUrl.value))
+      problems.push(
+        `${influxUrl.source}: ${JSON.stringify(influxUrl.value)} must be an http:// or https:// URL`,
+      )
+    const versionText = raw('influx-version')?.value ?? 'auto'
+    if (!['auto', '1', '2'].includes(versionText))
+      problems.push(`${raw('influx-version')!.source}: ${JSON.stringify(versionText)} must be auto, 1 or 2`)
+    const version = versionText === '1' ? 1 : versionText === '2' ? 2 : 'auto'
+    const value = (flag: (typeof influxFlags)[number]) => raw(flag)?.value ?? null
+    const db = value('influx-db')
+    const bucket = value('influx-bucket')
+    const org = value('influx-org')
+    if (version === 1 && db === null) problems.push('--influx-version 1 needs --influx-db')
+    if (version === 2 && (bucket === null || org === null))
+      problems.push('--influx-version 2 needs --influx-org and --influx-bucket')
+    if (version === 'auto' && db === null && (bucket === null || org === null))
+      problems.push(
+        '--influx-url needs --influx-db (InfluxDB 1.x) or --influx-org and --influx-bucket (2.x, 3.x)',
+      )
+    const measurement = value('influx-measurement') ?? 'telemetry'
+    if (!NAME_PATTERN.test(measurement))
+      problems.push(`--influx-measurement: ${JSON.stringify(measurement)} must match ${NAME_PATTERN}`)
+    const tags = (value('influx-tags') ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== '')
+    for (const tag of tags)
+      if (!NAME_PATTERN.test(tag) || tag === 'device')
+        problems.push(`--influx-tags: ${JSON.stringify(tag)} must match ${NAME_PATTERN} and not be device`)
+    let maxBacklogBytes = DEFAULT_MAX_BACKLOG_BYTES
+    const backlog = raw('max-backlog-bytes')
+    if (backlog !== null) {
+      maxBacklogBytes = Number(backlog.value)
+      if (!/^\d+$/.test(backlog.value) || maxBacklogBytes < 1024 || !Number.isSafeInteger(maxBacklogBytes))
+        problems.push(
+          `${backlog.source}: ${JSON.stringify(backlog.value)} must be a whole number of bytes, at least 1024`,
+        )
+    }
+    ;(config as { influx: InfluxConfig }).influx = Object.freeze({
+      url: influxUrl.value.replace(/\/+$/, ''),
+      version,
+      token: value('influx-token'),
+      org,
+      bucket,
+      db,
+      rp: value('influx-rp'),
+      measurement,
+      tags: Object.freeze(tags),
+      maxBacklogBytes,
+    })
+  }
+  const history = raw('history-source')
+  if (history !== null) {
+    if (history.value !== 'local' && history.value !== 'influx')
+      problems.push(`${history.source}: ${JSON.stringify(history.value)} must be local or influx`)
+    else if (history.value === 'influx' && config.influx === null)
+      problems.push(`${history.source}: influx needs --influx-url (INFLUX_URL)`)
+    else (config as { historySource: string }).historySource = history.value
   }
 
   const slow = raw('sse-slow-client')

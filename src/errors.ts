@@ -102,6 +102,8 @@ export const REJECT_REASONS = [
   'too_many_fields',
   'invalid_device_id',
   'duplicate_conflict',
+  // Not a device's fault: InfluxDB refused the reading's line (docs/influxdb.md); payload is the line.
+  'influx_rejected',
 ] as const
 
 export type RejectReason = (typeof REJECT_REASONS)[number]

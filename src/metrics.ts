@@ -96,6 +96,43 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
       registers,
     }),
+    influxBacklogReadings: new Gauge({
+      name: 'influx_backlog_readings',
+      help: 'Stored readings not yet confirmed written to InfluxDB',
+      registers,
+    }),
+    influxBacklogBytes: new Gauge({
+      name: 'influx_backlog_bytes',
+      help: 'The backlog in line-protocol bytes (estimated from the lines written so far)',
+      registers,
+    }),
+    influxLag: new Gauge({
+      name: 'influx_lag_seconds',
+      help: 'Age of the oldest stored reading not yet in InfluxDB; 0 when none is waiting',
+      registers,
+    }),
+    influxWriteSeconds: new Histogram({
+      name: 'influx_write_seconds',
+      help: 'Duration of successful InfluxDB write requests',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    influxRetries: new Counter({
+      name: 'influx_write_retries_total',
+      help: 'InfluxDB writes that failed and will be tried again, by cause',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
+    influxLinesRejected: new Counter({
+      name: 'influx_lines_rejected_total',
+      help: 'Lines InfluxDB refused (400): their readings became dead letters',
+      registers,
+    }),
+    influxForwarded: new Counter({
+      name: 'influx_readings_forwarded_total',
+      help: 'Readings confirmed written to InfluxDB',
+      registers,
+    }),
     brokerDisconnects: new Counter({
       name: 'mqtt_protocol_disconnects_total',
       help: 'Connections closed for breaking the protocol or a broker limit, by reason',

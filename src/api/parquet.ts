@@ -8,13 +8,14 @@
 import { createReadStream } from 'node:fs'
 import { rm, stat } from 'node:fs/promises'
 import type { FastifyReply } from 'fastify'
-import type { ParquetExport, Store } from '../../bridge/index.js'
+import type { ParquetExport } from '../../bridge/index.js'
+import type { History } from '../influx/history.js'
 
 export const PARQUET_TYPE = 'application/vnd.apache.parquet'
 
 export async function sendParquet(
   reply: FastifyReply,
-  store: Store,
+  store: Pick<History, 'exportParquet'>,
   request: ParquetExport,
   filename: string,
 ): Promise<FastifyReply> {

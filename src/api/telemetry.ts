@@ -6,8 +6,9 @@
 
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { DEVICE_ID_PATTERN, formatRfc3339Ns, type ReadingRow, type Store } from '../../bridge/index.js'
+import { DEVICE_ID_PATTERN, formatRfc3339Ns, type ReadingRow } from '../../bridge/index.js'
 import { InvalidParameterError } from '../errors.js'
+import type { History } from '../influx/history.js'
 import { NAME_PATTERN } from '../telemetry.js'
 import { choice, integer, list, type Query, time } from './params.js'
 import { sendParquet } from './parquet.js'
@@ -21,7 +22,7 @@ const CONTENT_TYPE = {
 export const MAX_TELEMETRY_LIMIT = 1_000_000
 const DEFAULT_RANGE_NS = 3_600_000_000_000n
 
-export function registerTelemetryRoutes(app: FastifyInstance, store: Store): void {
+export function registerTelemetryRoutes(app: FastifyInstance, store: History): void {
   app.get('/v1/telemetry', async (request, reply) => {
     const query = request.query as Query
     const devices = list(query, 'device', DEVICE_ID_PATTERN, 100)

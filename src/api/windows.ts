@@ -8,11 +8,12 @@
 
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { formatRfc3339Ns, type Store, type WindowRow } from '../../bridge/index.js'
+import { formatRfc3339Ns, type WindowRow } from '../../bridge/index.js'
 import { InvalidParameterError, UnknownFeatureError } from '../errors.js'
 import type { FeatureDefinition } from '../features/definitions.js'
 import { FEATURE_NAME_PATTERN } from '../features/definitions.js'
 import { type WindowQuery, windowColumns } from '../features/sql.js'
+import type { History } from '../influx/history.js'
 import { choice, devicesParam, list, type Query, time } from './params.js'
 import { sendParquet } from './parquet.js'
 import { csvCell } from './telemetry.js'
@@ -28,7 +29,7 @@ export const MAX_WINDOWS_PER_FEATURE = 10_000_000n
 const DEFAULT_RANGE_NS = 86_400_000_000_000n
 
 export interface WindowSources {
-  readonly store: Store
+  readonly store: History
   readonly features: readonly FeatureDefinition[]
   knowsDevice(device: string): boolean
 }

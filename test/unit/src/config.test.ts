@@ -54,3 +54,57 @@ t.test('config - an unknown or renamed flag fails loudly', async (t) => {
   t.throws(() => loadConfig(['--mqtt_port', '1'], {}), ConfigError)
   t.throws(() => loadConfig(['--port', '1'], {}), ConfigError)
 })
+
+t.test('config - InfluxDB forwarding: from variables, flags win, and every gap named', async (t) => {
+  const c = loadConfig(['--influx-tags', 'site, line', '--max-backlog-bytes', '2048'], {
+    INFLUX_URL: 'http://influx:8086/',
+    INFLUX_ORG: 'acme',
+    INFLUX_BUCKET: 'tlm',
+    INFLUX_TOKEN: 'secret',
+    HISTORY_SOURCE: 'influx',
+  })
+  t.same(c.influx, {
+    url: 'http://influx:8086',
+    version: 'auto',
+    token: 'secret',
+    org: 'acme',
+    bucket: 'tlm',
+    db: null,
+    rp: null,
+    measurement: 'telemetry',
+    tags: ['site', 'line'],
+    maxBacklogBytes: 2048,
+  })
+  t.equal(c.historySource, 'influx')
+  t.equal(loadConfig(['--influx-url', 'http://i:8086', '--influx-db', 'x'], {}).influx?.version, 'auto')
+
+  const problems = (argv: string[]) => {
+    try {
+      loadConfig(argv, {})
+      return []
+    } catch (err) {
+      return (err as ConfigError).problems
+    }
+  }
+  t.match(problems(['--influx-db', 'x']), [/--influx-db needs --influx-url/])
+  t.match(problems(['--history-source', 'influx']), [/influx needs --influx-url/])
+  t.match(problems(['--influx-url', 'http://i:8086']), [
+    /needs --influx-db .* or --influx-org and --influx-bucket/,
+  ])
+  t.match(problems(['--influx-url', 'http://i:8086', '--influx-version', '2', '--influx-db', 'x']), [
+    /--influx-version 2 needs --influx-org and --influx-bucket/,
+  ])
+  t.match(
+    problems([
+      '--influx-url',
+      'ftp://i',
+      '--influx-db',
+      'x',
+      '--influx-tags',
+      'device',
+      '--max-backlog-bytes',
+      '10',
+    ]),
+    [/must be an http/, /must match .* and not be device/, /at least 1024/],
+  )
+})
