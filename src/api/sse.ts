@@ -118,6 +118,11 @@ class Client {
     this.#coalesce = coalesce
   }
 
+  /** The devices it asked for; null for all. */
+  get devices(): ReadonlySet<string> | null {
+    return this.#filter.devices
+  }
+
   matches(event: HubEvent): boolean {
     if (this.#filter.devices !== null && !this.#filter.devices.has(event.device)) return false
     if (this.#filter.names === null) return true
@@ -246,6 +251,13 @@ export class SseHub {
   readonly #options: HubOptions
   readonly #counters: HubCounters
   readonly #clients = new Set<Client>()
+  /**
+   * The clients an event of a device can be for: those of every device, and
+   * those that named it. A live model names its own devices, so an event is
+   * offered to a few clients, not to all of them.
+   */
+  readonly #anyDevice = new Set<Client>()
+  readonly #byDevice = new Map<string, Set<Client>>()
   /** The replay log: a ring of the last `replayEvents` events. */
   readonly #log: (HubEvent | undefined)[]
   #nextId: number
@@ -287,7 +299,8 @@ export class SseHub {
     this.#log[full.id % this.#log.length] = full
     let sent = 0
     let dropped = 0
-    for (const client of this.#clients) {
+    const named = this.#byDevice.get(full.device)
+    const offer = (client: Client): void => {
       const outcome = client.offer(full, this.#options)
       if (outcome === 'sent') sent++
       else if (outcome === 'dropped') dropped++
@@ -297,6 +310,8 @@ export class SseHub {
         client.cut()
       }
     }
+    for (const client of this.#anyDevice) offer(client)
+    if (named !== undefined) for (const client of named) offer(client)
     if (sent > 0) this.#counters.eventsSent(sent)
     if (dropped > 0) this.#counters.eventsDropped(dropped)
   }
@@ -328,12 +343,25 @@ export class SseHub {
     client.whenDrained(catchUp)
     catchUp()
     this.#clients.add(client)
+    if (filter.devices === null) this.#anyDevice.add(client)
+    else
+      for (const device of filter.devices) {
+        let clients = this.#byDevice.get(device)
+        if (clients === undefined) this.#byDevice.set(device, (clients = new Set()))
+        clients.add(client)
+      }
     this.#counters.clients(1)
     res.once('close', () => this.#remove(client))
   }
 
   #remove(client: Client): void {
     if (!this.#clients.delete(client)) return
+    this.#anyDevice.delete(client)
+    for (const device of client.devices ?? []) {
+      const clients = this.#byDevice.get(device)
+      clients?.delete(client)
+      if (clients?.size === 0) this.#byDevice.delete(device)
+    }
     client.closed = true
     this.#counters.clients(-1)
   }

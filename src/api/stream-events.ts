@@ -52,29 +52,34 @@ function jsonInt(v: bigint): number | string {
 /**
  * One event per closed window (`feature`), partial update (`partial`) or
  * late reading (`late`), with its freshness: the staleness is the time from
- * the newest reading's arrival to this event.
+ * the newest reading's arrival to this event. The JSON is built on first use,
+ * like a telemetry event's: no client of that device, no cost.
  */
 export function featureEvent(e: FeatureEvent, nowNs: bigint): Omit<HubEvent, 'id'> {
+  let text: string | null = null
   if (e.kind === 'late') {
-    const data = JSON.stringify({
-      device: e.device,
-      feature: e.feature,
-      ts: formatRfc3339Ns(e.tsNs),
-      watermark: formatRfc3339Ns(e.watermarkNs),
-    })
+    const data = () =>
+      (text ??= JSON.stringify({
+        device: e.device,
+        feature: e.feature,
+        ts: formatRfc3339Ns(e.tsNs),
+        watermark: formatRfc3339Ns(e.watermarkNs),
+      }))
     return { device: e.device, type: 'late', names: [e.feature], data }
   }
-  const data = JSON.stringify({
-    device: e.device,
-    feature: e.feature,
-    field: e.field,
-    window_start: formatRfc3339Ns(e.windowStartNs),
-    window_end: formatRfc3339Ns(e.windowEndNs),
-    values: e.values,
-    count: e.count,
-    watermark: formatRfc3339Ns(e.watermarkNs),
-    staleness_ms: Number(nowNs - e.newestRecvNs) / 1e6,
-    ...(e.kind === 'window' ? { closed_by: e.closedBy } : {}),
-  })
+  const stalenessMs = Number(nowNs - e.newestRecvNs) / 1e6
+  const data = () =>
+    (text ??= JSON.stringify({
+      device: e.device,
+      feature: e.feature,
+      field: e.field,
+      window_start: formatRfc3339Ns(e.windowStartNs),
+      window_end: formatRfc3339Ns(e.windowEndNs),
+      values: e.values,
+      count: e.count,
+      watermark: formatRfc3339Ns(e.watermarkNs),
+      staleness_ms: stalenessMs,
+      ...(e.kind === 'window' ? { closed_by: e.closedBy } : {}),
+    }))
   return { device: e.device, type: e.kind === 'window' ? 'feature' : 'partial', names: [e.feature], data }
 }
