@@ -346,9 +346,9 @@ export class SseHub {
     if (filter.devices === null) this.#anyDevice.add(client)
     else
       for (const device of filter.devices) {
-        let clients = this.#byDevice.get(device)
-        if (clients === undefined) this.#byDevice.set(device, (clients = new Set()))
-        clients.add(client)
+        const clients = this.#byDevice.get(device)
+        if (clients === undefined) this.#byDevice.set(device, new Set([client]))
+        else clients.add(client)
       }
     this.#counters.clients(1)
     res.once('close', () => this.#remove(client))
