@@ -62,6 +62,8 @@ export interface StartAppOptions {
   readonly featuresPath?: string
   /** How long the app may take to open its store and listen, ms. Default 30 s. */
   readonly listenTimeoutMs?: number
+  /** More command-line arguments for the app, after the ones above (e.g. `--influx-url`). */
+  readonly args?: readonly string[]
 }
 
 /**
@@ -86,6 +88,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<AppServer
         '--data-dir',
         dataDir,
         ...(options.featuresPath === undefined ? [] : ['--features', options.featuresPath]),
+        ...(options.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     ),
