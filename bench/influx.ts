@@ -5,10 +5,10 @@
  * 80 % of the ceiling's readings/s.
  *
  *   once:      a store with the readings (one INSERT … SELECT), no forwarder checkpoint;
- *              its lines made as the forwarder makes them (readingsAfter in batches, toLine),
+ *              its lines made as the forwarder makes them (the store's linesAfter, in batches),
  *              to a file for `influx -import` and kept in memory for HTTP; influxd started
  *   each run:  import: `influx -import` of the file          ─┐ each into a fresh database,
- *              HTTP:   the lines posted, 5,000 a request      ├ checked with count() and sum()
+ *              HTTP:   the lines posted, 20,000 a request     ├ checked with count() and sum()
  *              ours:   a fresh server on a copy of the store ─┘ against the store, then dropped
  *
  * The medians go to bench/RESULTS.md (section "InfluxDB forwarding (bench:influx)").
@@ -36,7 +36,6 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { DuckDBStore } from '../bridge/index.js'
-import { escapeMeasurement, toLine } from '../src/influx/line-protocol.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
 import {
   type CeilingRun,
@@ -70,7 +69,8 @@ const DB = 'bench'
 const MEASUREMENT = 'telemetry'
 const SITES = ['north', 'south', 'east', 'west']
 /** The forwarder's batch (src/influx/forwarder.ts), and the `influx` CLI's. */
-const BATCH = 5000
+/** Lines a request, as the forwarder writes them (src/influx/forwarder.ts). */
+const BATCH = 20_000
 const START_NS = 1_704_067_200_000_000_000n // 2024-01-01T00:00:00Z
 const TARGET = 0.8
 /** Every step is bounded in time. */
@@ -162,66 +162,77 @@ async function generateStore(dataDir: string, o: InfluxBenchOptions): Promise<vo
 }
 
 interface Lines {
-  /** Request bodies of up to 5,000 lines, in stored order. */
+  /** Request bodies of up to 20,000 lines, in stored order. */
   readonly bodies: Buffer[]
   readonly bytes: number
+  /** Reading and rendering the lines in the store, all batches. */
   readonly readSeconds: number
-  readonly toLineSeconds: number
   readonly sample: string
   readonly expected: Content
 }
 
 /**
- * The lines as the forwarder makes them: the store read with readingsAfter
- * in batches, each row through toLine. They go to `path` as an
- * `influx -import` file and are kept as request bodies. What InfluxDB should
- * hold afterwards is summed from the same rows.
+ * The lines as the forwarder makes them: the store's linesAfter in batches
+ * of 20,000 (DuckDB renders them). They go to `path` as an `influx -import`
+ * file and are kept as request bodies. What InfluxDB should hold afterwards
+ * is summed by SQL over the same table.
  */
 async function makeLines(dataDir: string, path: string): Promise<Lines> {
   const store = await DuckDBStore.open(dataDir)
-  const options = { measurement: MEASUREMENT, allowedTags: new Set(['site']) }
-  const measurement = escapeMeasurement(MEASUREMENT)
+  const options = { measurement: MEASUREMENT, allowedTags: ['site'] }
   const file = openSync(path, 'w')
   const bodies: Buffer[] = []
   let readMs = 0
-  let toLineMs = 0
   let after = 0n
-  const sum = { points: 0, seqSum: 0, countSum: 0, tempSum: 0, onCount: 0 }
   try {
     writeSync(file, `# DML\n# CONTEXT-DATABASE: ${DB}\n`)
     for (;;) {
       const t0 = performance.now()
-      const rows = await store.readingsAfter(after, BATCH)
-      const t1 = performance.now()
-      if (rows.length === 0) break
-      const lines = rows.map((row) => toLine(row, options, measurement))
-      toLineMs += performance.now() - t1
-      readMs += t1 - t0
-      const body = Buffer.from(lines.join('\n'))
+      const batch = await store.linesAfter(after, BATCH, options)
+      readMs += performance.now() - t0
+      if (batch === null) break
+      const body = Buffer.from(batch.body)
       bodies.push(body)
       writeSync(file, body)
       writeSync(file, '\n')
-      for (const row of rows) {
-        sum.points++
-        sum.seqSum += Number(row.seq)
-        sum.countSum += Number(row.fields.count)
-        sum.tempSum += Number(row.fields.temp)
-        if (row.fields.on !== undefined && row.fields.on !== null) sum.onCount++
-      }
-      after = rows[rows.length - 1]!.stored_ts
+      after = batch.lastStoredTs
     }
   } finally {
     closeSync(file)
     await store.close()
+  }
+  const instance = await DuckDBInstance.create(join(dataDir, 'telemetry.duckdb'))
+  const c = await instance.connect()
+  let expected: Content
+  try {
+    const r = await c.runAndReadAll(
+      'SELECT count(*), sum(seq), sum(f_count), sum(f_temp), count(f_on) FROM readings',
+    )
+    const [points, seqSum, countSum, tempSum, onCount] = r.getRowsJS()[0] as [
+      bigint,
+      bigint,
+      bigint,
+      number,
+      bigint,
+    ]
+    expected = {
+      points: Number(points),
+      seqSum: Number(seqSum),
+      countSum: Number(countSum),
+      tempSum,
+      onCount: Number(onCount),
+    }
+  } finally {
+    c.closeSync()
+    instance.closeSync()
   }
   const sample = bodies[0]?.toString().split('\n', 1)[0] ?? ''
   return {
     bodies,
     bytes: bodies.reduce((n, b) => n + b.length + 1, 0),
     readSeconds: readMs / 1000,
-    toLineSeconds: toLineMs / 1000,
     sample,
-    expected: sum,
+    expected,
   }
 }
 
@@ -429,7 +440,7 @@ async function runImport(influxd: Influxd, path: string): Promise<Measured<Ceili
   return { seconds, clientCpuSeconds, influxdCpuSeconds: cpuSeconds(influxd.pid) - influxdBefore }
 }
 
-/** The lines posted to /write in bodies of 5,000, one request at a time, as the forwarder posts them. */
+/** The lines posted to /write in bodies of 20,000, one request at a time, as the forwarder posts them. */
 async function runHttp(influxd: Influxd, bodies: readonly Buffer[]): Promise<Measured<CeilingRun>> {
   const url = `${influxd.url}/write?${new URLSearchParams({ db: DB, precision: 'ns' })}`
   const influxdBefore = cpuSeconds(influxd.pid)
@@ -579,8 +590,8 @@ async function main(): Promise<void> {
     throw new Error(`the store holds ${lines.expected.points} readings`)
   process.stdout.write(
     `${o.readings} readings stored in ${generateSeconds.toFixed(1)} s (${(storeBytes / 1e6).toFixed(0)} MB); ` +
-      `lines ${(lines.bytes / 1e6).toFixed(0)} MB (reads ${lines.readSeconds.toFixed(1)} s, ` +
-      `toLine ${lines.toLineSeconds.toFixed(1)} s)\n${lines.sample}\n`,
+      `lines ${(lines.bytes / 1e6).toFixed(0)} MB (rendered by the store in ${lines.readSeconds.toFixed(1)} s)\n` +
+      `${lines.sample}\n`,
   )
 
   const influxdDir = join(root, 'influxd')
@@ -626,7 +637,6 @@ async function main(): Promise<void> {
     storeBytes,
     lineBytes: lines.bytes,
     readSeconds: lines.readSeconds,
-    toLineSeconds: lines.toLineSeconds,
     sampleLine: lines.sample,
     expected: lines.expected,
   })

@@ -39,11 +39,13 @@ import {
   VARCHAR,
 } from '@duckdb/node-api'
 import { type WindowQuery, windowColumns, windowsSql } from '../src/features/sql.js'
+import { type LineOptions, linesSql } from '../src/influx/line-protocol.js'
 import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
 import { NO_TAGS, packReadings, type ReadingColumns } from './reading-columns.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
+  LineBatch,
   ParquetExport,
   ReadingQuery,
   ReadingRow,
@@ -57,6 +59,9 @@ import { fieldColumn, sqlString } from './store.js'
 const SQL_TYPE: Record<FieldKind, string> = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' }
 const CHUNK_TYPE: Record<FieldKind, DuckDBType> = { int: BIGINT, float: DOUBLE, bool: BOOLEAN }
 const KIND_OF_SQL: Record<string, FieldKind> = { BIGINT: 'int', DOUBLE: 'float', BOOLEAN: 'bool' }
+
+/** What DuckDB may hold in memory: caches, and the state of the largest query (docs/configuration.md). */
+export const STORE_MEMORY_LIMIT = '1GB'
 
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048
@@ -126,7 +131,13 @@ export class DuckDBStore implements Store {
     const exportsDir = join(dataDir, 'exports')
     rmSync(exportsDir, { recursive: true, force: true })
     mkdirSync(exportsDir)
-    const instance = await DuckDBInstance.create(join(dataDir, 'telemetry.duckdb'))
+    // A deliberate bound instead of DuckDB's default (80 % of the machine): a
+    // history query larger than this spills to the data directory, it does
+    // not grow the process.
+    const instance = await DuckDBInstance.create(join(dataDir, 'telemetry.duckdb'), {
+      memory_limit: STORE_MEMORY_LIMIT,
+      temp_directory: join(dataDir, 'spill'),
+    })
     const store = new DuckDBStore(instance, await instance.connect(), await instance.connect(), exportsDir)
     await store.#migrate()
     return store
@@ -420,13 +431,22 @@ export class DuckDBStore implements Store {
     for await (const rows of result.yieldRowsJs()) yield rows.map((row) => readingRow(row, fields))
   }
 
-  /** Up to `limit` readings stored after storedTs, in stored order: the forwarder's next batch. */
-  async readingsAfter(storedTs: bigint, limit: number): Promise<ReadingRow[]> {
-    const columns = [...READING_COLUMNS, ...this.#fields.map((f) => fieldColumn(f.name))]
-    const r = await this.#read.runAndReadAll(
-      `SELECT ${columns.join(', ')} FROM readings WHERE stored_ts > ${storedTs} ORDER BY stored_ts LIMIT ${Math.trunc(limit)}`,
-    )
-    return r.getRowsJS().map((row) => readingRow(row, this.#fields))
+  /** Up to `limit` readings stored after storedTs as InfluxDB lines: the forwarder's next batch. */
+  async linesAfter(
+    storedTs: bigint,
+    limit: number,
+    options: LineOptions,
+    untilStoredTs: bigint | null = null,
+  ): Promise<LineBatch | null> {
+    const r = await this.#read.runAndReadAll(linesSql(this.#fields, options, storedTs, limit, untilStoredTs))
+    const [body, count, first, last] = r.getRowsJS()[0] as [
+      string | null,
+      bigint,
+      bigint | null,
+      bigint | null,
+    ]
+    if (body === null || first === null || last === null) return null
+    return { body, count: Number(count), firstStoredTs: first, lastStoredTs: last }
   }
 
   /** How many readings were stored after storedTs, and the oldest of their stored_ts. */

@@ -46,7 +46,7 @@ const methods: Record<string, (...args: never[]) => Promise<unknown>> = {
     return runs
   },
   exportParquet: (request) => store!.exportParquet(request),
-  readingsAfter: (storedTs, limit) => store!.readingsAfter(storedTs, limit),
+  linesAfter: (storedTs, limit, options, until) => store!.linesAfter(storedTs, limit, options, until),
   backlog: (storedTs) => store!.backlog(storedTs),
   checkpoint: (name) => store!.checkpoint(name),
   saveCheckpoint: (name, storedTs) => store!.saveCheckpoint(name, storedTs),

@@ -5,6 +5,7 @@
  */
 
 import type { WindowQuery } from '../src/features/sql.js'
+import type { LineOptions } from '../src/influx/line-protocol.js'
 import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
 
 /** `"f_temp"`: a field's column in the readings table, quoted. */
@@ -45,6 +46,15 @@ export interface WindowRow {
   readonly windowEndNs: bigint
   /** In windowColumns() order; null where the feature had no window ending here. */
   readonly values: Array<number | null>
+}
+
+/** Readings as one body of InfluxDB line protocol (src/influx/line-protocol.ts). */
+export interface LineBatch {
+  /** One line per reading, newline-separated, in stored order. */
+  readonly body: string
+  readonly count: number
+  readonly firstStoredTs: bigint
+  readonly lastStoredTs: bigint
 }
 
 /** What a Parquet export holds. */
@@ -105,8 +115,13 @@ export interface Store {
   storedCrc(device: string, boot: number, seq: number): Promise<number | null>
   /** Stored readings in event-time order, in chunks. */
   readings(q: ReadingQuery): AsyncIterable<ReadingRow[]>
-  /** Up to `limit` readings stored after storedTs, in stored order, every field. */
-  readingsAfter(storedTs: bigint, limit: number): Promise<ReadingRow[]>
+  /** Up to `limit` readings stored after storedTs as InfluxDB lines, in stored order; null when there is none. */
+  linesAfter(
+    storedTs: bigint,
+    limit: number,
+    options: LineOptions,
+    untilStoredTs?: bigint | null,
+  ): Promise<LineBatch | null>
   /** How many readings were stored after storedTs, and the oldest stored_ts among them. */
   backlog(storedTs: bigint): Promise<{ readings: number; oldestStoredTs: bigint | null }>
   /** A durable position saved under a name; 0 when none was. */

@@ -20,11 +20,13 @@
 
 import { Worker } from 'node:worker_threads'
 import type { WindowQuery } from '../src/features/sql.js'
+import type { LineOptions } from '../src/influx/line-protocol.js'
 import type { DeadLetter, Reading } from '../src/telemetry.js'
 import { packReadings, transferables } from './reading-columns.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
+  LineBatch,
   ParquetExport,
   ReadingQuery,
   ReadingRow,
@@ -158,8 +160,13 @@ export class WorkerStore implements Store {
     }
   }
 
-  readingsAfter(storedTs: bigint, limit: number): Promise<ReadingRow[]> {
-    return this.#call('readingsAfter', storedTs, limit)
+  linesAfter(
+    storedTs: bigint,
+    limit: number,
+    options: LineOptions,
+    untilStoredTs: bigint | null = null,
+  ): Promise<LineBatch | null> {
+    return this.#call('linesAfter', storedTs, limit, options, untilStoredTs)
   }
 
   backlog(storedTs: bigint): Promise<{ readings: number; oldestStoredTs: bigint | null }> {

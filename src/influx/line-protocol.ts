@@ -1,5 +1,6 @@
 /**
- * Stored readings as InfluxDB line protocol (docs/influxdb.md):
+ * Stored readings as InfluxDB line protocol (docs/influxdb.md), rendered by
+ * the store in SQL (linesSql):
  *
  *   telemetry,device=meter-7,site=north temp=21.5,count=3i,on=true,@boot=0i,@seq=17i,… 1764115200000000017
  *   └ measurement └ tags (device + allowed)  └ fields (pinned types)  └ meta fields   └ time (ns)
@@ -22,16 +23,6 @@
  *   The exact event time is `@ts`.
  */
 
-import type { ReadingRow } from '../../bridge/store.js'
-
-const MS = 1_000_000n
-
-/** The tie-breaking point time of a reading (see above). */
-export function pointTime(tsNs: bigint, seq: bigint, idx: number): bigint {
-  const ms = tsNs - (((tsNs % MS) + MS) % MS)
-  return ms + ((seq + 1000n * BigInt(idx)) % MS)
-}
-
 /** Measurement names: commas and spaces escaped. */
 export function escapeMeasurement(name: string): string {
   return name.replace(/[\\, ]/g, (c) => `\\${c}`)
@@ -45,37 +36,66 @@ export function escapeKey(name: string): string {
 export interface LineOptions {
   readonly measurement: string
   /** Reading tags written as InfluxDB tags; the others are left out. */
-  readonly allowedTags: ReadonlySet<string>
+  readonly allowedTags: readonly string[]
 }
 
-/** One line (no newline) for one stored reading. */
-export function toLine(
-  row: ReadingRow,
+/** What the store's readings table holds, as the line builder needs it. */
+export interface LineField {
+  readonly name: string
+  readonly kind: 'int' | 'float' | 'bool'
+}
+
+/**
+ * The SQL that renders up to `limit` readings stored after `afterStoredTs`
+ * as one body of lines (newline-separated, in stored order), with their
+ * count and the first and last stored_ts. DuckDB builds the text: turning
+ * rows into JavaScript objects and back into text cost more than the write
+ * itself (bench:influx). Floats are DuckDB's shortest round-trip decimal
+ * (`20.0`, `1.5e-07`): other characters than JavaScript's, the same double.
+ */
+export function linesSql(
+  fields: readonly LineField[],
   options: LineOptions,
-  measurement = escapeMeasurement(options.measurement),
+  afterStoredTs: bigint,
+  limit: number,
+  /** An upper bound on stored_ts to look at, or null: a hint that lets DuckDB skip the rest of the table. */
+  untilStoredTs: bigint | null = null,
 ): string {
-  let line = `${measurement},device=${escapeKey(row.device)}`
-  if (row.tags !== null && options.allowedTags.size > 0) {
-    const tags = JSON.parse(row.tags) as Record<string, string>
-    // Line protocol wants tags sorted by key for the fastest writes; the JSON is sorted already.
-    for (const key of Object.keys(tags).sort())
-      if (options.allowedTags.has(key) && tags[key] !== '')
-        line += `,${escapeKey(key)}=${escapeKey(tags[key]!)}`
-  }
-  let fields = ''
-  for (const [name, value] of Object.entries(row.fields)) {
-    if (value === null) continue
-    fields += `${escapeKey(name)}=${fieldValue(value)},`
-  }
-  fields += `@boot=${row.boot}i,@seq=${row.seq}i,@idx=${row.idx}i,@ts=${row.ts}i,@recv=${row.recv_ts}i,`
-  fields += `@stored=${row.stored_ts}i,@newest=${row.newest_ts}i,@offset=${row.offset_ns}i`
-  if (row.device_ts !== null) fields += `,@device_ts=${row.device_ts}i`
-  return `${line} ${fields} ${pointTime(row.ts, row.seq, row.idx)}`
-}
-
-function fieldValue(value: number | bigint | boolean): string {
-  if (typeof value === 'bigint') return `${value}i`
-  if (typeof value === 'boolean') return value ? 'true' : 'false'
-  // A float: JavaScript's shortest round-trip form; `20` is a float in line protocol (integers need `i`).
-  return String(value)
+  const text = (value: string) => `'${value.replaceAll("'", "''")}'`
+  const escapeSql = (expr: string) =>
+    `replace(replace(replace(replace(${expr}, '\\', '\\\\'), ',', '\\,'), '=', '\\='), ' ', '\\ ')`
+  // One concat() of many pieces: building the line with || made an intermediate string per operator.
+  // A piece that is NULL (a field or tag the reading lacks) adds nothing.
+  const tags = [...options.allowedTags].sort().map((key) => {
+    const value = `nullif(json_extract_string(tags, ${text(`$."${key}"`)}), '')`
+    return `${text(`,${escapeKey(key)}=`)} || ${escapeSql(value)}`
+  })
+  const values = fields.map((f) => {
+    const column = `"f_${f.name.replaceAll('"', '""')}"`
+    const rendered =
+      f.kind === 'int'
+        ? `${column}::VARCHAR || 'i,'`
+        : f.kind === 'bool'
+          ? `CASE WHEN ${column} THEN 'true,' WHEN NOT ${column} THEN 'false,' END`
+          : `${column}::VARCHAR || ','`
+    return `${text(`${escapeKey(f.name)}=`)} || ${rendered}`
+  })
+  const line = `concat(${[
+    text(`${escapeMeasurement(options.measurement)},device=`),
+    'device',
+    ...tags,
+    "' '",
+    ...values,
+    "'@boot=', boot, 'i,@seq=', seq, 'i,@idx=', idx, 'i,@ts=', ts, 'i,@recv=', recv_ts",
+    "'i,@stored=', stored_ts, 'i,@newest=', newest_ts, 'i,@offset=', offset_ns, 'i'",
+    "',@device_ts=' || device_ts || 'i'",
+    "' '",
+    // The point time: the millisecond, plus the tie-breaker.
+    'ts - ((ts % 1000000) + 1000000) % 1000000 + ((seq + 1000 * idx) % 1000000)::BIGINT',
+  ].join(', ')})`
+  // The batch is chosen first, then rendered: the text of the rows after it is never built.
+  return `SELECT string_agg(line, chr(10) ORDER BY stored_ts), count(*), min(stored_ts), max(stored_ts) FROM (
+    SELECT stored_ts, ${line} AS line FROM (
+      SELECT * FROM readings WHERE stored_ts > ${afterStoredTs}${untilStoredTs === null ? '' : ` AND stored_ts <= ${untilStoredTs}`}
+      ORDER BY stored_ts LIMIT ${Math.trunc(limit)}))`
 }

@@ -28,13 +28,12 @@ export type WriteOutcome =
 
 export interface LineWriter {
   readonly version: 1 | 2
-  write(lines: readonly string[]): Promise<WriteOutcome>
+  /** Lines, newline-separated. */
+  write(body: string): Promise<WriteOutcome>
   close(): Promise<void>
 }
 
 const TIMEOUT_MS = 30_000
-/** The most lines one write() may carry. */
-export const MAX_LINES_PER_WRITE = 10_000
 
 /** The writer for the configured version; `auto` asks the server (and fails while it cannot be reached). */
 export async function openWriter(config: InfluxConfig): Promise<LineWriter> {
@@ -67,13 +66,13 @@ class V1Writer implements LineWriter {
     if (config.token !== null) this.#headers.authorization = `Token ${config.token}`
   }
 
-  async write(lines: readonly string[]): Promise<WriteOutcome> {
+  async write(body: string): Promise<WriteOutcome> {
     let res: Response
     try {
       res = await fetch(this.#url, {
         method: 'POST',
         headers: this.#headers,
-        body: lines.join('\n'),
+        body,
         signal: AbortSignal.timeout(TIMEOUT_MS),
       })
     } catch (err) {
@@ -99,9 +98,8 @@ class V2Writer implements LineWriter {
     })
     this.#api = client.getWriteApi(config.org!, config.bucket!, 'ns', {
       maxRetries: 0,
-      // Above any one write (the forwarder writes at most 5,000 lines), so only flush() sends;
-      // the client preallocates this many slots.
-      batchSize: MAX_LINES_PER_WRITE + 1,
+      // Each write is one record (a whole body), so only flush() sends; the client preallocates this many slots.
+      batchSize: 2,
       maxBatchBytes: 1024 ** 3,
       flushInterval: 0,
       // Returning a promise makes it the flush's result: the error reaches us, nothing is buffered or logged.
@@ -109,9 +107,10 @@ class V2Writer implements LineWriter {
     })
   }
 
-  async write(lines: readonly string[]): Promise<WriteOutcome> {
+  async write(body: string): Promise<WriteOutcome> {
     try {
-      this.#api.writeRecords([...lines])
+      // One record of many lines: the client joins records with newlines, and sends this as it is.
+      this.#api.writeRecord(body)
       await this.#api.flush()
       return { kind: 'written' }
     } catch (err) {
