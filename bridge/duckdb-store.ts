@@ -54,7 +54,7 @@ import type {
   StoredField,
   WindowRow,
 } from './store.js'
-import { fieldColumn, sqlString } from './store.js'
+import { fieldColumn, READING_COLUMNS, sqlString } from './store.js'
 
 const SQL_TYPE: Record<FieldKind, string> = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' }
 const CHUNK_TYPE: Record<FieldKind, DuckDBType> = { int: BIGINT, float: DOUBLE, bool: BOOLEAN }
@@ -65,21 +65,6 @@ export const STORE_MEMORY_LIMIT = '1GB'
 
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048
-
-/** The fixed columns a reading row is returned with, in order. */
-const READING_COLUMNS = [
-  'device',
-  'boot',
-  'seq',
-  'idx',
-  'ts',
-  'device_ts',
-  'recv_ts',
-  'offset_ns',
-  'tags',
-  'stored_ts',
-  'newest_ts',
-]
 
 const FIXED_COLUMNS: ReadonlyArray<readonly [string, string, DuckDBType]> = [
   ['device', 'VARCHAR NOT NULL', VARCHAR],

@@ -13,6 +13,21 @@ export function fieldColumn(name: string): string {
   return `"f_${name.replaceAll('"', '""')}"`
 }
 
+/** The fixed columns a reading row is returned with, in order. */
+export const READING_COLUMNS = [
+  'device',
+  'boot',
+  'seq',
+  'idx',
+  'ts',
+  'device_ts',
+  'recv_ts',
+  'offset_ns',
+  'tags',
+  'stored_ts',
+  'newest_ts',
+]
+
 /** A SQL string literal. */
 export function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`

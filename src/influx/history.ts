@@ -22,6 +22,7 @@ import { parse } from 'csv-parse/sync'
 import {
   fieldColumn,
   type ParquetExport,
+  READING_COLUMNS,
   type ReadingQuery,
   type ReadingRow,
   type StoredField,
@@ -144,22 +145,10 @@ export class InfluxHistory implements History {
           appender.endRow()
         }
       appender.closeSync()
-      const times = ['ts', 'device_ts', 'recv_ts', 'stored_ts', 'newest_ts']
-      const select = [
-        'device',
-        'ts',
-        'boot',
-        'seq',
-        'idx',
-        'device_ts',
-        'recv_ts',
-        'offset_ns',
-        'tags',
-        'stored_ts',
-        'newest_ts',
-      ]
-        .map((c) => (times.includes(c) ? `make_timestamp_ns(${c}) AS ${c}` : c))
-        .concat(fields.map((f) => `${fieldColumn(f.name)} AS "${f.name}"`))
+      // The columns, names and types of the local store's Parquet (duckdb-store.ts).
+      const select = READING_COLUMNS.map((c) =>
+        c.endsWith('ts') ? `make_timestamp_ns(${c}) AS ${c}` : c,
+      ).concat(fields.map((f) => `${fieldColumn(f.name)} AS "${f.name}"`))
       const r = await connection.runAndReadAll(
         `COPY (SELECT ${select.join(', ')} FROM r ORDER BY ts, device, boot, seq, idx) TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd)`,
       )
