@@ -175,6 +175,27 @@ t.test('sse - a client receives only the devices it asked for', async (t) => {
   )
 })
 
+t.test(
+  'sse - clients sharing a device: each gets it once, and one that leaves gets nothing more',
+  async (t) => {
+    const { hub: h, counters } = hub(t)
+    const a1 = attach(h, filter(['a', 'b']))
+    const a2 = attach(h, filter(['a']))
+    const all = attach(h)
+    h.publish(event('a'))
+    t.same([a1.ids(), a2.ids(), all.ids()], [[1], [1], [1]])
+    a1.emit('close')
+    h.publish(event('a'))
+    h.publish(event('b'))
+    t.same([a1.ids(), a2.ids(), all.ids()], [[1], [1, 2], [1, 2, 3]], 'a1 left; a2 and * go on')
+    t.equal(counters.connected, 2)
+    a2.emit('close')
+    h.publish(event('a'))
+    t.same(all.ids(), [1, 2, 3, 4], 'a device with no client of its own left still reaches *')
+    t.equal(counters.sent, 7)
+  },
+)
+
 t.test('sse - a names filter skips events carrying none of the names', async (t) => {
   const { hub: h } = hub(t)
   const temp = attach(h, filter(null, ['temp']))
