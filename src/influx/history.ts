@@ -48,12 +48,14 @@ export class InfluxHistory implements History {
   readonly #config: InfluxConfig
   readonly #fields: () => readonly StoredField[]
   readonly #scratchDir: string
+  readonly #page: number
 
   /** `fields`: the store's pinned fields, which give each InfluxDB field its type back. */
-  constructor(config: InfluxConfig, fields: () => readonly StoredField[], dataDir: string) {
+  constructor(config: InfluxConfig, fields: () => readonly StoredField[], dataDir: string, page = PAGE) {
     this.#config = config
     this.#fields = fields
     this.#scratchDir = join(dataDir, 'exports')
+    this.#page = page
   }
 
   storedFields(): readonly StoredField[] {
@@ -241,19 +243,21 @@ export class InfluxHistory implements History {
       devices === null ? '' : ` AND (${devices.map((d) => `"device" = ${sqlString(d)}`).join(' OR ')})`
     const asOf = asOfNs === null ? '' : ` AND "@stored" <= ${asOfNs}`
     const selectDevice = select === '*' ? '*' : `${select}, "device"`
-    let after = fromNs - MS
-    let seenAtAfter = new Set<string>()
+    const range = (lower: string) =>
+      `SELECT ${selectDevice} FROM ${measurement} WHERE ${lower} AND time < ${toNs + MS}${deviceClause}${asOf}`
+    let lower = `time >= ${fromNs - MS}`
     for (;;) {
-      const q = `SELECT ${selectDevice} FROM ${measurement} WHERE time >= ${after} AND time < ${toNs + MS}${deviceClause}${asOf} ORDER BY time LIMIT ${PAGE}`
-      const points = await this.#query(q)
-      const fresh = points.filter((p) => !(p.time === String(after) && seenAtAfter.has(key(p))))
-      if (fresh.length > 0) yield fresh
-      if (points.length < PAGE) return
+      const points = await this.#query(`${range(lower)} ORDER BY time LIMIT ${this.#page}`)
+      if (points.length > 0) yield points
+      if (points.length < this.#page) return
+      // The page may end inside one timestamp (many devices, one millisecond,
+      // one seq): the rest of that timestamp comes whole (at most one point a
+      // series), then the pages go on after it.
       const last = points[points.length - 1]!.time!
       const seen = new Set(points.filter((p) => p.time === last).map(key))
-      if (BigInt(last) === after) for (const k of seenAtAfter) seen.add(k)
-      after = BigInt(last)
-      seenAtAfter = seen
+      const rest = (await this.#query(range(`time = ${last}`))).filter((p) => !seen.has(key(p)))
+      if (rest.length > 0) yield rest
+      lower = `time > ${last}`
     }
   }
 
@@ -313,9 +317,9 @@ export class InfluxHistory implements History {
   }
 }
 
-/** stored_ts is unique per reading. */
+/** A point's identity: stored_ts is unique per reading (and per device, in any case). */
 function key(p: Record<string, string>): string {
-  return p['@stored']!
+  return `${p.device} ${p['@stored']}`
 }
 
 const SQL_TYPE = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' } as const

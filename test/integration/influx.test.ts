@@ -13,6 +13,7 @@ import t from 'tap'
 import { encodeMessage, float } from '../../simulators/encode.js'
 import type { Config } from '../../src/config.js'
 import { DEFAULT_MAX_BACKLOG_BYTES } from '../../src/config.js'
+import { InfluxHistory } from '../../src/influx/history.js'
 import { startTestApp, tempDir } from '../helpers/app.js'
 import { haveProgram } from '../helpers/external.js'
 import { getJson, metric } from '../helpers/http.js'
@@ -301,4 +302,35 @@ t.test('influx - history from InfluxDB: the same windows and readings as from th
   const parquet = await fetch(`http://127.0.0.1:${remote.httpPort}/v1/windows?${range}&format=parquet`)
   t.equal(parquet.status, 200)
   t.equal(Number(parquet.headers.get('x-rows')), fromLocal.body.windows.length, 'Parquet from InfluxDB too')
+})
+
+t.test('influx - history pages that end inside one timestamp lose and repeat nothing', async (t) => {
+  if (!haveProgram(t, 'influxd', 'influxdb')) return
+  const influx = await startInfluxd(t)
+  // 30 devices, same millisecond, same seq: 30 points with one time, and 10 more a millisecond later.
+  const ts = 1_764_115_200_000_000_000n
+  const line = (device: string, seq: number, t: bigint) =>
+    `telemetry,device=${device} v=${seq}i,@boot=0i,@seq=${seq}i,@idx=0i,@ts=${t}i,@recv=${t}i,@stored=${t + BigInt(seq)}i,@newest=${t}i,@offset=0i ${t + BigInt(seq)}`
+  const lines = [
+    ...Array.from({ length: 30 }, (_, i) => line(`d${i}`, 1, ts)),
+    ...Array.from({ length: 10 }, (_, i) => line(`d${i}`, 2, ts + 1_000_000n)),
+  ]
+  const res = await fetch(`${influx.url}/write?db=${influx.db}&precision=ns`, {
+    method: 'POST',
+    body: lines.join('\n'),
+  })
+  t.equal(res.status, 204)
+  const config = influxConfig(influx).influx!
+  const history = new InfluxHistory(config, () => [{ name: 'v', kind: 'int' }], tempDir(t), 7)
+  const got: string[] = []
+  for await (const rows of history.readings({
+    devices: Array.from({ length: 30 }, (_, i) => `d${i}`),
+    fromNs: ts - 1_000_000n,
+    toNs: ts + 10_000_000n,
+    fields: null,
+    limit: 1000,
+  }))
+    for (const r of rows) got.push(`${r.device}/${r.seq}`)
+  t.equal(got.length, 40, 'pages of 7 over 30 points of one time and 10 of the next')
+  t.equal(new Set(got).size, 40, 'none twice')
 })
