@@ -18,7 +18,7 @@
  * Flags: --runs 3 --readings 1000000 --devices 100 --write true|false --profile auto|true|false
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import {
   closeSync,
   copyFileSync,
@@ -30,7 +30,6 @@ import {
   statSync,
   writeSync,
 } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
@@ -45,6 +44,7 @@ import {
   renderInfluxReport,
   runLine,
 } from './influx-report.js'
+import { startInfluxd as launchInfluxd } from './influxd.js'
 import { cpuSeconds, REPO_ROOT, removeTempDir, sleep, startApp, tempDir } from './processes.js'
 import { median, writeSection } from './results-doc.js'
 
@@ -246,73 +246,13 @@ interface Influxd {
   stop(): Promise<void>
 }
 
-/** influxd from a config in `dir`, on free loopback ports (as test/helpers/influxd.ts starts it). */
+/** influxd (bench/influxd.ts), and InfluxQL on it. */
 async function startInfluxd(dir: string): Promise<Influxd> {
-  const httpPort = await freePort()
-  const rpcPort = await freePort()
-  const config = join(dir, 'influxd.conf')
-  const file = openSync(config, 'w')
-  writeSync(
-    file,
-    `reporting-disabled = true
-bind-address = "${HOST}:${rpcPort}"
-[meta]
-  dir = "${dir}/meta"
-[data]
-  dir = "${dir}/data"
-  wal-dir = "${dir}/wal"
-  query-log-enabled = false
-[retention]
-  enabled = false
-[shard-precreation]
-  enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  bind-address = "${HOST}:${httpPort}"
-  log-enabled = false
-[logging]
-  level = "warn"
-`,
-  )
-  closeSync(file)
-  const url = `http://${HOST}:${httpPort}`
-  const child = spawn('influxd', ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] })
-  // However this process ends, influxd does not outlive it.
-  const kill = () => child.kill('SIGKILL')
-  process.once('exit', kill)
-  let output = ''
-  const keep = (d: Buffer) => {
-    output = (output + d.toString()).slice(-4000)
-  }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
-  child.on('error', (err) => keep(Buffer.from(String(err))))
-  const deadline = Date.now() + 30_000
-  let version = 'unknown'
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`influxd exited with ${child.exitCode}: ${output}`)
-    try {
-      const res = await fetch(`${url}/ping`)
-      if (res.status === 204) {
-        version = res.headers.get('x-influxdb-version') ?? version
-        break
-      }
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      kill()
-      throw new Error(`influxd did not answer /ping in 30 s: ${output}`)
-    }
-    await sleep(100)
-  }
+  const influxd = await launchInfluxd(dir)
   const query = async (q: string, db?: string): Promise<unknown[][]> => {
     const params = new URLSearchParams({ q })
     if (db !== undefined) params.set('db', db)
-    const res = await fetch(`${url}/query?${params}`, {
+    const res = await fetch(`${influxd.url}/query?${params}`, {
       method: 'POST',
       signal: AbortSignal.timeout(REQUEST_LIMIT_MS),
     })
@@ -325,36 +265,13 @@ bind-address = "${HOST}:${rpcPort}"
     return body.results?.[0]?.series?.[0]?.values ?? []
   }
   return {
-    url,
-    port: httpPort,
-    pid: child.pid!,
-    version,
+    url: influxd.url,
+    port: influxd.port,
+    pid: influxd.pid,
+    version: influxd.version,
     query,
-    async stop() {
-      process.removeListener('exit', kill)
-      await stopChild(child)
-    },
+    stop: influxd.stop,
   }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, HOST, () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }
 
 /** Waits until influxd is idle (under 5 % of a core for a second): a drop's or a compaction's work is not the next writer's. */

@@ -1,14 +1,11 @@
 /**
- * A real InfluxDB 1.x (Debian's `influxdb` package) for tests: started from
- * a config in a temp dir, on free loopback ports, stopped and started again
- * on the same data for outage tests, and killed at teardown.
+ * A real InfluxDB 1.x (Debian's `influxdb` package) for tests, as
+ * bench/influxd.ts starts it: in a temp dir, on free loopback ports, stopped
+ * and started again on the same data for outage tests, stopped at teardown.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { join } from 'node:path'
 import { parse } from 'csv-parse/sync'
+import { type InfluxdProcess, startInfluxd as launchInfluxd } from '../../bench/influxd.js'
 import { tempDir } from './app.js'
 
 interface Teardown {
@@ -41,80 +38,19 @@ function cell(text: string): unknown {
   return text
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
-
 export async function startInfluxd(t: Teardown, db = 'tlm'): Promise<Influxd> {
   const dir = tempDir(t, 'influxd-')
-  const httpPort = await freePort()
-  const rpcPort = await freePort()
-  const config = join(dir, 'influxd.conf')
-  writeFileSync(
-    config,
-    `reporting-disabled = true
-bind-address = "127.0.0.1:${rpcPort}"
-[meta]
-  dir = "${dir}/meta"
-[data]
-  dir = "${dir}/data"
-  wal-dir = "${dir}/wal"
-  query-log-enabled = false
-[retention]
-  enabled = false
-[shard-precreation]
-  enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  bind-address = "127.0.0.1:${httpPort}"
-  log-enabled = false
-[logging]
-  level = "warn"
-`,
-  )
-  const url = `http://127.0.0.1:${httpPort}`
-  let child: ChildProcess | null = null
-  let output = ''
-
-  const start = async () => {
-    const c = spawn('influxd', ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] })
-    c.stdout!.on('data', (d) => (output = (output + d).slice(-4000)))
-    c.stderr!.on('data', (d) => (output = (output + d).slice(-4000)))
-    child = c
-    const deadline = Date.now() + 30_000
-    for (;;) {
-      if (c.exitCode !== null) throw new Error(`influxd exited with ${c.exitCode}: ${output}`)
-      try {
-        if ((await fetch(`${url}/ping`)).status === 204) return
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`influxd did not answer /ping in 30 s: ${output}`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
+  let running: InfluxdProcess | null = await launchInfluxd(dir)
+  const url = running.url
   const stop = async () => {
-    const c = child
-    child = null
-    if (c === null || c.exitCode !== null) return
-    const exited = new Promise((r) => c.once('exit', r))
-    c.kill('SIGTERM')
-    const timer = setTimeout(() => c.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(timer)
+    const r = running
+    running = null
+    await r?.stop()
   }
   t.teardown(stop)
-  await start()
+  const start = async () => {
+    running ??= await launchInfluxd(dir)
+  }
 
   // CSV, not JSON: nanosecond integers would lose their low digits as JSON numbers.
   const query = async (q: string): Promise<Series[]> => {
