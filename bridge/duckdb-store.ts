@@ -143,7 +143,6 @@ export class DuckDBStore implements Store {
       id UBIGINT PRIMARY KEY, recv_ts BIGINT NOT NULL, device VARCHAR, topic VARCHAR NOT NULL,
       reason VARCHAR NOT NULL, detail VARCHAR NOT NULL, payload BLOB NOT NULL,
       replayed_at BIGINT, replay_result VARCHAR)`)
-    await this.#addArrivalColumns()
     const columns = await this.#read.runAndReadAll(
       `SELECT column_name, data_type FROM information_schema.columns
        WHERE table_name = 'readings' AND column_name LIKE 'f\\_%' ESCAPE '\\' ORDER BY ordinal_position`,
@@ -153,6 +152,7 @@ export class DuckDBStore implements Store {
       if (kind === undefined) throw new Error(`readings.${column} has unexpected type ${type}`)
       this.#fields.push({ name: column.slice(2), kind })
     }
+    await this.#addArrivalColumns()
     const maxId = await this.#read.runAndReadAll('SELECT coalesce(max(id), 0) FROM dead_letters')
     this.#nextDeadLetterId = (maxId.getRowsJS()[0]?.[0] as bigint) + 1n
     const maxStored = await this.#read.runAndReadAll('SELECT coalesce(max(stored_ts), 0) FROM readings')
@@ -171,13 +171,9 @@ export class DuckDBStore implements Store {
       "SELECT count(*) FROM information_schema.columns WHERE table_name = 'readings' AND column_name = 'stored_ts'",
     )
     if ((has.getRowsJS()[0]?.[0] as bigint) > 0n) return
-    const old = await w.runAndReadAll(
-      `SELECT column_name, data_type FROM information_schema.columns
-       WHERE table_name = 'readings' AND column_name LIKE 'f\\_%' ESCAPE '\\' ORDER BY ordinal_position`,
-    )
-    const oldFields = (old.getRowsJS() as [string, string][]).map(([c, t]) => [fieldColumn(c.slice(2)), t])
-    const fields = oldFields.map(([c, t]) => `${c} ${t}`)
-    const fieldNames = oldFields.map(([c]) => c)
+    // The field columns (#fields, read before this) keep their names, types and order.
+    const fields = this.#fields.map((f) => `${fieldColumn(f.name)} ${SQL_TYPE[f.kind]}`)
+    const fieldNames = this.#fields.map((f) => fieldColumn(f.name))
     await w.run('BEGIN TRANSACTION')
     try {
       await w.run('ALTER TABLE readings RENAME TO readings_v1')
@@ -434,13 +430,10 @@ export class DuckDBStore implements Store {
     return { body, count: Number(count), firstStoredTs: first, lastStoredTs: last }
   }
 
-  /** How many readings were stored after storedTs, and the oldest of their stored_ts. */
-  async backlog(storedTs: bigint): Promise<{ readings: number; oldestStoredTs: bigint | null }> {
-    const r = await this.#read.runAndReadAll(
-      `SELECT count(*), min(stored_ts) FROM readings WHERE stored_ts > ${storedTs}`,
-    )
-    const [count, oldest] = r.getRowsJS()[0] as [bigint, bigint | null]
-    return { readings: Number(count), oldestStoredTs: oldest }
+  /** How many readings were stored after storedTs. */
+  async backlog(storedTs: bigint): Promise<number> {
+    const r = await this.#read.runAndReadAll(`SELECT count(*) FROM readings WHERE stored_ts > ${storedTs}`)
+    return Number(r.getRowsJS()[0]?.[0] ?? 0)
   }
 
   /** A durable position (the forwarder's), 0 when never saved. */
@@ -452,10 +445,9 @@ export class DuckDBStore implements Store {
   }
 
   saveCheckpoint(name: string, storedTs: bigint): Promise<void> {
-    return this.#exclusive(async () => {
-      this.#dropAppender()
-      await this.#write.run(`INSERT OR REPLACE INTO checkpoints VALUES (${sqlString(name)}, ${storedTs})`)
-    })
+    return this.#exclusive(() =>
+      this.#write.run(`INSERT OR REPLACE INTO checkpoints VALUES (${sqlString(name)}, ${storedTs})`),
+    ).then(() => undefined)
   }
 
   #selectedFields(q: ReadingQuery): StoredField[] {

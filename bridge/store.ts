@@ -137,8 +137,8 @@ export interface Store {
     options: LineOptions,
     untilStoredTs?: bigint | null,
   ): Promise<LineBatch | null>
-  /** How many readings were stored after storedTs, and the oldest stored_ts among them. */
-  backlog(storedTs: bigint): Promise<{ readings: number; oldestStoredTs: bigint | null }>
+  /** How many readings were stored after storedTs. */
+  backlog(storedTs: bigint): Promise<number>
   /** A durable position saved under a name; 0 when none was. */
   checkpoint(name: string): Promise<bigint>
   saveCheckpoint(name: string, storedTs: bigint): Promise<void>

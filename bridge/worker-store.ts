@@ -169,7 +169,7 @@ export class WorkerStore implements Store {
     return this.#call('linesAfter', storedTs, limit, options, untilStoredTs)
   }
 
-  backlog(storedTs: bigint): Promise<{ readings: number; oldestStoredTs: bigint | null }> {
+  backlog(storedTs: bigint): Promise<number> {
     return this.#call('backlog', storedTs)
   }
 

@@ -14,7 +14,7 @@ import { choice, integer, list, type Query, time } from './params.js'
 import { sendParquet } from './parquet.js'
 
 const FORMATS = ['json', 'ndjson', 'csv', 'parquet'] as const
-const CONTENT_TYPE = {
+export const CONTENT_TYPE = {
   json: 'application/json',
   ndjson: 'application/x-ndjson',
   csv: 'text/csv; charset=utf-8',

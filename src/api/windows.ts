@@ -10,20 +10,14 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { formatRfc3339Ns, type WindowRow } from '../../bridge/index.js'
 import { InvalidParameterError, UnknownFeatureError } from '../errors.js'
-import type { FeatureDefinition } from '../features/definitions.js'
-import { FEATURE_NAME_PATTERN } from '../features/definitions.js'
+import { FEATURE_NAME_PATTERN, type FeatureDefinition } from '../features/definitions.js'
 import { type WindowQuery, windowColumns } from '../features/sql.js'
 import type { History } from '../influx/history.js'
 import { choice, devicesParam, list, type Query, time } from './params.js'
 import { sendParquet } from './parquet.js'
-import { csvCell } from './telemetry.js'
+import { CONTENT_TYPE, csvCell } from './telemetry.js'
 
 const FORMATS = ['json', 'ndjson', 'csv', 'parquet'] as const
-const CONTENT_TYPE = {
-  json: 'application/json',
-  ndjson: 'application/x-ndjson',
-  csv: 'text/csv; charset=utf-8',
-}
 /** Windows per device and feature one request may cover: 10 s windows for over three years. */
 export const MAX_WINDOWS_PER_FEATURE = 10_000_000n
 const DEFAULT_RANGE_NS = 86_400_000_000_000n

@@ -86,7 +86,7 @@ export class Forwarder {
   ): Promise<Forwarder> {
     const f = new Forwarder(store, config, metrics, log, options)
     f.#checkpoint = await store.checkpoint(CHECKPOINT)
-    f.#backlog = (await store.backlog(f.#checkpoint)).readings
+    f.#backlog = await store.backlog(f.#checkpoint)
     f.#gauges()
     f.#loop = f.#run()
     // The lag grows while a write is retried, so it is refreshed by the clock, not by the loop.

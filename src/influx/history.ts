@@ -69,11 +69,12 @@ export class InfluxHistory implements History {
    */
   async *readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
     const wanted = q.fields === null ? null : new Set(q.fields)
+    const kinds = new Map(this.#fields().map((f) => [f.name, f.kind]))
     let sent = 0
     for await (const page of this.#points(q.devices, q.fromNs, q.toNs, '*', null)) {
       const rows: ReadingRow[] = []
       for (const point of page) {
-        const row = this.#row(point, wanted)
+        const row = this.#row(point, kinds, wanted)
         if (row.ts < q.fromNs || row.ts >= q.toNs) continue
         rows.push(row)
         if (++sent >= q.limit) break
@@ -283,10 +284,14 @@ export class InfluxHistory implements History {
     return parse(text, { columns: true, skip_empty_lines: true }) as Array<Record<string, string>>
   }
 
-  #row(p: Record<string, string>, wanted: ReadonlySet<string> | null): ReadingRow {
+  /** A point as the local store's row; `kinds` gives each stored field its type back. */
+  #row(
+    p: Record<string, string>,
+    kinds: ReadonlyMap<string, StoredField['kind']>,
+    wanted: ReadonlySet<string> | null,
+  ): ReadingRow {
     const fields: Record<string, number | bigint | boolean | null> = {}
     const tags: Record<string, string> = {}
-    const kinds = new Map(this.#fields().map((f) => [f.name, f.kind]))
     for (const [column, value] of Object.entries(p)) {
       if (value === '' || META.includes(column) || ['name', 'tags', 'time', 'device'].includes(column))
         continue
