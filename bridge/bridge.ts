@@ -25,6 +25,8 @@ import { DEFAULT_VALIDATE_LIMITS, type Message, type ValidateLimits, validateMes
 export interface BridgeOptions {
   /** Accept payloads without the CRC-32C envelope. Default true. */
   readonly acceptUnwrapped: boolean
+  /** Refuse a message whose publisher (MQTT client id) is not the topic's device. Default false. */
+  readonly ownTopicOnly: boolean
   /** Distinct fields the store may hold. Default 1024. */
   readonly maxFields: number
   /** Field types fixed by configuration; they win over first-seen types. */
@@ -35,6 +37,7 @@ export interface BridgeOptions {
 
 export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = Object.freeze({
   acceptUnwrapped: true,
+  ownTopicOnly: false,
   maxFields: 1024,
   fieldTypes: {},
   clock: DEFAULT_CLOCK_OPTIONS,
@@ -120,11 +123,18 @@ export class Bridge {
   /**
    * Takes one MQTT message. Resolves once its outcome is durable; rejects
    * when the store failed, in which case nothing may be acknowledged.
+   * `publisher` is the MQTT client id, checked against the topic's device
+   * when `ownTopicOnly` is set.
    */
-  async ingest(topic: string, payload: Uint8Array, recvNs: bigint = nowNs()): Promise<IngestOutcome> {
+  async ingest(
+    topic: string,
+    payload: Uint8Array,
+    recvNs: bigint = nowNs(),
+    publisher?: string,
+  ): Promise<IngestOutcome> {
     const held = this.#admission()
     if (held !== null) await held
-    const outcome = await this.#process(topic, payload, recvNs)
+    const outcome = await this.#process(topic, payload, recvNs, publisher)
     if (outcome instanceof Rejection) {
       const device = deviceOf(topic)
       await this.#commits.add(
@@ -166,7 +176,12 @@ export class Bridge {
     await this.#commits.flush()
   }
 
-  async #process(topic: string, payload: Uint8Array, recvNs: bigint): Promise<IngestOutcome | Rejection> {
+  async #process(
+    topic: string,
+    payload: Uint8Array,
+    recvNs: bigint,
+    publisher?: string,
+  ): Promise<IngestOutcome | Rejection> {
     const parts = topic.split('/')
     if (parts.length !== 3 || parts[0] !== 'devices' || parts[2] !== 'telemetry') return { kind: 'ignored' }
     this.#metrics.messagesReceived.inc()
@@ -175,6 +190,13 @@ export class Bridge {
       return reject(
         'invalid_device_id',
         `device id ${JSON.stringify(device.slice(0, 80))} does not match ${DEVICE_ID_PATTERN}`,
+      )
+    }
+    // A replayed dead letter has no publisher: the operator chose to let it in.
+    if (this.#options.ownTopicOnly && publisher !== undefined && publisher !== device) {
+      return reject(
+        'device_not_authorized',
+        `client ${JSON.stringify(publisher.slice(0, 80))} may publish only for its own device id`,
       )
     }
 

@@ -29,7 +29,7 @@ export interface BrokerOptions {
    * let it through; reject to refuse it (the client is disconnected, nothing
    * is acknowledged).
    */
-  readonly onPublish: (topic: string, payload: Uint8Array) => Promise<void>
+  readonly onPublish: (topic: string, payload: Uint8Array, clientId: string) => Promise<void>
   readonly onDisconnectForViolation?: (reason: string) => void
   readonly onClientCountChange?: (connected: number) => void
   readonly log: Logger
@@ -81,12 +81,12 @@ export class TelemetryBroker {
         }
         callback(null, true)
       },
-      authorizePublish(_client, packet, callback) {
+      authorizePublish(client, packet, callback) {
         // An exception thrown here would kill the process: answer through the callback only.
         try {
           const problem = publishProblem(packet)
           if (problem !== null) return callback(violation(problem))
-          options.onPublish(packet.topic, packet.payload as Uint8Array).then(
+          options.onPublish(packet.topic, packet.payload as Uint8Array, client?.id ?? '').then(
             () => callback(null),
             (err: unknown) => {
               log.error({ err, topic: packet.topic }, 'publish not made durable; not acknowledged')

@@ -43,7 +43,12 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   try {
     bridge = await Bridge.open(
       store,
-      { ...DEFAULT_BRIDGE_OPTIONS, acceptUnwrapped: config.acceptUnwrapped, fieldTypes: config.fieldTypes },
+      {
+        ...DEFAULT_BRIDGE_OPTIONS,
+        acceptUnwrapped: config.acceptUnwrapped,
+        ownTopicOnly: config.deviceAuth === 'client-id',
+        fieldTypes: config.fieldTypes,
+      },
       metrics,
     )
   } catch (err) {
@@ -100,9 +105,9 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     port: config.mqttPort,
     maxPacketBytes: config.maxPacketBytes,
     log: log.child({ module: 'broker' }),
-    async onPublish(topic, payload) {
+    async onPublish(topic, payload, clientId) {
       if (closing) throw new Error('shutting down')
-      await bridge.ingest(topic, payload)
+      await bridge.ingest(topic, payload, undefined, clientId)
     },
     onDisconnectForViolation: (reason) => metrics.brokerDisconnects.inc({ reason }),
     onClientCountChange: (n) => metrics.connectedDevices.set(n),

@@ -23,6 +23,8 @@ export interface Config {
   readonly maxPacketBytes: number
   /** Accept payloads without the CRC-32C envelope. Default true. */
   readonly acceptUnwrapped: boolean
+  /** `client-id`: a client may publish telemetry only for the device id equal to its MQTT client id. Default none. */
+  readonly deviceAuth: 'none' | 'client-id'
   /** Field types fixed by configuration, e.g. `temp=float,count=int`. */
   readonly fieldTypes: Readonly<Record<string, FieldKind>>
   /** pino level. Default info. */
@@ -69,6 +71,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   dataDir: './data',
   maxPacketBytes: 256 * 1024,
   acceptUnwrapped: true,
+  deviceAuth: 'none',
   fieldTypes: Object.freeze({}),
   logLevel: 'info',
   tlsCert: null,
@@ -91,6 +94,7 @@ const OPTIONS = {
   'data-dir': ['DATA_DIR', 'dataDir'],
   'max-packet-bytes': ['MAX_PACKET_BYTES', 'maxPacketBytes'],
   'accept-unwrapped': ['ACCEPT_UNWRAPPED', 'acceptUnwrapped'],
+  'device-auth': ['DEVICE_AUTH', 'deviceAuth'],
   'field-types': ['FIELD_TYPES', 'fieldTypes'],
   'log-level': ['LOG_LEVEL', 'logLevel'],
   'tls-cert': ['TLS_CERT', 'tlsCert'],
@@ -157,6 +161,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     dataDir: text('data-dir', DEFAULT_CONFIG.dataDir),
     maxPacketBytes: DEFAULT_CONFIG.maxPacketBytes,
     acceptUnwrapped: DEFAULT_CONFIG.acceptUnwrapped,
+    deviceAuth: DEFAULT_CONFIG.deviceAuth,
     fieldTypes: {},
     logLevel: text('log-level', DEFAULT_CONFIG.logLevel),
     tlsCert: raw('tls-cert')?.value ?? null,
@@ -235,6 +240,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       tags: Object.freeze(tags),
       maxBacklogBytes,
     })
+  }
+  const auth = raw('device-auth')
+  if (auth !== null) {
+    if (auth.value !== 'none' && auth.value !== 'client-id')
+      problems.push(`${auth.source}: ${JSON.stringify(auth.value)} must be none or client-id`)
+    else (config as { deviceAuth: string }).deviceAuth = auth.value
   }
   const history = raw('history-source')
   if (history !== null) {

@@ -104,6 +104,8 @@ export const REJECT_REASONS = [
   'duplicate_conflict',
   // Not a device's fault: InfluxDB refused the reading's line (docs/influxdb.md); payload is the line.
   'influx_rejected',
+  // With --device-auth client-id: a client published on another device's topic.
+  'device_not_authorized',
 ] as const
 
 export type RejectReason = (typeof REJECT_REASONS)[number]

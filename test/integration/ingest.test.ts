@@ -180,6 +180,46 @@ t.test('ingest - bad payloads become dead letters and the device keeps being ser
   t.equal(await metric(app.httpPort, 'telemetry_messages_rejected_total'), bad.length)
 })
 
+t.test('ingest - with --device-auth client-id a device may publish only on its own topic', async (t) => {
+  for (const deviceAuth of ['client-id', 'none'] as const) {
+    const app = await startTestApp(t, { deviceAuth })
+    const own = await client(app.mqttPort, 'meter-1')
+    await own.publishAsync('devices/meter-1/telemetry', reading(1, { temp: 1.5 }), { qos: 1 })
+    // The intruder reuses the victim's seq with other content: without the check it is stored first.
+    await own.publishAsync('devices/meter-2/telemetry', reading(1, { temp: 99.5 }), { qos: 1 })
+    await own.endAsync()
+    const victim = await client(app.mqttPort, 'meter-2')
+    await victim.publishAsync('devices/meter-2/telemetry', reading(1, { temp: 2.5 }), { qos: 1 })
+    await victim.endAsync()
+
+    const dl = await getJson<DeadLettersBody>(app.httpPort, '/v1/dead-letters?limit=100')
+    const stored = await readings(app.httpPort, 'meter-2')
+    if (deviceAuth === 'client-id') {
+      t.same(
+        dl.body.deadLetters.map((d) => [d.reason, d.device]),
+        [['device_not_authorized', 'meter-2']],
+        'refused, kept under the topic it was sent to',
+      )
+      t.same(
+        stored.map((r) => r.fields.temp),
+        [2.5],
+        "the victim's own reading is stored",
+      )
+    } else {
+      t.same(
+        dl.body.deadLetters.map((d) => d.reason),
+        ['duplicate_conflict'],
+        "without the check the intruder's reading wins and the victim's is refused",
+      )
+      t.same(
+        stored.map((r) => r.fields.temp),
+        [99.5],
+      )
+    }
+    t.equal((await readings(app.httpPort, 'meter-1')).length, 1, 'its own topic still works')
+  }
+})
+
 t.test('ingest - device times in other units, in the future and at epoch 0', async (t) => {
   const app = await startTestApp(t)
   const c = await client(app.mqttPort)

@@ -88,6 +88,9 @@ t.test('config - InfluxDB forwarding: from variables, flags win, and every gap n
   }
   t.match(problems(['--influx-db', 'x']), [/--influx-db needs --influx-url/])
   t.match(problems(['--history-source', 'influx']), [/influx needs --influx-url/])
+  t.match(problems(['--device-auth', 'password']), [/"password" must be none or client-id/])
+  t.equal(loadConfig([], { DEVICE_AUTH: 'client-id' }).deviceAuth, 'client-id')
+  t.equal(loadConfig([], {}).deviceAuth, 'none')
   t.match(problems(['--influx-url', 'http://i:8086']), [
     /needs --influx-db .* or --influx-org and --influx-bucket/,
   ])
