@@ -10,7 +10,7 @@
  * always goes on the wire as a float64 (0xfb), whatever its value.
  */
 
-import { addExtension, Encoder } from 'cbor-x'
+import { addExtension, Encoder, Tag } from 'cbor-x'
 import { crc32c } from '../src/crc32c.js'
 
 /** A field value that must be encoded as a CBOR float64 even when integral. */
@@ -30,8 +30,12 @@ export interface DeviceReading {
   readonly seq: number
   /** Changes when the device restarts. Omitted from the message when undefined. */
   readonly boot?: number
-  /** Device time, integer epoch milliseconds. Omitted (no clock) when undefined. */
-  readonly ts?: number
+  /**
+   * Device time: integer epoch milliseconds (the contract), or another unit as
+   * a faulty device writes it (a bigint for nanoseconds), or CBOR tag 1 epoch
+   * seconds, or tag 0 RFC 3339. Omitted (no clock) when undefined.
+   */
+  readonly ts?: number | bigint | { readonly seconds: number } | { readonly rfc3339: string }
   /** Metric name to value: plain numbers are integers, `float()` marks floats. */
   readonly fields: Readonly<Record<string, FieldValue>>
   readonly tags?: Readonly<Record<string, string>>
@@ -63,7 +67,7 @@ const cbor = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Arr
 export function encodeReading(reading: DeviceReading): Buffer {
   const body: Record<string, unknown> = { v: 1, seq: uint(reading.seq, 'seq') }
   if (reading.boot !== undefined) body.boot = uint(reading.boot, 'boot')
-  if (reading.ts !== undefined) body.ts = uint(reading.ts, 'ts')
+  if (reading.ts !== undefined) body.ts = wireTime(reading.ts)
   const m: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(reading.fields)) m[name] = fieldValue(name, value)
   body.m = m
@@ -80,6 +84,12 @@ export function wrapEnvelope(p: Uint8Array): Buffer {
 export function encodeMessage(reading: DeviceReading, wrap = true): Buffer {
   const p = encodeReading(reading)
   return wrap ? wrapEnvelope(p) : p
+}
+
+function wireTime(ts: NonNullable<DeviceReading['ts']>): unknown {
+  if (typeof ts === 'bigint') return ts
+  if (typeof ts === 'number') return uint(ts, 'ts')
+  return 'seconds' in ts ? new Tag(ts.seconds, 1) : new Tag(ts.rfc3339, 0)
 }
 
 // cbor-x writes integers beyond 32 bits as floats; a BigInt goes out as a

@@ -7,9 +7,11 @@ export {
   float,
   wrapEnvelope,
 } from './encode.js'
+export { FAULTS, type Fault, type FaultRates, parseFaults } from './faults.js'
 export {
   checkSimulationOptions,
   DEFAULT_SIMULATION_OPTIONS,
+  type Progress,
   resolveSimulationOptions,
   runSimulation,
   SIMULATION_LIMITS,
@@ -18,4 +20,5 @@ export {
   type SimulationSummary,
 } from './fleet.js'
 export { LatencyHistogram, type LatencySummary } from './latency.js'
-export { type DeviceSignalOptions, DeviceSignals } from './signals.js'
+export { DEFAULT_PROFILE_PATH, DeviceSignals, loadProfile, type Profile, parseProfile } from './profile.js'
+export { readTruth, type TruthEntry, type TruthHeader, writeTruth } from './truth.js'

@@ -337,7 +337,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
 }
 
 /** The folder holding package.json, from src/ or from dist/src/. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = import.meta.dirname
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
   return dir
