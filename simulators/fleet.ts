@@ -17,112 +17,23 @@
  */
 
 import { performance } from 'node:perf_hooks'
-import mqtt, { type MqttClient } from 'mqtt'
-import { crc32c } from '../src/crc32c.js'
-import { encodeReading, Float64, wrapEnvelope } from './encode.js'
-import {
-  badChecksumPayload,
-  deviceClock,
-  type Fault,
-  type FaultRates,
-  type FaultyClock,
-  MALFORMED_KINDS,
-  malformedPayload,
-  type Outcome,
-  oversizedPayload,
-  type TimeUnit,
-  WRONG_UNITS,
-  writeTime,
-} from './faults.js'
+import type { MqttClient } from 'mqtt'
+import { connectDevice, type Device, makeReading, type Pending, RECONNECT_MS } from './device.js'
+import type { Fault } from './faults.js'
 import { LatencyHistogram, type LatencySummary } from './latency.js'
-import { DeviceSignals, loadProfile, mulberry32, type Profile, typeOf } from './profile.js'
+import { checkSimulationOptions, resolveSimulationOptions, type SimulationInput } from './options.js'
+import { mulberry32 } from './profile.js'
 import type { TruthEntry, TruthHeader } from './truth.js'
 
-export interface SimulationOptions {
-  /** Virtual devices, one MQTT connection each. */
-  readonly devices: number
-  /** Readings per second per device; Infinity sends as fast as the in-flight window allows. */
-  readonly ratePerSecond: number
-  /** Broker URL, e.g. `mqtt://127.0.0.1:1883`. */
-  readonly url: string
-  /** How long devices publish, ms. Default 10000. */
-  readonly durationMs: number
-  /** Readings per device at most. Default: rate × duration (required when the rate is Infinity). */
-  readonly readingsPerDevice: number
-  /** Default 1. */
-  readonly qos: 0 | 1 | 2
-  /** MQTT clean session. Default true; false keeps the session (and QoS 1/2 state) across reconnects. */
-  readonly clean: boolean
-  /** Wrap each reading in the CRC-32C envelope. Default true. */
-  readonly wrap: boolean
-  /** Unacknowledged publishes per device before it holds back. Default 1000. */
-  readonly maxInFlight: number
-  /** Spread the connections evenly over this many ms; 0 connects in batches of 100. Default 0. */
-  readonly rampUpMs: number
-  /** Wait for acknowledgements still owed once publishing stops, ms. Default 10000. */
-  readonly drainTimeoutMs: number
-  /** Wait for each CONNACK, ms. Default 10000. */
-  readonly connectTimeoutMs: number
-  /** Client and device ids are `<idPrefix><i>`. Default `sim-`. */
-  readonly idPrefix: string
-  /** The devices' `boot`. Default: this process's start, epoch seconds. */
-  readonly boot: number
-  /** Device types and signals. Default simulators/profiles/default.json. */
-  readonly profile: Profile
-  /** Tags on every reading, over the device type's. Default none. */
-  readonly tags: Readonly<Record<string, string>>
-  /** Faults to inject, by rate (faults.ts). Default none. */
-  readonly faults: FaultRates
-  /** The server's packet limit, which an oversized payload exceeds. Default 262144. */
-  readonly maxPacketBytes: number
-  /** Keep a ground-truth entry for every reading (SimulationSummary.truth). Default false. */
-  readonly keepTruth: boolean
-  /** Stops publishing early (the drain and summary still happen). */
-  readonly signal?: AbortSignal
-  /** Called for each acknowledged reading, e.g. to check later that the system stored it. */
-  readonly onAck?: (device: number, seq: number) => void
-  /** Called once a second while the fleet runs. */
-  readonly onProgress?: (p: Progress) => void
-}
-
-export type SimulationInput = Partial<SimulationOptions> &
-  Pick<SimulationOptions, 'devices' | 'ratePerSecond' | 'url'>
-
-export const DEFAULT_SIMULATION_OPTIONS = Object.freeze({
-  durationMs: 10_000,
-  qos: 1 as const,
-  clean: true,
-  wrap: true,
-  maxInFlight: 1000,
-  rampUpMs: 0,
-  drainTimeoutMs: 10_000,
-  connectTimeoutMs: 10_000,
-  idPrefix: 'sim-',
-  tags: Object.freeze({}),
-  faults: Object.freeze({}),
-  maxPacketBytes: 256 * 1024,
-  keepTruth: false,
-})
-
-export const SIMULATION_LIMITS = Object.freeze({
-  maxDevices: 10_000,
-  maxRatePerSecond: 100_000,
-  maxDurationMs: 24 * 3600_000,
-  maxInFlight: 65_535,
-})
-
-export interface Progress {
-  readonly elapsedMs: number
-  readonly connected: number
-  readonly devices: number
-  readonly sent: number
-  readonly acknowledged: number
-  /** Acknowledgements per second over the last interval. */
-  readonly ackedPerSecond: number
-  /** Publish to acknowledgement over the last interval. */
-  readonly latency: LatencySummary
-  readonly reconnects: number
-}
+export {
+  checkSimulationOptions,
+  DEFAULT_SIMULATION_OPTIONS,
+  type Progress,
+  resolveSimulationOptions,
+  SIMULATION_LIMITS,
+  type SimulationInput,
+  type SimulationOptions,
+} from './options.js'
 
 export interface SimulationSummary {
   /** Devices that connected. */
@@ -156,96 +67,9 @@ export interface SimulationSummary {
   readonly truth?: { readonly header: TruthHeader; readonly entries: readonly TruthEntry[] }
 }
 
-/** A reading made and waiting to be sent, or in flight. */
-interface Pending {
-  readonly entry: TruthEntry
-  readonly topic: string
-  readonly payload: Buffer
-  readonly qos: 0 | 1 | 2
-  /** When it was made, performance.now(). */
-  readonly madeAt: number
-  /** Send the same bytes again after it: as a new message, or as a redelivery (DUP). */
-  readonly again: 'duplicate' | 'redelivery' | null
-}
-
-interface Device {
-  readonly index: number
-  readonly id: string
-  readonly topic: string
-  readonly client: MqttClient
-  readonly signals: DeviceSignals
-  readonly clock: FaultyClock
-  readonly random: () => number
-  /** Fraction of a period this device lags the fleet's start (0..1). */
-  readonly phase: number
-  made: number
-  /** The device's own buffer: made, not yet sent. */
-  readonly queue: Pending[]
-  /** Held back by an out-of-order fault until the next reading is queued. */
-  held: Pending | null
-  readonly inFlight: Set<Pending>
-  connected: boolean
-  /** Dropped by a reconnect storm and not yet back. */
-  stormed: boolean
-  offlineUntil: number
-  closed: boolean
-  pumpScheduled: boolean
-  readonly log: TruthEntry[]
-}
-
 const MAX_ERROR_SAMPLES = 5
 const CONNECT_BATCH = 100
 const DRAIN_POLL_MS = 5
-/** How soon a device whose connection dropped tries again, with faults on. */
-const RECONNECT_MS = 1000
-
-/** Problems with the options, one message each; empty when they are fine. */
-export function checkSimulationOptions(o: SimulationOptions): string[] {
-  const problems: string[] = []
-  const intIn = (name: string, v: number, lo: number, hi: number): void => {
-    if (!Number.isInteger(v) || v < lo || v > hi)
-      problems.push(`${name} must be an integer from ${lo} to ${hi}, got ${v}`)
-  }
-  intIn('devices', o.devices, 1, SIMULATION_LIMITS.maxDevices)
-  const rate = o.ratePerSecond
-  if (!(rate === Number.POSITIVE_INFINITY || (rate > 0 && rate <= SIMULATION_LIMITS.maxRatePerSecond)))
-    problems.push(
-      `rate must be above 0 and at most ${SIMULATION_LIMITS.maxRatePerSecond} per device, or max; got ${rate}`,
-    )
-  intIn('duration (ms)', o.durationMs, 1, SIMULATION_LIMITS.maxDurationMs)
-  if (![0, 1, 2].includes(o.qos)) problems.push(`qos must be 0, 1 or 2, got ${o.qos}`)
-  intIn('maxInFlight', o.maxInFlight, 1, SIMULATION_LIMITS.maxInFlight)
-  intIn('rampUpMs', o.rampUpMs, 0, 3_600_000)
-  intIn('drainTimeoutMs', o.drainTimeoutMs, 0, 600_000)
-  intIn('connectTimeoutMs', o.connectTimeoutMs, 1, 600_000)
-  intIn('maxPacketBytes', o.maxPacketBytes, 1, 256 * 1024 * 1024)
-  if (!Number.isFinite(rate) && o.readingsPerDevice === Number.POSITIVE_INFINITY)
-    problems.push('a rate of max needs a count of readings per device')
-  else if (o.readingsPerDevice < 1 || !Number.isInteger(o.readingsPerDevice))
-    problems.push(`rate × duration must give at least one reading per device (got ${o.readingsPerDevice})`)
-  if (!/^[A-Za-z0-9._-]{0,56}$/.test(o.idPrefix))
-    problems.push(`id prefix ${JSON.stringify(o.idPrefix)} is not valid in a device id`)
-  if (!/^mqtts?:\/\/[^/]+(:\d+)?\/?$/.test(o.url))
-    problems.push(`url must look like mqtt://host:port, got ${JSON.stringify(o.url)}`)
-  if (!Number.isSafeInteger(o.boot) || o.boot < 0)
-    problems.push(`boot must be an unsigned integer, got ${o.boot}`)
-  return problems
-}
-
-export function resolveSimulationOptions(input: SimulationInput): SimulationOptions {
-  const durationMs = input.durationMs ?? DEFAULT_SIMULATION_OPTIONS.durationMs
-  const byRate = Number.isFinite(input.ratePerSecond)
-    ? Math.floor((input.ratePerSecond * durationMs) / 1000 + 1e-9)
-    : Number.POSITIVE_INFINITY
-  return {
-    ...DEFAULT_SIMULATION_OPTIONS,
-    boot: Math.floor(performance.timeOrigin / 1000),
-    ...input,
-    profile: input.profile ?? loadProfile(),
-    durationMs,
-    readingsPerDevice: Math.min(byRate, input.readingsPerDevice ?? Number.POSITIVE_INFINITY),
-  }
-}
 
 /** Runs the fleet; resolves with the summary once every device has disconnected. */
 export async function runSimulation(input: SimulationInput): Promise<SimulationSummary> {
@@ -325,109 +149,6 @@ export async function runSimulation(input: SimulationInput): Promise<SimulationS
     return periods < 0 ? 0 : Math.min(o.readingsPerDevice, Math.floor(periods) + 1)
   }
 
-  /** The next reading of `d`, its faults drawn, into its buffer. */
-  const make = (d: Device): void => {
-    const f: Fault[] = []
-    const roll = (fault: Fault): boolean => {
-      const rate = faults[fault] ?? 0
-      return rate > 0 && d.random() < rate
-    }
-    const seq = ++d.made
-    let trueMs = Date.now()
-    if (roll('late')) {
-      inject(f, 'late')
-      trueMs -= 5000 + Math.floor(d.random() * 25_000)
-    }
-    if (d.offlineUntil > performance.now()) inject(f, 'offline')
-    else if (d.stormed) inject(f, 'reconnect_storm')
-    if (roll('jump')) {
-      inject(f, 'jump')
-      d.clock.jump((d.random() < 0.5 ? -1 : 1) * (60_000 + d.random() * 3_540_000))
-    }
-    const offset = d.clock.offsetAt(trueMs)
-    if (d.clock.kind !== null) inject(f, d.clock.kind)
-    let unit: TimeUnit = 'ms'
-    if (roll('units')) {
-      inject(f, 'units')
-      unit = WRONG_UNITS[Math.floor(d.random() * WRONG_UNITS.length)]!
-    }
-    const time = writeTime(d.clock.read(trueMs), unit)
-    const sample = d.signals.next(trueMs)
-    const bytes = encodeReading({
-      seq,
-      boot: o.boot,
-      ts: time.ts,
-      fields: sample.fields,
-      tags: { ...d.signals.type.tags, ...o.tags },
-    })
-
-    let outcome: Outcome = 'stored'
-    let payload: Buffer | undefined
-    let topic = d.topic
-    let qos = o.qos
-    let on: string | undefined
-    if (roll('bad_checksum')) {
-      inject(f, 'bad_checksum')
-      outcome = 'checksum_mismatch'
-      payload = badChecksumPayload(bytes)
-    } else if (roll('malformed')) {
-      inject(f, 'malformed')
-      outcome = MALFORMED_KINDS[seq % MALFORMED_KINDS.length]!
-      payload = malformedPayload(outcome, bytes)
-    } else if (roll('oversized')) {
-      inject(f, 'oversized')
-      outcome = 'dropped'
-      payload = oversizedPayload(seq, o.maxPacketBytes)
-      qos = 0
-    } else if (devices.length > 1 && roll('foreign_topic')) {
-      inject(f, 'foreign_topic')
-      outcome = 'device_not_authorized'
-      const victim = devices[(d.index + 1 + Math.floor(d.random() * (devices.length - 1))) % devices.length]!
-      on = victim.id
-      topic = victim.topic
-    }
-    payload ??= o.wrap ? wrapEnvelope(bytes) : bytes
-    let again: Pending['again'] = null
-    if (outcome === 'stored' && roll('duplicate')) {
-      inject(f, 'duplicate')
-      again = 'duplicate'
-    } else if (outcome === 'stored' && o.qos > 0 && roll('redelivery')) {
-      inject(f, 'redelivery')
-      again = 'redelivery'
-    }
-    const [first] = Object.entries(sample.fields)
-    const value = first![1]
-    const entry: TruthEntry = {
-      d: d.id,
-      s: seq,
-      t: trueMs,
-      w: time.text,
-      o: Math.round(offset),
-      e: d.clock.epoch,
-      f,
-      x: outcome,
-      ...(on === undefined ? {} : { on }),
-      ...(outcome === 'stored' || outcome === 'dropped' ? {} : { h: crc32c(payload).toString(16) }),
-      a: null,
-      vf: first![0],
-      v: value instanceof Float64 ? value.value : (value as number | boolean),
-      ...(sample.anomalies.length > 0 ? { an: sample.anomalies } : {}),
-    }
-    if (o.keepTruth) d.log.push(entry)
-    const pending: Pending = { entry, topic, payload, qos, madeAt: performance.now(), again }
-    const held = d.held
-    if (held === null && outcome === 'stored' && roll('out_of_order')) {
-      inject(f, 'out_of_order')
-      d.held = pending
-      return
-    }
-    d.queue.push(pending)
-    if (held !== null) {
-      d.queue.push(held)
-      d.held = null
-    }
-  }
-
   /** Sends a reading, or (`copy`) the same bytes once more, which counts neither as sent nor acknowledged. */
   const send = (d: Device, p: Pending, copy: Pending['again']): void => {
     // An oversized publish is meant to fail with its connection: it counts for nothing.
@@ -465,8 +186,9 @@ export async function runSimulation(input: SimulationInput): Promise<SimulationS
     if (d.closed) return
     if (publishing) {
       const target = due(d, performance.now())
-      if (Number.isFinite(o.ratePerSecond)) while (d.made < target) make(d)
-      else if (d.queue.length === 0 && d.inFlight.size < o.maxInFlight && d.made < target) make(d)
+      if (Number.isFinite(o.ratePerSecond)) while (d.made < target) makeReading(d, o, devices, inject)
+      else if (d.queue.length === 0 && d.inFlight.size < o.maxInFlight && d.made < target)
+        makeReading(d, o, devices, inject)
     } else if (d.held !== null) {
       d.queue.push(d.held)
       d.held = null
@@ -476,7 +198,8 @@ export async function runSimulation(input: SimulationInput): Promise<SimulationS
       const p = d.queue.shift()!
       send(d, p, null)
       if (p.again !== null) send(d, p, p.again)
-      if (!Number.isFinite(o.ratePerSecond) && publishing && d.made < o.readingsPerDevice) make(d)
+      if (!Number.isFinite(o.ratePerSecond) && publishing && d.made < o.readingsPerDevice)
+        makeReading(d, o, devices, inject)
     }
   }
   // Re-pump on the next turn, not inside the callback: a QoS 0 callback may
@@ -635,66 +358,6 @@ export async function runSimulation(input: SimulationInput): Promise<SimulationS
         }
       : {}),
   }
-}
-
-function connectDevice(
-  o: SimulationOptions,
-  index: number,
-  faulty: boolean,
-  fleetRandom: () => number,
-  onError: (err: Error) => void,
-): Promise<Device> {
-  const id = `${o.idPrefix}${index}`
-  const client = mqtt.connect(o.url, {
-    clientId: id,
-    clean: o.clean,
-    protocolVersion: 4,
-    // Without faults a lost connection is an error to report, not something to hide behind a retry.
-    reconnectPeriod: faulty ? RECONNECT_MS : 0,
-    connectTimeout: o.connectTimeoutMs,
-    keepalive: 30,
-  })
-  return new Promise((resolve, reject) => {
-    const fail = (err: Error): void => {
-      client.removeListener('connect', ok)
-      client.removeListener('close', onClose)
-      // Later errors of a client given up on must not surface as unhandled events.
-      client.on('error', () => undefined)
-      client.end(true)
-      reject(err)
-    }
-    const onClose = (): void => fail(new Error(`connection closed before CONNACK (${o.url})`))
-    const ok = (): void => {
-      client.removeListener('error', fail)
-      client.removeListener('close', onClose)
-      // With faults on, errors of dropped connections are expected: mqtt.js reconnects.
-      client.on('error', faulty ? () => undefined : onError)
-      const random = mulberry32(o.boot ^ Math.imul(index + 1, 0x27d4eb2d))
-      resolve({
-        index,
-        id,
-        topic: `devices/${id}/telemetry`,
-        client,
-        signals: new DeviceSignals(typeOf(o.profile, index, o.devices), index),
-        clock: deviceClock(o.faults, fleetRandom, Date.now()),
-        random,
-        phase: index / o.devices,
-        made: 0,
-        queue: [],
-        held: null,
-        inFlight: new Set(),
-        connected: true,
-        stormed: false,
-        offlineUntil: 0,
-        closed: false,
-        pumpScheduled: false,
-        log: [],
-      })
-    }
-    client.once('connect', ok)
-    client.once('error', fail)
-    client.once('close', onClose)
-  })
 }
 
 function sleep(ms: number): Promise<void> {
