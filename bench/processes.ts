@@ -277,6 +277,14 @@ export function machineBusySeconds(): number {
   return (user + nice + system + irq + softirq + steal) / clockTicks()
 }
 
+/** Resident set size now (VmRSS) and its peak over the process's life (VmHWM), MB (proc(5)). */
+export function memoryMb(pid: number): { rssMb: number; hwmMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (key: string): number =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN)
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 }
+}
+
 let ticks: number | null = null
 function clockTicks(): number {
   ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
