@@ -66,7 +66,11 @@ export function targetRows(o: FleetBenchOptions, r: FleetResults): TargetRow[] {
     const connected = med(fleet, (x) => x.sim.devices)
     const all = connected === o.fleetDevices
     rows.push(
-      { scenario: 'fleet', met: all, text: `${fmt(connected)} of ${fmt(o.fleetDevices)} devices connected` },
+      {
+        scenario: 'fleet',
+        met: all,
+        text: `${fmt(connected)} of ${fmt(o.fleetDevices)} devices connected: ${all ? 'met' : '**missed**'}`,
+      },
       { scenario: 'fleet', ...rss },
       { scenario: 'fleet', ...p99 },
     )
@@ -81,7 +85,10 @@ export function targetRows(o: FleetBenchOptions, r: FleetResults): TargetRow[] {
         met: lost === 0 && burst.every((x) => x.ok),
         text:
           `${fmt(lost)} of ${fmt(acked)} acknowledged readings lost over ${burst.length} run` +
-          `${burst.length === 1 ? '' : 's'}, target 0: ${lost === 0 ? 'met' : '**missed**'}`,
+          `${burst.length === 1 ? '' : 's'}, target 0: ${lost === 0 ? 'met' : '**missed**'} ` +
+          `(of the ${fmt(o.burstRate)}/s offered the app acknowledged ` +
+          `${fmt(med(burst, (x) => x.sim.ackedPerSecond))}/s; the devices held back ` +
+          `${fmt(med(burst, (x) => x.sim.heldBack))} readings with their windows full)`,
       },
       {
         scenario: 'burst',

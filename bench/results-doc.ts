@@ -102,7 +102,10 @@ export function verdict(
   const met = atMost ? value < target : value >= target
   const by = Math.abs(value / target - 1) * 100
   const pct = by < 1 ? by.toFixed(1) : by.toFixed(0)
-  return met
-    ? { met, text: `${head}: met (${pct}% ${atMost ? 'under' : 'over'})` }
+  if (met) return { met, text: `${head}: met (${pct}% ${atMost ? 'under' : 'over'})` }
+  // "missed by 4956%" reads worse than the multiple it is.
+  const times = value / target
+  return times >= 2
+    ? { met, text: `${head}: **missed**, ${times.toFixed(times >= 10 ? 0 : 1)}× the target` }
     : { met, text: `${head}: **missed** by ${pct}%` }
 }
