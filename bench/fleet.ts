@@ -29,14 +29,8 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
-import {
-  type FleetResults,
-  fleetFigures,
-  renderFleetReport,
-  SECTION,
-  type TargetRow,
-  targetRows,
-} from './fleet-report.js'
+import { fleetFigures } from './fleet-figures.js'
+import { type FleetResults, renderFleetReport, SECTION, type TargetRow, targetRows } from './fleet-report.js'
 import { type Load, type LoadRun, type RunOptions, runLoad, runStormOn, type StormRun } from './fleet-run.js'
 import { REPO_ROOT, tempDir } from './processes.js'
 import { writeSection } from './results-doc.js'
