@@ -1,6 +1,7 @@
 /** The "InfluxDB forwarding (bench:influx)" section of bench/RESULTS.md, from the measurements. */
 
 import { cpus } from 'node:os'
+import { type BenchFigures, machine } from './chart.js'
 import type { InfluxBenchOptions } from './influx.js'
 import { codeVersion } from './processes.js'
 import { fmt, median, spread } from './results-doc.js'
@@ -181,4 +182,41 @@ export function renderInfluxReport(
     )
   })
   return out.join('\n')
+}
+
+/** The chart's figures: drain readings/s, ours beside InfluxDB's own ingest of the same lines. */
+export function influxFigures(
+  o: InfluxBenchOptions,
+  runs: readonly Run[],
+  influxdVersion: string,
+): BenchFigures {
+  const perS = (s: number): number => o.readings / s
+  const rate = (f: (r: Run) => number): number => median(runs.map((r) => perS(f(r))))
+  const ours = rate((r) => r.ours.seconds)
+  const ceiling = Math.max(
+    rate((r) => r.importRun.seconds),
+    rate((r) => r.http.seconds),
+  )
+  return {
+    bench: 'influx',
+    title: 'InfluxDB forwarding (bench:influx)',
+    measuredAt: new Date().toISOString(),
+    machine: machine(),
+    code: codeVersion(),
+    runs: runs.length,
+    panels: [
+      {
+        scenario: `backlog of ${fmt(o.readings)} readings into InfluxDB ${influxdVersion}`,
+        measure: 'readings/s',
+        unit: 'readings/s',
+        better: 'higher',
+        bars: [
+          { label: 'app, forwarder', value: ours, ours: true },
+          { label: '`influx -import`', value: rate((r) => r.importRun.seconds), ours: false },
+          { label: 'HTTP, 20,000 lines a POST', value: rate((r) => r.http.seconds), ours: false },
+        ],
+        target: { value: ceiling * TARGET, met: ours >= ceiling * TARGET },
+      },
+    ],
+  }
 }

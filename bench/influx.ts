@@ -35,10 +35,12 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { DuckDBStore } from '../bridge/index.js'
+import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
 import {
   type CeilingRun,
   type Content,
+  influxFigures,
   type OursRun,
   type Run,
   renderInfluxReport,
@@ -562,7 +564,8 @@ async function main(): Promise<void> {
   if (o.write) {
     const path = join(REPO_ROOT, 'bench', 'RESULTS.md')
     writeSection(path, 'InfluxDB forwarding (bench:influx)', report)
-    process.stdout.write(`written to ${path}\n`)
+    writeFigures(influxFigures(o, runs, influxd.version))
+    process.stdout.write(`written to ${path} and bench/results.svg\n`)
   }
   const bad = runs.filter((r) => !(r.importRun.ok && r.http.ok && r.ours.ok)).length
   process.exitCode = bad > 0 ? 1 : 0

@@ -1,9 +1,10 @@
 /** The "Ingest (bench:ingest)" section of bench/RESULTS.md, from the measurements. */
 
 import { cpus } from 'node:os'
+import { type BenchFigures, machine } from './chart.js'
 import type { IngestBenchOptions } from './ingest.js'
 import { codeVersion, mosquittoVersion } from './processes.js'
-import { fmt, median, spread } from './results-doc.js'
+import { fmt, median, spread, verdict } from './results-doc.js'
 
 export interface Measurement {
   readonly ackedPerSecond: number
@@ -25,7 +26,12 @@ export interface Measurement {
   readonly meanPayloadBytes: number
   readonly ok: boolean
   readonly check: string
+  /** Mosquitto: messages/s its one QoS 1 subscriber received, first to last; NaN for the app. */
+  readonly deliveredPerSecond: number
 }
+
+/** Issue 6's saturation targets: readings/s durably stored, and that ÷ Mosquitto's QoS 1 delivery rate. */
+export const SATURATION_TARGETS = Object.freeze({ storedPerSecond: 40_000, ratioToDelivery: 1.5 })
 
 export interface Scenario {
   readonly key: string
@@ -67,7 +73,8 @@ export function renderReport(
       'the store’s first field columns), and is not counted.',
     '- Check: for the app, every acknowledged (device, seq) read back from ' +
       '`GET /v1/telemetry?format=ndjson`, and `telemetry_readings_accepted_total`; for Mosquitto, the ' +
-      'messages its subscriber (`mosquitto_sub`) received.',
+      'messages its subscriber (`mosquitto_sub`, subscribed at QoS 1, so each delivery is acknowledged; ' +
+      'Mosquitto’s default of 20 in flight to it) received, and their rate from the first to the last.',
     '',
     `Medians of ${o.runs} run${o.runs === 1 ? '' : 's'} (min–max):`,
     '',
@@ -98,6 +105,7 @@ export function renderReport(
       `paced, p50 ${ratio('appPaced', 'mosquittoPaced', (m) => m.p50Ms)} and ` +
       `p99 ${ratio('appPaced', 'mosquittoPaced', (m) => m.p99Ms)}.`,
   )
+  out.push('', saturation(byKey))
   // Where the figure is a floor: the machine, or the publishers' one thread, ran out first.
   const bound = (f: (m: Measurement) => number, limit: number): string[] =>
     scenarios.filter((s) => median(s.runs.map(f)) > limit).map((s) => s.label)
@@ -138,4 +146,77 @@ export function renderReport(
     }
   }
   return out.join('\n')
+}
+
+/** Issue 6's saturation targets against the flat-out medians, in words. */
+function saturation(byKey: ReadonlyMap<string, Scenario>): string {
+  const app = byKey.get('appFlat')
+  const mosquitto = byKey.get('mosquittoFlat')
+  if (app === undefined || mosquitto === undefined) return ''
+  const stored = median(app.runs.map((m) => m.ackedPerSecond))
+  const delivered = median(mosquitto.runs.map((m) => m.deliveredPerSecond))
+  const t = SATURATION_TARGETS
+  const rate = verdict('durably stored', stored, t.storedPerSecond, { atMost: false, unit: '/s' })
+  const ratio = verdict('stored ÷ delivered', stored / delivered, t.ratioToDelivery, {
+    atMost: false,
+    unit: '×',
+    digits: 2,
+  })
+  return (
+    `Saturation (issue 6), flat out, medians: the app ${rate.text}. Mosquitto’s one QoS 1 subscriber ` +
+    `received ${fmt(delivered)} messages/s (first to last) in the same run; ${ratio.text}.`
+  )
+}
+
+/** The chart's figures: flat-out throughput and paced latency, the app beside Mosquitto. */
+export function ingestFigures(o: IngestBenchOptions, scenarios: readonly Scenario[]): BenchFigures {
+  const byKey = new Map(scenarios.map((s) => [s.key, s]))
+  const med = (key: string, f: (m: Measurement) => number): number =>
+    median(byKey.get(key)?.runs.map(f) ?? [])
+  const stored = med('appFlat', (m) => m.ackedPerSecond)
+  const delivered = med('mosquittoFlat', (m) => m.deliveredPerSecond)
+  const t = SATURATION_TARGETS
+  const mosquitto = `Mosquitto ${mosquittoVersion()}`
+  const flat = `saturation, ${o.publishers} publishers flat out, QoS 1`
+  const paced = `paced, ${fmt(o.pacedRate)} readings/s, QoS 1`
+  const latency = (q: 'p50Ms' | 'p99Ms') => [
+    { label: 'app (durable PUBACK)', value: med('appPaced', (m) => m[q]), ours: true },
+    { label: `${mosquitto} (stores nothing)`, value: med('mosquittoPaced', (m) => m[q]), ours: false },
+  ]
+  return {
+    bench: 'ingest',
+    title: 'Ingest (bench:ingest)',
+    measuredAt: new Date().toISOString(),
+    machine: machine(),
+    code: codeVersion(),
+    runs: o.runs,
+    panels: [
+      {
+        scenario: flat,
+        measure: 'readings/s',
+        unit: 'readings/s',
+        better: 'higher',
+        bars: [
+          { label: 'app, durably stored', value: stored, ours: true },
+          {
+            label: `${mosquitto}, acknowledged`,
+            value: med('mosquittoFlat', (m) => m.ackedPerSecond),
+            ours: false,
+          },
+          { label: `${mosquitto}, delivered (QoS 1 sub)`, value: delivered, ours: false },
+        ],
+        target: { value: t.storedPerSecond, met: stored >= t.storedPerSecond },
+      },
+      {
+        scenario: flat,
+        measure: 'stored ÷ Mosquitto’s delivery rate',
+        unit: '×',
+        better: 'higher',
+        bars: [{ label: 'app', value: stored / delivered, ours: true }],
+        target: { value: t.ratioToDelivery, met: stored / delivered >= t.ratioToDelivery },
+      },
+      { scenario: paced, measure: 'publish→PUBACK p50', unit: 'ms', better: 'lower', bars: latency('p50Ms') },
+      { scenario: paced, measure: 'publish→PUBACK p99', unit: 'ms', better: 'lower', bars: latency('p99Ms') },
+    ],
+  }
 }

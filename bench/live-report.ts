@@ -3,6 +3,7 @@
 import { cpus } from 'node:os'
 import type { FeatureDefinition } from '../src/features/index.js'
 import { formatDuration } from '../src/features/index.js'
+import { type BenchFigures, machine } from './chart.js'
 import type { LiveRun, Loss } from './live-run.js'
 import { codeVersion } from './processes.js'
 import { fmt, median, spread } from './results-doc.js'
@@ -384,4 +385,32 @@ function verdict(s: LiveScenario, cores: number): string {
 
 function ms(v: number): string {
   return Number.isNaN(v) ? '-' : v.toFixed(1)
+}
+
+/**
+ * The chart's figures. No peer streams features over SSE (see the report), so
+ * each scenario's telemetry latency is held against the target alone.
+ */
+export function liveFigures(o: LiveReportOptions, scenarios: readonly LiveScenario[]): BenchFigures {
+  const runs = Math.max(0, ...scenarios.map((s) => s.runs.length))
+  const q = (s: LiveScenario, f: (r: LiveRun) => number): number => median(s.runs.map(f))
+  return {
+    bench: 'live',
+    title: 'Live streams (bench:live)',
+    measuredAt: new Date().toISOString(),
+    machine: machine(),
+    code: codeVersion(),
+    runs,
+    panels: scenarios.map((s) => ({
+      scenario: `${s.label}, ${fmt(o.devices * o.rate)} readings/s`,
+      measure: 'publish→SSE delivery (no peer)',
+      unit: 'ms',
+      better: 'lower' as const,
+      bars: [
+        { label: 'app, p50', value: q(s, (r) => r.telemetry.publishToDelivery.p50Ms), ours: true },
+        { label: 'app, p99', value: q(s, (r) => r.telemetry.publishToDelivery.p99Ms), ours: true },
+      ],
+      target: { value: TARGET_P99_MS, met: meetsTarget(s) },
+    })),
+  }
 }

@@ -42,8 +42,9 @@ import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadFeatureDefinitions } from '../src/features/index.js'
+import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
-import { type LiveScenario, renderLiveReport, runLine } from './live-report.js'
+import { type LiveScenario, liveFigures, renderLiveReport, runLine } from './live-report.js'
 import { type LiveRunOptions, runLive } from './live-run.js'
 import { REPO_ROOT, tempDir } from './processes.js'
 import { writeSection } from './results-doc.js'
@@ -269,7 +270,8 @@ async function main(): Promise<void> {
   if (o.write) {
     const path = join(REPO_ROOT, 'bench', 'RESULTS.md')
     writeSection(path, 'Live streams (bench:live)', report)
-    process.stdout.write(`written to ${path}\n`)
+    writeFigures(liveFigures(o, sets))
+    process.stdout.write(`written to ${path} and bench/results.svg\n`)
   }
   if (o.profile) {
     const dir = tempDir('bench-profile-')

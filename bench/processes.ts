@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { SERVER_NODE_FLAGS } from '../src/node-flags.js'
 import { freePort } from './influxd.js'
@@ -180,29 +181,58 @@ export interface Subscriber {
   readonly pid: number
   /** Messages received on devices/+/telemetry so far. */
   readonly received: () => number
+  /** Starts counting deliveries afresh, for `since()`. */
+  readonly mark: () => void
+  /** Deliveries since `mark()`: how many, and their rate from the first to the last. */
+  readonly since: () => Delivery
   stop(): Promise<void>
+}
+
+export interface Delivery {
+  readonly count: number
+  /** From the first message to the last, ms (performance.now() as each line is read). */
+  readonly spanMs: number
+  /** count ÷ span; NaN with fewer than two messages. */
+  readonly perSecond: number
+}
+
+export interface SubscriberOptions {
+  /** The subscription's QoS: the most a message is delivered with. Default 1. */
+  readonly qos?: 0 | 1
 }
 
 /**
  * mosquitto_sub on `devices/+/telemetry`, printing only each message's topic.
  * It is ready once a probe on `bench/ready` comes back, so no reading is
- * published before the subscription exists.
+ * published before the subscription exists. At QoS 1 (the default) the
+ * broker delivers QoS 1 publishes as QoS 1, each one acknowledged by the
+ * subscriber: the delivery the issue's saturation target compares with.
  */
-export async function startSubscriber(mqttUrl: string): Promise<Subscriber> {
+export async function startSubscriber(mqttUrl: string, options: SubscriberOptions = {}): Promise<Subscriber> {
   const port = new URL(mqttUrl).port
+  const qos = String(options.qos ?? 1)
   const child = track(
     spawn(
       'mosquitto_sub',
-      ['-h', HOST, '-p', port, '-q', '0', '-t', 'devices/+/telemetry', '-t', 'bench/ready', '-F', '%t'],
+      ['-h', HOST, '-p', port, '-q', qos, '-t', 'devices/+/telemetry', '-t', 'bench/ready', '-F', '%t'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     ),
   )
   const stderr = tail(child)
   let received = 0
   let ready = false
+  let sinceMark = 0
+  let firstAt = Number.NaN
+  let lastAt = Number.NaN
   createInterface({ input: child.stdout! }).on('line', (topic) => {
-    if (topic === 'bench/ready') ready = true
-    else received++
+    if (topic === 'bench/ready') {
+      ready = true
+      return
+    }
+    received++
+    sinceMark++
+    lastAt = performance.now()
+    if (Number.isNaN(firstAt)) firstAt = lastAt
   })
   const deadline = Date.now() + 10_000
   while (!ready) {
@@ -211,7 +241,24 @@ export async function startSubscriber(mqttUrl: string): Promise<Subscriber> {
     execFileSync('mosquitto_pub', ['-h', HOST, '-p', port, '-t', 'bench/ready', '-m', 'x'])
     await sleep(100)
   }
-  return { pid: child.pid!, received: () => received, stop: () => stopChild(child, 5000) }
+  return {
+    pid: child.pid!,
+    received: () => received,
+    mark() {
+      sinceMark = 0
+      firstAt = Number.NaN
+      lastAt = Number.NaN
+    },
+    since() {
+      const spanMs = lastAt - firstAt
+      return {
+        count: sinceMark,
+        spanMs: Number.isNaN(spanMs) ? 0 : spanMs,
+        perSecond: sinceMark >= 2 && spanMs > 0 ? (sinceMark * 1000) / spanMs : Number.NaN,
+      }
+    },
+    stop: () => stopChild(child, 5000),
+  }
 }
 
 /** User plus system CPU time of a process, all threads, in seconds (proc(5)). */
@@ -228,6 +275,14 @@ export function machineBusySeconds(): number {
   // user nice system idle iowait irq softirq steal
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu
   return (user + nice + system + irq + softirq + steal) / clockTicks()
+}
+
+/** Resident set size now (VmRSS) and its peak over the process's life (VmHWM), MB (proc(5)). */
+export function memoryMb(pid: number): { rssMb: number; hwmMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (key: string): number =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN)
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 }
 }
 
 let ticks: number | null = null

@@ -2,6 +2,7 @@
 
 import { cpus } from 'node:os'
 import { version as duckdbVersion } from '@duckdb/node-api'
+import { type BenchFigures, machine } from './chart.js'
 import { codeVersion } from './processes.js'
 import { fmt, median, spread } from './results-doc.js'
 import type { WindowsBenchOptions } from './windows.js'
@@ -173,4 +174,46 @@ export function renderWindowsReport(
     )
   })
   return out.join('\n')
+}
+
+/** The chart's figures: seconds for one day of windows, ours beside the hand-written query. */
+export function windowsFigures(o: WindowsBenchOptions, runs: readonly Run[]): BenchFigures {
+  const floorS = median(runs.map((r) => r.floor.seconds))
+  const oursS = median(runs.map((r) => r.ours.seconds))
+  const scenario = `one day of 10 s windows, ${fmt(o.devices)} devices, ${fmt(o.readings)} readings, Parquet`
+  return {
+    bench: 'windows',
+    title: 'Training windows (bench:windows)',
+    measuredAt: new Date().toISOString(),
+    machine: machine(),
+    code: codeVersion(),
+    runs: runs.length,
+    panels: [
+      {
+        scenario,
+        measure: 'seconds to the last byte',
+        unit: 's',
+        better: 'lower',
+        bars: [
+          { label: 'app, GET /v1/windows', value: oursS, ours: true },
+          { label: 'hand-written DuckDB query', value: floorS, ours: false },
+        ],
+        target: { value: floorS * TARGET_RATIO, met: oursS <= floorS * TARGET_RATIO },
+      },
+      {
+        scenario,
+        measure: 'peak RSS',
+        unit: 'MB',
+        better: 'lower',
+        bars: [
+          { label: 'app (server)', value: median(runs.map((r) => r.ours.peakRssMb)), ours: true },
+          {
+            label: 'DuckDB query (bench process)',
+            value: median(runs.map((r) => r.floor.peakRssMb)),
+            ours: false,
+          },
+        ],
+      },
+    ],
+  }
 }

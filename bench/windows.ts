@@ -30,6 +30,7 @@ import type { ReadableStream } from 'node:stream/web'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { DuckDBStore } from '../bridge/index.js'
+import { writeFigures } from './chart.js'
 import { cpuSeconds, REPO_ROOT, startApp, tempDir } from './processes.js'
 import { writeSection } from './results-doc.js'
 import {
@@ -39,6 +40,7 @@ import {
   type Run,
   renderWindowsReport,
   runLine,
+  windowsFigures,
 } from './windows-report.js'
 
 export interface WindowsBenchOptions {
@@ -344,7 +346,8 @@ async function main(): Promise<void> {
   if (o.write) {
     const path = join(REPO_ROOT, 'bench', 'RESULTS.md')
     writeSection(path, 'Training windows (bench:windows)', report)
-    process.stdout.write(`written to ${path}\n`)
+    writeFigures(windowsFigures(o, runs))
+    process.stdout.write(`written to ${path} and bench/results.svg\n`)
   }
   const bad = runs.filter((r) => !r.check.ok).length
   if (bad > 0) {

@@ -1,0 +1,229 @@
+/**
+ * bench/results.svg: the headline figures of every bench at a glance, ours
+ * beside the peer measured in the same run, as horizontal bars.
+ *
+ *   bench:ingest ─┐
+ *   bench:live   ─┤  writeFigures()    bench/results/<bench>.json
+ *   bench:fleet  ─┼───────────────▶    (one file a bench, its latest run)
+ *   ...          ─┘                          │ every file, every time
+ *                                            ▼
+ *                                      bench/results.svg
+ *
+ * Each script writes its own figures next to its RESULTS.md section and the
+ * chart is redrawn from all of them, so a bench run alone leaves the others'
+ * bars as they were. Plain SVG 1.1 text, no dependencies.
+ */
+
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { fmt, formatWithBiome } from './results-doc.js'
+
+export interface Bar {
+  readonly label: string
+  readonly value: number
+  /** Ours, or the peer (or floor, or ceiling) it is held against. */
+  readonly ours: boolean
+}
+
+export interface Panel {
+  /** The scenario, e.g. `fleet: 10,000 devices × 1/s`. */
+  readonly scenario: string
+  /** What is measured, e.g. `publish→PUBACK p99`. */
+  readonly measure: string
+  /** Unit after each value, e.g. `ms`, `readings/s`, `MB`. */
+  readonly unit: string
+  readonly better: 'higher' | 'lower'
+  readonly bars: readonly Bar[]
+  /** The issue's target, drawn as a dashed line. */
+  readonly target?: { readonly value: number; readonly met: boolean }
+}
+
+export interface BenchFigures {
+  /** The file name under bench/results/, e.g. `fleet`. */
+  readonly bench: string
+  /** The RESULTS.md section, e.g. `Fleet, burst and connection storm (bench:fleet)`. */
+  readonly title: string
+  readonly measuredAt: string
+  /** `<cores> cores, <CPU model>, Node <version>`. */
+  readonly machine: string
+  readonly code: string
+  readonly runs: number
+  readonly panels: readonly Panel[]
+}
+
+const ROOT = join(import.meta.dirname, '..', '..')
+export const FIGURES_DIR = join(ROOT, 'bench', 'results')
+export const CHART_PATH = join(ROOT, 'bench', 'results.svg')
+/** The benches in the order `npm run bench` runs them; any other file comes after. */
+const ORDER = ['ingest', 'live', 'windows', 'influx', 'fleet']
+
+export function machine(): string {
+  const cpu = cpus()
+  return `${cpu.length} cores, ${cpu[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}`
+}
+
+/** Saves one bench's figures, then redraws the chart from every bench's. */
+export function writeFigures(figures: BenchFigures): void {
+  mkdirSync(FIGURES_DIR, { recursive: true })
+  const path = join(FIGURES_DIR, `${figures.bench}.json`)
+  // JSON has no NaN: a figure not measured is written as null and read back as NaN.
+  // Two decimals are more than a chart shows, and keep the file's diffs readable.
+  const round = (_: string, v: unknown): unknown =>
+    typeof v !== 'number' ? v : Number.isNaN(v) ? null : Math.round(v * 100) / 100
+  writeFileSync(path, `${JSON.stringify(figures, round, 2)}\n`)
+  formatWithBiome(path)
+  writeFileSync(CHART_PATH, renderChart(readFigures()))
+}
+
+export function readFigures(): BenchFigures[] {
+  let files: string[]
+  try {
+    files = readdirSync(FIGURES_DIR).filter((f) => f.endsWith('.json'))
+  } catch {
+    return []
+  }
+  const rank = (f: string): number => {
+    const i = ORDER.indexOf(f.replace(/\.json$/, ''))
+    return i < 0 ? ORDER.length : i
+  }
+  return files
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+    .map(
+      (f) =>
+        JSON.parse(readFileSync(join(FIGURES_DIR, f), 'utf8'), (_, v: unknown) =>
+          v === null ? Number.NaN : v,
+        ) as BenchFigures,
+    )
+}
+
+// Layout, px. Labels left of LABEL_X, bars from BAR_X, the longest bar BAR_MAX wide.
+const WIDTH = 960
+const LABEL_X = 330
+const BAR_X = 340
+const BAR_MAX = 430
+const ROW = 20
+const BAR_HEIGHT = 14
+const OURS = '#2563eb'
+const PEER = '#9ca3af'
+const TARGET = '#b91c1c'
+const MET = '#15803d'
+
+export function renderChart(benches: readonly BenchFigures[]): string {
+  const body: string[] = []
+  let y = 28
+  const text = (x: number, yy: number, s: string, attrs = ''): void => {
+    body.push(`<text x="${x}" y="${yy}"${attrs === '' ? '' : ` ${attrs}`}>${xml(s)}</text>`)
+  }
+  text(16, y, 'Benchmark results: ours against the peer measured in the same run', 'class="title"')
+  y += 20
+  text(16, y, 'Medians of each bench’s runs. Dashed line: the issue’s target. Details: bench/RESULTS.md.')
+  y += 8
+  body.push(`<rect x="${BAR_X}" y="${y}" width="12" height="10" fill="${OURS}"/>`)
+  text(BAR_X + 16, y + 9, 'ours')
+  body.push(`<rect x="${BAR_X + 70}" y="${y}" width="12" height="10" fill="${PEER}"/>`)
+  text(BAR_X + 86, y + 9, 'peer (Mosquitto, DuckDB’s own query, influxd’s own ingest)')
+  y += 24
+  if (benches.length === 0) {
+    text(16, y + 14, 'No figures yet: run npm run bench.')
+    y += 30
+  }
+  for (const b of benches) {
+    y += 14
+    body.push(`<line x1="16" y1="${y - 12}" x2="${WIDTH - 16}" y2="${y - 12}" class="rule"/>`)
+    text(16, y + 4, b.title, 'class="bench"')
+    y += 18
+    text(
+      16,
+      y + 2,
+      `${b.measuredAt.slice(0, 10)}, ${b.machine}, code ${b.code}, ${runs(b.runs)}`,
+      'class="note"',
+    )
+    y += 10
+    for (const p of b.panels) y = panel(body, p, y + 14)
+  }
+  const missing = ORDER.filter((name) => !benches.some((b) => b.bench === name))
+  if (missing.length > 0) {
+    y += 10
+    text(16, y + 12, `Not run yet: ${missing.map((m) => `bench:${m}`).join(', ')}.`, 'class="note"')
+    y += 14
+  }
+  const height = y + 20
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="Benchmark results">`,
+    '<style>',
+    'text { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 12px; fill: #111827; }',
+    '.title { font-size: 17px; font-weight: 700; }',
+    '.bench { font-size: 14px; font-weight: 700; }',
+    '.panel { font-weight: 600; }',
+    '.note { fill: #4b5563; font-size: 11px; }',
+    '.rule { stroke: #e5e7eb; stroke-width: 1; }',
+    '</style>',
+    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
+    ...body,
+    '</svg>',
+    '',
+  ].join('\n')
+}
+
+/** One scenario's measure: a heading line, then a bar per system. Returns the next free y. */
+function panel(body: string[], p: Panel, top: number): number {
+  let y = top
+  const hint = p.better === 'lower' ? 'lower is better' : 'higher is better'
+  body.push(
+    `<text x="16" y="${y}" class="panel">${xml(`${p.scenario}: ${p.measure}`)}` +
+      `<tspan class="note" dx="8">${xml(hint)}</tspan></text>`,
+  )
+  if (p.target !== undefined) {
+    const t = p.target
+    const word = t.met ? 'met' : 'missed'
+    body.push(
+      // A style, not a fill attribute: the stylesheet's text fill would win over an attribute.
+      `<text x="${WIDTH - 16}" y="${y}" text-anchor="end" class="panel" style="fill: ${t.met ? MET : TARGET}">` +
+        `${xml(`target ${p.better === 'lower' ? '<' : '≥'} ${value(t.value, p.unit)}: ${word}`)}</text>`,
+    )
+  }
+  y += 8
+  const finite = p.bars.map((b) => b.value).filter((v) => Number.isFinite(v))
+  const top2 = Math.max(0, ...finite, p.target?.value ?? 0)
+  const scale = top2 > 0 ? BAR_MAX / top2 : 0
+  const barsTop = y
+  for (const b of p.bars) {
+    const mid = y + BAR_HEIGHT / 2 + 4
+    body.push(
+      `<text x="${LABEL_X}" y="${mid}" text-anchor="end"${b.ours ? ' class="panel"' : ''}>${xml(b.label)}</text>`,
+    )
+    if (Number.isFinite(b.value)) {
+      const w = Math.max(1, b.value * scale)
+      body.push(
+        `<rect x="${BAR_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_HEIGHT}" fill="${b.ours ? OURS : PEER}"/>`,
+      )
+      body.push(`<text x="${(BAR_X + w + 6).toFixed(1)}" y="${mid}">${xml(value(b.value, p.unit))}</text>`)
+    } else {
+      body.push(`<text x="${BAR_X + 2}" y="${mid}" class="note">not measured</text>`)
+    }
+    y += ROW
+  }
+  if (p.target !== undefined && scale > 0) {
+    const x = (BAR_X + p.target.value * scale).toFixed(1)
+    body.push(
+      `<line x1="${x}" y1="${barsTop - 3}" x2="${x}" y2="${y - ROW + BAR_HEIGHT + 3}" ` +
+        `stroke="${TARGET}" stroke-width="1.5" stroke-dasharray="4 3"/>`,
+    )
+  }
+  return y + 6
+}
+
+function value(v: number, unit: string): string {
+  if (!Number.isFinite(v)) return '-'
+  const n = Math.abs(v) >= 100 ? fmt(v) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2)
+  return unit === '×' ? `${n}×` : `${n} ${unit}`
+}
+
+function runs(n: number): string {
+  return n === 1 ? '1 run' : `medians of ${n} runs`
+}
+
+function xml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+}
