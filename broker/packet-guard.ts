@@ -77,21 +77,39 @@ export class PacketGuard {
 
   #readTopic(chunk: Uint8Array, start: number, available: number): GuardViolation | null {
     const topic = this.#topic!
+    // The usual case: the whole topic within this chunk, checked where it lies.
+    if (topic.length === 0 && available >= 2) {
+      const end = start + 2 + chunk[start]! * 256 + chunk[start + 1]!
+      if (end <= start + available) {
+        this.#topic = null
+        return topicProblem(chunk, start + 2, end)
+      }
+    }
     for (let k = 0; k < available; k++) {
       topic.push(chunk[start + k]!)
       if (topic.length < 2) continue
       const topicLength = topic[0]! * 256 + topic[1]!
       if (topic.length < 2 + topicLength) continue
       this.#topic = null
-      const bytes = Uint8Array.from(topic.slice(2))
-      if (bytes.includes(0)) return 'topic_contains_nul'
-      try {
-        strictUtf8.decode(bytes)
-      } catch {
-        return 'topic_not_utf8'
-      }
-      return null
+      return topicProblem(Uint8Array.from(topic), 2, topic.length)
     }
     return null
   }
+}
+
+/** Whether bytes[from, to) hold U+0000 or are not well-formed UTF-8; ASCII needs no decoding. */
+function topicProblem(bytes: Uint8Array, from: number, to: number): GuardViolation | null {
+  let ascii = true
+  for (let k = from; k < to; k++) {
+    const b = bytes[k]!
+    if (b === 0) return 'topic_contains_nul'
+    if (b >= 0x80) ascii = false
+  }
+  if (ascii) return null
+  try {
+    strictUtf8.decode(bytes.subarray(from, to))
+  } catch {
+    return 'topic_not_utf8'
+  }
+  return null
 }

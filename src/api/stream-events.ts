@@ -8,11 +8,38 @@ import type { HubEvent } from './sse.js'
 /**
  * One `telemetry` event per stored reading; a client's `fields` filter trims
  * its fields. The JSON is built on first use and kept: with no client
- * listening, a reading costs the stream nothing but this closure.
+ * listening, a reading costs the stream this one small object, which the
+ * replay log holds for a while (a class, not closures: less to keep).
  */
 export function telemetryEvent(r: Reading): Omit<HubEvent, 'id'> {
-  let all: string | null = null
-  const json = (names: ReadonlySet<string> | null): string => {
+  return new TelemetryEvent(r)
+}
+
+class TelemetryEvent {
+  readonly type = 'telemetry'
+  readonly #reading: Reading
+  #all: string | null = null
+
+  constructor(reading: Reading) {
+    this.#reading = reading
+  }
+
+  get device(): string {
+    return this.#reading.device
+  }
+
+  get names(): readonly string[] {
+    return this.#reading.fields.map((f) => f.name)
+  }
+
+  data(names: ReadonlySet<string> | null): string {
+    if (names !== null) return this.#json(names)
+    this.#all ??= this.#json(null)
+    return this.#all
+  }
+
+  #json(names: ReadonlySet<string> | null): string {
+    const r = this.#reading
     const fields: Record<string, number | boolean | string> = {}
     for (const f of r.fields) {
       if (names !== null && !names.has(f.name)) continue
@@ -30,16 +57,6 @@ export function telemetryEvent(r: Reading): Omit<HubEvent, 'id'> {
       fields,
       tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
     })
-  }
-  return {
-    device: r.device,
-    type: 'telemetry',
-    names: r.fields.map((f) => f.name),
-    data: (names) => {
-      if (names !== null) return json(names)
-      all ??= json(null)
-      return all
-    },
   }
 }
 

@@ -123,6 +123,14 @@ interface FeatureState {
   readonly open: OpenWindow[]
   /** Windows starting before this were closed early by the bound; null when none was. */
   closedBeforeNs: bigint | null
+  /**
+   * The starts of the windows containing the last reading, for every time in
+   * [hopFromNs, hopFromNs + hop): readings mostly fall in the same hop as the
+   * one before, and bigint arithmetic allocates.
+   */
+  hopFromNs: bigint | null
+  hopToNs: bigint
+  starts: readonly bigint[]
 }
 
 interface DeviceState {
@@ -241,12 +249,18 @@ export class FeatureEngine {
     const definition = this.#definitions[i]!
     let state = device.features[i]
     if (state === undefined) {
-      state = { open: [], closedBeforeNs: null }
+      state = { open: [], closedBeforeNs: null, hopFromNs: null, hopToNs: 0n, starts: [] }
       device.features[i] = state
     }
     const watermarkNs = device.newestTsNs - definition.graceNs
     let late = false
-    for (const startNs of windowStartsContaining(reading.tsNs, definition)) {
+    const tNs = reading.tsNs
+    if (state.hopFromNs === null || tNs < state.hopFromNs || tNs >= state.hopToNs) {
+      state.starts = windowStartsContaining(tNs, definition)
+      state.hopFromNs = state.starts[state.starts.length - 1]!
+      state.hopToNs = state.hopFromNs + definition.hopNs
+    }
+    for (const startNs of state.starts) {
       if (
         isWindowClosed(startNs, definition, watermarkNs) ||
         (state.closedBeforeNs !== null && startNs < state.closedBeforeNs)
