@@ -5,7 +5,8 @@
  * (truth.ts), over the same HTTP API an ML job uses:
  *
  * - every reading the system should store, and acknowledged, is stored
- *   exactly once (GET /v1/telemetry), with the value the device sent;
+ *   exactly once (GET /v1/telemetry), with the value the device sent (at
+ *   QoS 0, at most once);
  * - its device time is what the device wrote, whatever the unit; its event
  *   time is never more than 5 s past its receive time; and once a device's
  *   clock estimate has settled (its last 8 readings arrived promptly, from
@@ -121,7 +122,8 @@ export async function verifyRun(
     if (e.x === 'stored') {
       claimed.add(key)
       if (copies.length > 1) problems.push(`stored ${copies.length} times`)
-      else if (copies.length === 0 && e.a !== null) problems.push('acknowledged but not stored')
+      // QoS 0 promises at most once: a reading written but not stored is allowed.
+      else if (copies.length === 0 && e.a !== null && header.qos > 0) problems.push('acknowledged but not stored')
       const row = copies[0]
       const s = streak.get(e.d) ?? { n: 0, epoch: e.e }
       const prompt =
