@@ -26,6 +26,8 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import {
+  loadProfile,
+  type Profile,
   resolveSimulationOptions,
   runSimulation,
   type SimulationInput,
@@ -148,6 +150,9 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
     tags: { site: 'bench' },
     drainTimeoutMs: DRAIN_LIMIT_MS,
     boot: Math.floor(Date.now() / 1000),
+    // One device type: every device carries every feature's field, so each
+    // subscriber must see the same number of feature events from each.
+    profile: thermostatsOnly(),
   }
   const { readingsPerDevice } = resolveSimulationOptions({ ...input, url: 'mqtt://127.0.0.1:1' })
   const recorder = new DeliveryRecorder(o.graceMs, { first: warmupSeqs + 1, last: warmupSeqs + measuredSeqs })
@@ -403,4 +408,12 @@ function memoryMb(pid: number): { rss: number; peak: number } {
   const kb = (key: string): number =>
     Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN)
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
+}
+
+/** The default profile's thermostats, the type whose fields the default features cover. */
+function thermostatsOnly(): Profile {
+  const profile = loadProfile()
+  const types = profile.types.filter((t) => t.name === 'thermostat')
+  if (types.length === 0) throw new Error('the default profile has no thermostat type')
+  return { types }
 }
