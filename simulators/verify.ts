@@ -123,7 +123,8 @@ export async function verifyRun(
       claimed.add(key)
       if (copies.length > 1) problems.push(`stored ${copies.length} times`)
       // QoS 0 promises at most once: a reading written but not stored is allowed.
-      else if (copies.length === 0 && e.a !== null && header.qos > 0) problems.push('acknowledged but not stored')
+      else if (copies.length === 0 && e.a !== null && header.qos > 0)
+        problems.push('acknowledged but not stored')
       const row = copies[0]
       const s = streak.get(e.d) ?? { n: 0, epoch: e.e }
       const prompt =
