@@ -40,6 +40,9 @@ export const DEFAULT_BROKER_OPTIONS = Object.freeze({
   connectTimeoutMs: 10_000,
 })
 
+/** Bytes of one connection read for Aedes at a time, when they hold whole packets. */
+const MAX_READ_BYTES = 16 * 1024
+
 class ProtocolViolation extends Error {
   override name = 'ProtocolViolation'
   constructor(readonly reason: string) {
@@ -114,9 +117,19 @@ export class TelemetryBroker {
       const guard = new PacketGuard(options.maxPacketBytes)
       const read = socket.read.bind(socket)
       // Every byte Aedes reads passes the guard first (see packet-guard.ts).
-      socket.read = (size?: number) => {
-        const chunk = read(size) as Buffer | null
+      socket.read = (size?: number | null) => {
+        let chunk = read(size ?? undefined) as Buffer | null
         if (chunk === null) return null
+        // Aedes handles every packet of what it reads before it reads again:
+        // a fast publisher would put its whole socket buffer in flight here.
+        // Whole packets up to a bound go on; the rest waits in the socket.
+        if (size == null && chunk.length > MAX_READ_BYTES) {
+          const whole = guard.wholePacketsWithin(chunk, MAX_READ_BYTES)
+          if (whole > 0) {
+            socket.unshift(chunk.subarray(whole))
+            chunk = chunk.subarray(0, whole)
+          }
+        }
         const problem: GuardViolation | null = guard.check(chunk)
         if (problem === null) return chunk
         options.onDisconnectForViolation?.(problem)

@@ -40,6 +40,34 @@ export class PacketGuard {
     this.#maxPacketBytes = maxPacketBytes
   }
 
+  /**
+   * How many leading bytes of `chunk`, the stream's next bytes, hold whole
+   * packets and no more than `max` bytes in all: 0 when the guard is inside a
+   * packet, or the first packet alone is longer than `max` (or incomplete).
+   * Reads nothing into the guard.
+   */
+  wholePacketsWithin(chunk: Uint8Array, max: number): number {
+    if (this.#state !== HEADER) return 0
+    let whole = 0
+    let pos = 0
+    while (pos < chunk.length) {
+      let length = 0
+      let k = 0
+      let byte = 0x80
+      while (byte & 0x80) {
+        if (k === 4 || pos + 1 + k >= chunk.length) return whole
+        byte = chunk[pos + 1 + k]!
+        length += (byte & 0x7f) * 128 ** k
+        k++
+      }
+      const end = pos + 1 + k + length
+      if (end > max || end > chunk.length) return whole
+      whole = end
+      pos = end
+    }
+    return whole
+  }
+
   /** Feeds the next bytes of the stream; returns the first violation, or null. */
   check(chunk: Uint8Array): GuardViolation | null {
     let i = 0

@@ -99,3 +99,22 @@ t.test('packet-guard - applies its own maximum', async (t) => {
   t.equal(new PacketGuard(99).check(header), 'packet_too_large')
   t.equal(new PacketGuard(100).check(header), null)
 })
+
+t.test('packet guard - whole packets within a bound, from a packet start only', async (t) => {
+  // PUBLISH QoS 0 to "a/b" with a 4-byte payload: 1 + 1 + (2 + 3 + 4) = 11 bytes.
+  const publish = Buffer.from([0x30, 9, 0, 3, 0x61, 0x2f, 0x62, 1, 2, 3, 4])
+  const three = Buffer.concat([publish, publish, publish])
+  const guard = new PacketGuard(1024)
+  t.equal(guard.wholePacketsWithin(three, 100), 33, 'all three fit')
+  t.equal(guard.wholePacketsWithin(three, 25), 22, 'two fit the bound')
+  t.equal(guard.wholePacketsWithin(three, 10), 0, 'not even the first: nothing to cut at')
+  t.equal(guard.wholePacketsWithin(three.subarray(0, 30), 100), 22, 'an incomplete third is left out')
+  t.equal(guard.wholePacketsWithin(Buffer.from([0x30]), 100), 0, 'a lone type byte')
+  // A 200-byte body: Remaining Length in two bytes (0xc8 0x01).
+  const long = Buffer.concat([Buffer.from([0x30, 0xc8, 0x01]), Buffer.alloc(200)])
+  t.equal(guard.wholePacketsWithin(Buffer.concat([long, publish]), 300), 214)
+  t.equal(guard.wholePacketsWithin(long.subarray(0, 2), 300), 0, 'a length cut in the middle')
+  // Once the guard is inside a packet, a cut would not fall on a boundary.
+  t.equal(guard.check(three.subarray(0, 5)), null)
+  t.equal(guard.wholePacketsWithin(three.subarray(5), 100), 0)
+})
