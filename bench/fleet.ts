@@ -29,6 +29,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
+import { flagReaders, writeFlag } from './flags.js'
 import { fleetFigures } from './fleet-figures.js'
 import { type FleetResults, renderFleetReport, SECTION, type TargetRow, targetRows } from './fleet-report.js'
 import { type Load, type LoadRun, type RunOptions, runLoad, runStormOn, type StormRun } from './fleet-run.js'
@@ -102,14 +103,7 @@ function parseOptions(argv: readonly string[]): FleetBenchOptions {
     },
   })
   const problems: string[] = []
-  const int = (flag: keyof typeof values, fallback: number, lo: number, hi: number): number => {
-    const v = values[flag]
-    if (typeof v !== 'string') return fallback
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || n < lo || n > hi)
-      problems.push(`--${flag} must be an integer from ${lo} to ${hi}`)
-    return n
-  }
+  const { int, choice } = flagReaders(values, problems)
   const scenarios = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((s) => s.trim())
   for (const s of scenarios)
     if (!SCENARIOS.includes(s as ScenarioName))
@@ -127,12 +121,9 @@ function parseOptions(argv: readonly string[]): FleetBenchOptions {
     burstWindow: int('burst-window', DEFAULTS.burstWindow, 1, 65_535),
     stormDevices: int('storm-devices', DEFAULTS.stormDevices, 1, 10_000),
     stormSeconds: int('storm-seconds', DEFAULTS.stormSeconds, 1, 600),
-    write: values.write === undefined ? DEFAULTS.write : values.write === 'true',
-    profile: (values.profile ?? DEFAULTS.profile) as FleetBenchOptions['profile'],
+    write: writeFlag(choice, DEFAULTS.write),
+    profile: choice('profile', ['auto', 'true', 'false'] as const, DEFAULTS.profile),
   }
-  if (values.write !== undefined && values.write !== 'true' && values.write !== 'false')
-    problems.push('--write must be true or false')
-  if (!['auto', 'true', 'false'].includes(o.profile)) problems.push('--profile must be auto, true or false')
   if (problems.length > 0) throw new RangeError(problems.join('; '))
   return o
 }

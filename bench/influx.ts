@@ -37,6 +37,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { DuckDBStore } from '../bridge/index.js'
 import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
+import { flagReaders, writeFlag } from './flags.js'
 import {
   type CeilingRun,
   type Content,
@@ -99,26 +100,12 @@ function parseOptions(argv: readonly string[]): InfluxBenchOptions {
     },
   })
   const problems: string[] = []
-  const int = (flag: 'runs' | 'readings' | 'devices', fallback: number, lo: number, hi: number): number => {
-    const v = values[flag]
-    if (v === undefined) return fallback
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || n < lo || n > hi)
-      problems.push(`--${flag} must be an integer from ${lo} to ${hi}`)
-    return n
-  }
-  const choice = <T extends string>(flag: 'write' | 'profile', allowed: readonly T[], fallback: T): T => {
-    const v = values[flag]
-    if (v === undefined) return fallback
-    if (!(allowed as readonly string[]).includes(v))
-      problems.push(`--${flag} must be ${allowed.join(' or ')}`)
-    return v as T
-  }
+  const { int, choice } = flagReaders(values, problems)
   const o: InfluxBenchOptions = {
     runs: int('runs', DEFAULTS.runs, 1, 20),
     readings: int('readings', DEFAULTS.readings, 1000, 50_000_000),
     devices: int('devices', DEFAULTS.devices, 1, 10_000),
-    write: choice('write', ['true', 'false'], 'true') === 'true',
+    write: writeFlag(choice, DEFAULTS.write),
     profile: choice('profile', ['auto', 'true', 'false'], DEFAULTS.profile),
   }
   if (o.readings % o.devices !== 0) problems.push('--readings must be a multiple of --devices')

@@ -31,6 +31,7 @@ import {
 } from '../simulators/index.js'
 import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
+import { flagReaders, writeFlag } from './flags.js'
 import { ingestFigures, type Measurement, renderReport, type Scenario } from './ingest-report.js'
 import {
   type AppServer,
@@ -96,14 +97,7 @@ function parseOptions(argv: readonly string[]): IngestBenchOptions {
     },
   })
   const problems: string[] = []
-  const int = (flag: keyof typeof values, fallback: number, lo: number, hi: number): number => {
-    const v = values[flag]
-    if (typeof v !== 'string') return fallback
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || n < lo || n > hi)
-      problems.push(`--${flag} must be an integer from ${lo} to ${hi}`)
-    return n
-  }
+  const { int, choice } = flagReaders(values, problems)
   const o: IngestBenchOptions = {
     runs: int('runs', DEFAULTS.runs, 1, 20),
     readings: int('readings', DEFAULTS.readings, 1000, 10_000_000),
@@ -111,11 +105,9 @@ function parseOptions(argv: readonly string[]): IngestBenchOptions {
     window: int('window', DEFAULTS.window, 1, 65_535),
     pacedRate: int('paced-rate', DEFAULTS.pacedRate, 1, 1_000_000),
     pacedSeconds: int('paced-seconds', DEFAULTS.pacedSeconds, 1, 600),
-    write: values.write === undefined ? DEFAULTS.write : values.write === 'true',
+    write: writeFlag(choice, DEFAULTS.write),
     profile: values.profile === true,
   }
-  if (values.write !== undefined && values.write !== 'true' && values.write !== 'false')
-    problems.push('--write must be true or false')
   if (o.readings % o.publishers !== 0) problems.push('--readings must be a multiple of --publishers')
   if (problems.length > 0) throw new RangeError(problems.join('; '))
   return o

@@ -44,6 +44,7 @@ import { parseArgs } from 'node:util'
 import { loadFeatureDefinitions } from '../src/features/index.js'
 import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
+import { flagReaders, writeFlag } from './flags.js'
 import { type LiveScenario, liveFigures, renderLiveReport, runLine } from './live-report.js'
 import { type LiveRunOptions, runLive } from './live-run.js'
 import { REPO_ROOT, tempDir } from './processes.js'
@@ -104,14 +105,7 @@ function parseOptions(argv: readonly string[]): LiveBenchOptions {
     },
   })
   const problems: string[] = []
-  const int = (flag: keyof typeof values, fallback: number, lo: number, hi: number): number => {
-    const v = values[flag]
-    if (typeof v !== 'string') return fallback
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || n < lo || n > hi)
-      problems.push(`--${flag} must be an integer from ${lo} to ${hi}`)
-    return n
-  }
+  const { int, choice } = flagReaders(values, problems)
   const o: LiveBenchOptions = {
     runs: int('runs', DEFAULTS.runs, 1, 20),
     devices: int('devices', DEFAULTS.devices, 1, 10_000),
@@ -121,15 +115,13 @@ function parseOptions(argv: readonly string[]): LiveBenchOptions {
     warmupSeconds: int('warmup-seconds', DEFAULTS.warmupSeconds, 1, 600),
     seconds: int('seconds', DEFAULTS.seconds, 1, 600),
     scenarios: scenarioNames(values.scenarios, problems),
-    write: values.write === undefined ? DEFAULTS.write : values.write === 'true',
+    write: writeFlag(choice, DEFAULTS.write),
     profile: values.profile === true,
   }
   if (values.tenth !== undefined)
     problems.push(
       '--tenth was replaced by --scenarios (e.g. --scenarios partitioned,fan-out to leave the tenth out)',
     )
-  if (values.write !== undefined && values.write !== 'true' && values.write !== 'false')
-    problems.push('--write must be true or false')
   if (o.telemetrySubscribers + o.featureSubscribers === 0) problems.push('at least one subscriber is needed')
   if (o.scenarios.includes('partitioned')) {
     for (const [flag, n] of [

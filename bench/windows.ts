@@ -31,6 +31,7 @@ import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { DuckDBStore } from '../bridge/index.js'
 import { writeFigures } from './chart.js'
+import { flagReaders, writeFlag } from './flags.js'
 import { cpuSeconds, REPO_ROOT, startApp, tempDir } from './processes.js'
 import { writeSection } from './results-doc.js'
 import {
@@ -85,22 +86,13 @@ function parseOptions(argv: readonly string[]): WindowsBenchOptions {
     },
   })
   const problems: string[] = []
-  const int = (flag: 'runs' | 'readings' | 'devices', fallback: number, lo: number, hi: number): number => {
-    const v = values[flag]
-    if (v === undefined) return fallback
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || n < lo || n > hi)
-      problems.push(`--${flag} must be an integer from ${lo} to ${hi}`)
-    return n
-  }
+  const { int, choice } = flagReaders(values, problems)
   const o: WindowsBenchOptions = {
     runs: int('runs', DEFAULTS.runs, 1, 20),
     readings: int('readings', DEFAULTS.readings, 1000, 100_000_000),
     devices: int('devices', DEFAULTS.devices, 1, 100_000),
-    write: values.write === undefined ? DEFAULTS.write : values.write === 'true',
+    write: writeFlag(choice, DEFAULTS.write),
   }
-  if (values.write !== undefined && values.write !== 'true' && values.write !== 'false')
-    problems.push('--write must be true or false')
   if (o.readings % o.devices !== 0) problems.push('--readings must be a multiple of --devices')
   if (problems.length > 0) throw new RangeError(problems.join('; '))
   return o
