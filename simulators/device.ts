@@ -45,6 +45,8 @@ export interface Device {
   readonly topic: string
   readonly client: MqttClient
   readonly signals: DeviceSignals
+  /** Its type's tags with the fleet's over them, on every reading. */
+  readonly tags: Readonly<Record<string, string>>
   readonly clock: FaultyClock
   readonly random: () => number
   /** Fraction of a period this device lags the fleet's start (0..1). */
@@ -103,7 +105,7 @@ export function makeReading(
     boot: o.boot,
     ts: time.ts,
     fields: sample.fields,
-    tags: { ...d.signals.type.tags, ...o.tags },
+    tags: d.tags,
   })
 
   let outcome: Outcome = 'stored'
@@ -206,12 +208,14 @@ export function connectDevice(
       // With faults on, errors of dropped connections are expected: mqtt.js reconnects.
       client.on('error', faulty ? () => undefined : onError)
       const random = mulberry32(o.boot ^ Math.imul(index + 1, 0x27d4eb2d))
+      const type = typeOf(o.profile, index, o.devices)
       resolve({
         index,
         id,
         topic: `devices/${id}/telemetry`,
         client,
-        signals: new DeviceSignals(typeOf(o.profile, index, o.devices), index),
+        signals: new DeviceSignals(type, index),
+        tags: { ...type.tags, ...o.tags },
         clock: deviceClock(o.faults, fleetRandom, Date.now()),
         random,
         phase: index / o.devices,

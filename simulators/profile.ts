@@ -175,10 +175,6 @@ export class DeviceSignals {
     this.#phase = this.#random() * 2 * Math.PI
   }
 
-  get type(): DeviceType {
-    return this.#type
-  }
-
   /** The values at `nowMs`, epoch milliseconds. */
   next(nowMs: number): Sample {
     const fields: Record<string, FieldValue> = {}
@@ -227,11 +223,6 @@ export class DeviceSignals {
       }
     }
     return { fields, anomalies }
-  }
-
-  /** A uniform number in [0, 1) from this device's generator. */
-  random(): number {
-    return this.#random()
   }
 
   /** Box-Muller: one standard normal sample. */
