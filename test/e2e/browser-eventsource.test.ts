@@ -24,6 +24,14 @@ t.test(
   async (t) => {
     if (!haveProgram(t, 'chromium', 'chromium')) return
     const app = await startTestApp(t)
+    // The replay log fills while someone listens to the stream (src/api/sse.ts):
+    // another client is connected before the first readings.
+    const listening = new AbortController()
+    t.teardown(() => listening.abort())
+    const other = await fetch(`http://127.0.0.1:${app.httpPort}/v1/stream/telemetry?device=*`, {
+      signal: listening.signal,
+    })
+    t.equal(other.status, 200, 'another client listens')
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${app.mqttPort}`, { reconnectPeriod: 0 })
     for (let seq = 1; seq <= 3; seq++) {
       await c.publishAsync('devices/browser-1/telemetry', reading(seq, { temp: seq + 0.5, hum: 40.5 }), {

@@ -274,6 +274,7 @@ t.test(
   'sse - Last-Event-ID replays exactly the missed events that match, then follows live ones',
   async (t) => {
     const { hub: h } = hub(t, { replayEvents: 100 })
+    attach(h) // someone listens: the log fills
     for (const d of ['a', 'b', 'a', 'a', 'b', 'a']) h.publish(event(d))
     const res = attach(h, filter(['a']), 3)
     t.same(res.ids(), [4, 6], 'after 3, only device a')
@@ -297,6 +298,7 @@ t.test(
 
 t.test('sse - reset when the replay log no longer reaches back to Last-Event-ID', async (t) => {
   const { hub: h } = hub(t, { replayEvents: 5 })
+  attach(h)
   for (let i = 0; i < 12; i++) h.publish(event('a'))
   // The log holds ids 8 to 12.
   const late = attach(h, EVERYTHING, 3)
@@ -472,7 +474,10 @@ t.test('sse - a resume reads the log at the pace its socket drains, so it loses 
   // 10,000-event replay is written: the replay must not go through the queue.
   for (const slowClient of ['gap', 'disconnect'] as const) {
     const { hub: h, counters } = hub(t, { replayEvents: 100, maxQueuedEvents: 3, slowClient })
+    const earlier = attach(h) // a client that was here, so the log fills
     for (let i = 0; i < 10; i++) h.publish(event('a'))
+    earlier.close()
+    const sentBefore = counters.sent
     const res = new FakeResponse()
     res.full = true
     h.attach(res, EVERYTHING, 0)
@@ -498,7 +503,11 @@ t.test('sse - a resume reads the log at the pace its socket drains, so it loses 
     )
     t.notOk(res.ended, `${slowClient}: not disconnected`)
     t.equal(counters.dropped, 0, `${slowClient}: nothing dropped`)
-    t.equal(counters.sent, 31, `${slowClient}: replayed events count as sent (sse_events_sent_total)`)
+    t.equal(
+      counters.sent - sentBefore,
+      31,
+      `${slowClient}: replayed events count as sent (sse_events_sent_total)`,
+    )
   }
 })
 
@@ -524,8 +533,43 @@ t.test(
   },
 )
 
+t.test('sse - a hub nobody has listened to keeps no events: a resume is told reset', async (t) => {
+  const { hub: h } = hub(t, { replayEvents: 100 })
+  for (let i = 0; i < 5; i++) h.publish(event('a'))
+  const res = attach(h, EVERYTHING, 2)
+  t.same(
+    res.events.map((e) => e.event),
+    ['reset'],
+    'events 3 to 5 were never kept, so they cannot be replayed',
+  )
+  t.same(JSON.parse(res.events[0]?.data ?? 'null'), { oldestId: 6 })
+  h.publish(event('a'))
+  t.same(res.ids(), [6], 'then live')
+})
+
+t.test('sse - the log fills until replayIdleMs after the last client left, then empties', async (t) => {
+  const { hub: h } = hub(t, { replayEvents: 100, heartbeatMs: 10, replayIdleMs: 40 })
+  const first = attach(h)
+  for (let i = 0; i < 3; i++) h.publish(event('a'))
+  first.close()
+  h.publish(event('a')) // 4: nobody connected, still kept
+  const back = attach(h, EVERYTHING, 1)
+  t.same(back.ids(), [2, 3, 4], 'a client back within the idle time gets what it missed')
+  back.close()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  h.publish(event('a')) // 5: not kept
+  const tooLate = attach(h, EVERYTHING, 3)
+  t.same(
+    tooLate.events.map((e) => e.event),
+    ['reset'],
+    'after the idle time the log holds nothing: a resume is told reset',
+  )
+  t.same(JSON.parse(tooLate.events[0]?.data ?? 'null'), { oldestId: 6 })
+})
+
 t.test('sse - a client catching up more slowly than the log turns over gets a reset', async (t) => {
   const { hub: h } = hub(t, { replayEvents: 5 })
+  attach(h)
   for (let i = 0; i < 3; i++) h.publish(event('a'))
   const res = new FakeResponse()
   res.full = true
