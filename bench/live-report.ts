@@ -30,6 +30,12 @@ export interface LiveScenario {
   readonly featureSubscribers: number
   /** Each subscriber on its share of the fleet; else every one on `device=*`. */
   readonly partitioned: boolean
+  /**
+   * Past what the machine can deliver, on purpose: a run passes if it
+   * degrades as designed (every event a subscriber missed announced by a
+   * `gap`, ingest unharmed), not by losing nothing.
+   */
+  readonly stress: boolean
   readonly runs: LiveRun[]
 }
 
@@ -269,7 +275,7 @@ export function renderLiveReport(
         `| ${i + 1} | ${s.label} | ${ms(t.p50Ms)} / ${ms(t.p99Ms)} ` +
           `| ${ms(f.p50Ms)} / ${ms(f.p99Ms)} | ${fmt(r.deliveredPerSecond)} | ${fmt(r.sim.sent)} ` +
           `| ${fmt(r.sim.acknowledged)} | ${fmt(r.sim.heldBack)} | ${r.serverCores.toFixed(2)} ` +
-          `| ${fmt(r.serverRssMb)} | ${r.generatorCores.toFixed(2)} | ${r.machineCores.toFixed(2)} | ${check(r)} |`,
+          `| ${fmt(r.serverRssMb)} | ${r.generatorCores.toFixed(2)} | ${r.machineCores.toFixed(2)} | ${check(s, r)} |`,
       )
     }
   }
@@ -277,19 +283,43 @@ export function renderLiveReport(
 }
 
 /** One line per run for the console. */
-export function runLine(label: string, r: LiveRun): string {
+export function runLine(s: LiveScenario, r: LiveRun): string {
   const t = r.telemetry.publishToDelivery
   const f = r.features.closeToDelivery
   return (
-    `  ${label}: telemetry p50 ${ms(t.p50Ms)} p99 ${ms(t.p99Ms)} max ${fmt(t.maxMs)} ms` +
+    `  ${s.label}: telemetry p50 ${ms(t.p50Ms)} p99 ${ms(t.p99Ms)} max ${fmt(t.maxMs)} ms` +
     `  feature close p50 ${ms(f.p50Ms)} p99 ${ms(f.p99Ms)} ms  ${fmt(r.deliveredPerSecond)} events/s` +
     `  server ${r.serverCores.toFixed(2)} cores (main ${r.serverMainThreadCores.toFixed(2)}) ${fmt(r.serverRssMb)} MB` +
     `  generator ${r.generatorCores.toFixed(2)} cores (lag p99 ${fmt(r.generatorLagP99Ms)} ms)` +
-    `  machine ${r.machineCores.toFixed(2)}  ${check(r)}`
+    `  machine ${r.machineCores.toFixed(2)}  ${check(s, r)}`
   )
 }
 
-function check(r: LiveRun): string {
+/** Whether a run passed: nothing lost, or for a stress case, only losses a `gap` announced. */
+export function passed(s: LiveScenario, r: LiveRun): boolean {
+  return s.stress ? degradedAsDesigned(r) : r.ok
+}
+
+/**
+ * A subscriber that cannot keep up loses events, and hears how many from a
+ * `gap` in their place (src/api/sse.ts); nothing else may go wrong: no
+ * publish fails, no id is skipped unannounced, none goes backwards or
+ * repeats, no subscriber gets a device it did not ask for.
+ */
+function degradedAsDesigned(r: LiveRun): boolean {
+  const announced = (l: Loss): boolean =>
+    l.idSkipped <= l.gapLost && l.resets + l.idBackwards + l.duplicates + l.foreign + l.unreadable === 0
+  return (
+    r.sim.errors + r.sim.unacknowledged === 0 &&
+    r.failures.length === 0 &&
+    announced(r.loss) &&
+    announced(r.warmupLoss)
+  )
+}
+
+function check(s: LiveScenario, r: LiveRun): string {
+  if (s.stress && degradedAsDesigned(r))
+    return `ok as a stress case: ${fmt(r.loss.lost)} readings lost to slow subscribers, every skipped id announced by a gap`
   const problems = lossProblems(r.loss)
   if (r.sim.errors + r.sim.unacknowledged > 0)
     problems.push(`${r.sim.errors} publish errors, ${r.sim.unacknowledged} unacknowledged`)
@@ -356,6 +386,10 @@ function verdict(s: LiveScenario, cores: number): string {
     `${s.label}: ${latency}; ` +
       `${clean === s.runs.length ? 'nothing lost after warm-up in any run' : `**loss after warm-up in ${s.runs.length - clean} of ${s.runs.length} runs**`}.`,
   ]
+  if (s.stress)
+    parts.push(
+      `As a stress case, ${s.runs.filter((r) => degradedAsDesigned(r)).length} of ${s.runs.length} runs degraded as designed: every event a subscriber lost was announced by a \`gap\`, and no publish failed.`,
+    )
   const warmupLost = median(s.runs.map((r) => r.warmupLoss.lost))
   if (warmupLost > 0)
     parts.push(`In the warm-up a median of ${fmt(warmupLost)} readings were lost to subscribers.`)

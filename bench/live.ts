@@ -45,7 +45,7 @@ import { loadFeatureDefinitions } from '../src/features/index.js'
 import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
 import { flagReaders, writeFlag } from './flags.js'
-import { type LiveScenario, liveFigures, renderLiveReport, runLine } from './live-report.js'
+import { type LiveScenario, liveFigures, passed, renderLiveReport, runLine } from './live-report.js'
 import { type LiveRunOptions, runLive } from './live-run.js'
 import { REPO_ROOT, tempDir } from './processes.js'
 import { writeSection } from './results-doc.js'
@@ -172,6 +172,7 @@ function scenarios(o: LiveBenchOptions): LiveScenario[] {
       telemetrySubscribers: t,
       featureSubscribers: f,
       partitioned: true,
+      stress: false,
       runs: [],
     },
     'fan-out': {
@@ -183,6 +184,7 @@ function scenarios(o: LiveBenchOptions): LiveScenario[] {
       telemetrySubscribers: t,
       featureSubscribers: f,
       partitioned: false,
+      stress: true,
       runs: [],
     },
     tenth: {
@@ -193,6 +195,7 @@ function scenarios(o: LiveBenchOptions): LiveScenario[] {
       telemetrySubscribers: tenth(t),
       featureSubscribers: tenth(f),
       partitioned: false,
+      stress: false,
       runs: [],
     },
   }
@@ -245,7 +248,7 @@ async function main(): Promise<void> {
       const startMs = Date.now()
       const r = await runLive(runOptions(o, s, graceMs))
       s.runs.push(r)
-      process.stdout.write(`${runLine(s.label, r)}  (${((Date.now() - startMs) / 1000).toFixed(0)} s)\n`)
+      process.stdout.write(`${runLine(s, r)}  (${((Date.now() - startMs) / 1000).toFixed(0)} s)\n`)
     }
   }
   process.stdout.write(`all runs: ${((Date.now() - benchStartMs) / 60_000).toFixed(1)} min\n`)
@@ -276,10 +279,10 @@ async function main(): Promise<void> {
     const profile =
       file === undefined ? 'no .cpuprofile was written' : formatProfile(summarizeProfile(join(dir, file)))
     process.stdout.write(
-      `\nCPU profile of the server (not in the results; whole process life, start-up included)\n${runLine(s.label, r)}\n${profile}\n`,
+      `\nCPU profile of the server (not in the results; whole process life, start-up included)\n${runLine(s, r)}\n${profile}\n`,
     )
   }
-  process.exitCode = sets.every((s) => s.runs.every((r) => r.ok)) ? 0 : 1
+  process.exitCode = sets.every((s) => s.runs.every((r) => passed(s, r))) ? 0 : 1
 }
 
 main().then(
