@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { SERVER_NODE_FLAGS } from '../src/node-flags.js'
 import { freePort } from './influxd.js'
+import { codeVersion as codeVersionAt } from './results-doc.js'
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..')
 const MAIN_JS = join(REPO_ROOT, 'dist', 'src', 'main.js')
@@ -302,20 +303,9 @@ export function mosquittoVersion(): string {
   }
 }
 
-/** The commit measured, marked when the working tree differs from it. */
+/** The commit measured (see results-doc.ts). */
 export function codeVersion(): string {
-  try {
-    const git = (...args: string[]): string =>
-      execFileSync('git', args, {
-        cwd: REPO_ROOT,
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      }).trim()
-    const dirty = git('status', '--porcelain', '--untracked-files=no') !== ''
-    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes' : ''}`
-  } catch {
-    return 'unknown (not a git checkout)'
-  }
+  return codeVersionAt(REPO_ROOT)
 }
 
 export function sleep(ms: number): Promise<void> {

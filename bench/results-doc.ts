@@ -12,6 +12,27 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 
+/** What the benches write. A tree that differs from its commit only in these runs that commit's code. */
+export const BENCH_OUTPUTS: readonly string[] = ['bench/RESULTS.md', 'bench/results.svg', 'bench/results']
+
+/**
+ * The commit a bench measured (in the checkout at root), marked when the
+ * working tree differs from it in anything but the benches' own outputs:
+ * `npm run bench` writes RESULTS.md after its first bench, and the later ones
+ * still measure the commit.
+ */
+export function codeVersion(root: string): string {
+  try {
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const outputs = BENCH_OUTPUTS.map((path) => `:(exclude)${path}`)
+    const dirty = git('status', '--porcelain', '--untracked-files=no', '--', '.', ...outputs) !== ''
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes' : ''}`
+  } catch {
+    return 'unknown (not a git checkout)'
+  }
+}
+
 /** The title line and what the machine is, as of the script writing now. */
 function preamble(title: string): string {
   const cpu = cpus()
