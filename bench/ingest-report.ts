@@ -44,6 +44,8 @@ export function renderReport(
   scenarios: readonly Scenario[],
   command: string,
   loadAverageAtStart: number,
+  /** A CPU profile summary of the app flat out, when a saturation target was missed. */
+  profile: string | null = null,
 ): string {
   const cpu = cpus()
   const byKey = new Map(scenarios.map((s) => [s.key, s]))
@@ -145,16 +147,47 @@ export function renderReport(
       )
     }
   }
+  if (profile !== null)
+    out.push(
+      '',
+      '### Where the app’s time goes, flat out',
+      '',
+      'A saturation target was missed, so one more flat-out app run went under `node --cpu-prof` (not in the ' +
+        'results above; the whole process life, start-up included), summarized by bench/cpu-profile.ts: self ' +
+        'time by package and by function, largest first.',
+      '',
+      '```',
+      profile,
+      '```',
+    )
   return out.join('\n')
+}
+
+/** The flat-out medians issue 6's saturation targets are about; null without both scenarios. */
+function saturationMedians(
+  byKey: ReadonlyMap<string, Scenario>,
+): { stored: number; delivered: number } | null {
+  const app = byKey.get('appFlat')
+  const mosquitto = byKey.get('mosquittoFlat')
+  if (app === undefined || mosquitto === undefined) return null
+  return {
+    stored: median(app.runs.map((m) => m.ackedPerSecond)),
+    delivered: median(mosquitto.runs.map((m) => m.deliveredPerSecond)),
+  }
+}
+
+/** Whether the app missed a saturation target: then the report says where its time went. */
+export function saturationMissed(scenarios: readonly Scenario[]): boolean {
+  const m = saturationMedians(new Map(scenarios.map((s) => [s.key, s])))
+  const t = SATURATION_TARGETS
+  return m !== null && !(m.stored >= t.storedPerSecond && m.stored / m.delivered >= t.ratioToDelivery)
 }
 
 /** Issue 6's saturation targets against the flat-out medians, in words. */
 function saturation(byKey: ReadonlyMap<string, Scenario>): string {
-  const app = byKey.get('appFlat')
-  const mosquitto = byKey.get('mosquittoFlat')
-  if (app === undefined || mosquitto === undefined) return ''
-  const stored = median(app.runs.map((m) => m.ackedPerSecond))
-  const delivered = median(mosquitto.runs.map((m) => m.deliveredPerSecond))
+  const m = saturationMedians(byKey)
+  if (m === null) return ''
+  const { stored, delivered } = m
   const t = SATURATION_TARGETS
   const rate = verdict('durably stored', stored, t.storedPerSecond, { atMost: false, unit: '/s' })
   const ratio = verdict('stored ÷ delivered', stored / delivered, t.ratioToDelivery, {
