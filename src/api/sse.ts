@@ -11,9 +11,9 @@
  * The log fills only while someone may come back for it: from the first
  * client's arrival until `replayIdleMs` after the last one left. A hub nobody
  * listens to keeps no events (at 10,000 readings/s, holding the last 10,000
- * kept every reading alive past the young generation: ~100 MB more RSS in a
- * fleet with no live model). Ids advance all the same, so a client resuming
- * from before is told `reset`.
+ * kept every reading alive past the young generation: ~150 MB more RSS in a
+ * 10,000-device fleet with no live model). Ids advance all the same, so a
+ * client resuming from before is told `reset`.
  *
  * Event ids increase by one per event of the hub. Writes never wait: a socket
  * that stops draining only fills its own client's queue, and a client that

@@ -18,6 +18,7 @@ export function telemetryEvent(r: Reading): Omit<HubEvent, 'id'> {
 class TelemetryEvent {
   readonly type = 'telemetry'
   readonly #reading: Reading
+  #names: readonly string[] | null = null
   #all: string | null = null
 
   constructor(reading: Reading) {
@@ -28,8 +29,10 @@ class TelemetryEvent {
     return this.#reading.device
   }
 
+  /** Made on first use, then kept: every client with a fields filter asks. */
   get names(): readonly string[] {
-    return this.#reading.fields.map((f) => f.name)
+    this.#names ??= this.#reading.fields.map((f) => f.name)
+    return this.#names
   }
 
   data(names: ReadonlySet<string> | null): string {
