@@ -149,3 +149,32 @@ t.test('dedupe - DedupeIndex remembers the CRCs of the last 256 stored seqs only
   t.strictSame(index.check('d1', 0, 2), { kind: 'stored', crc: 1002 })
   t.strictSame(index.check('d1', 0, 257), { kind: 'stored', crc: 1257 })
 })
+
+t.test('dedupe - DedupeIndex finds pending seqs claimed and settled out of order', async (t) => {
+  const index = new DedupeIndex()
+  const durable = Promise.resolve()
+  for (const seq of [5, 7, 6]) index.claim('d1', 0, seq, 100 + seq, durable)
+  t.equal(index.check('d1', 0, 6).kind, 'pending', 'a seq older than the newest claim')
+  t.equal(index.check('d1', 0, 4).kind, 'new')
+  t.equal(index.check('d1', 0, 8).kind, 'new')
+  index.settle('d1', 0, 7, true)
+  t.strictSame(index.check('d1', 0, 7), { kind: 'stored', crc: 107 }, 'settled from the middle')
+  t.equal(index.check('d1', 0, 5).kind, 'pending')
+  t.equal(index.check('d1', 0, 6).kind, 'pending')
+  index.settle('d1', 0, 5, true)
+  index.settle('d1', 0, 6, false)
+  t.strictSame(index.check('d1', 0, 5), { kind: 'stored', crc: 105 })
+  t.strictSame(index.check('d1', 0, 6), { kind: 'new' }, 'its commit failed')
+})
+
+t.test('dedupe - DedupeIndex keeps the CRCs of scattered seqs while it has room', async (t) => {
+  const index = new DedupeIndex()
+  // 1, 17, 33 … share a slot until the table grows: each must stay known.
+  const seqs = [1, 17, 33, 49, 65, 4_000_000_002]
+  for (const seq of seqs) {
+    index.claim('d1', 3, seq, seq % 1000, never)
+    index.settle('d1', 3, seq, true)
+  }
+  for (const seq of seqs)
+    t.strictSame(index.check('d1', 3, seq), { kind: 'stored', crc: seq % 1000 }, `seq ${seq}`)
+})
