@@ -61,6 +61,22 @@ export class WindowAggregate {
     return this.#newestRecvNs
   }
 
+  /** Back to the state of a new aggregate: the engine reuses a closed window's for the next one. */
+  reset(): void {
+    this.#count = 0
+    this.#mean = 0
+    this.#m2 = 0
+    this.#sum = 0
+    this.#error = 0
+    this.#min = Number.POSITIVE_INFINITY
+    this.#max = Number.NEGATIVE_INFINITY
+    this.#first = 0
+    this.#firstTsNs = 0n
+    this.#last = 0
+    this.#lastTsNs = 0n
+    this.#newestRecvNs = 0n
+  }
+
   /** Folds one finite value in; tsNs is its event time, recvNs its receive time. */
   add(value: number, tsNs: bigint, recvNs: bigint): void {
     const n = ++this.#count

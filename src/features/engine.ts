@@ -112,7 +112,7 @@ export interface FeatureEngineStats {
 }
 
 interface OpenWindow {
-  readonly startNs: bigint
+  startNs: bigint
   readonly aggregate: WindowAggregate
   /** Changed since the last partial. */
   dirty: boolean
@@ -131,6 +131,12 @@ interface FeatureState {
   hopFromNs: bigint | null
   hopToNs: bigint
   starts: readonly bigint[]
+  /**
+   * The last window closed, kept to be the next one opened: a window lives
+   * for its size and grace, long enough to reach the old generation, and at
+   * thousands of devices making new ones cost the GC more than the folding.
+   */
+  spare: OpenWindow | null
 }
 
 interface DeviceState {
@@ -249,7 +255,7 @@ export class FeatureEngine {
     const definition = this.#definitions[i]!
     let state = device.features[i]
     if (state === undefined) {
-      state = { open: [], closedBeforeNs: null, hopFromNs: null, hopToNs: 0n, starts: [] }
+      state = { open: [], closedBeforeNs: null, hopFromNs: null, hopToNs: 0n, starts: [], spare: null }
       device.features[i] = state
     }
     const watermarkNs = device.newestTsNs - definition.graceNs
@@ -296,8 +302,17 @@ export class FeatureEngine {
     while (k > 0 && open[k - 1]!.startNs > startNs) k--
     const existing = open[k - 1]
     if (existing !== undefined && existing.startNs === startNs) return existing
-    const window: OpenWindow = { startNs, aggregate: new WindowAggregate(), dirty: false }
-    open.splice(k, 0, window)
+    let window = state.spare
+    if (window === null) {
+      window = { startNs, aggregate: new WindowAggregate(), dirty: false }
+    } else {
+      state.spare = null
+      window.startNs = startNs
+      window.aggregate.reset()
+      window.dirty = false
+    }
+    if (k === open.length) open.push(window)
+    else open.splice(k, 0, window)
     this.#openWindows++
     return window
   }
@@ -318,6 +333,8 @@ export class FeatureEngine {
       if (state.closedBeforeNs === null || after > state.closedBeforeNs) state.closedBeforeNs = after
     }
     this.#emit({ kind: 'window', ...this.#state(name, device, i, window), closedBy })
+    // The event holds copies of the window's figures, so the window can be reused.
+    state.spare = window
   }
 
   #state(name: string, device: DeviceState, i: number, window: OpenWindow): WindowState {

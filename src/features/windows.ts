@@ -45,9 +45,14 @@ export function windowsPerTime(spec: WindowSpec): number {
 
 /** The starts of every window containing tNs, oldest first. */
 export function windowStartsContaining(tNs: bigint, spec: WindowSpec): bigint[] {
-  const starts: bigint[] = []
-  const newest = newestWindowStart(tNs, spec)
-  for (let start = newest - spec.sizeNs + spec.hopNs; start <= newest; start += spec.hopNs) starts.push(start)
+  // Sized up front: the engine keeps one of these per device and feature, and
+  // an array grown by push() would hold room for 17.
+  const starts = new Array<bigint>(windowsPerTime(spec))
+  let start = newestWindowStart(tNs, spec) - spec.sizeNs
+  for (let k = 0; k < starts.length; k++) {
+    start += spec.hopNs
+    starts[k] = start
+  }
   return starts
 }
 

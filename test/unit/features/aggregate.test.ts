@@ -99,3 +99,29 @@ t.test('features - an empty aggregate counts zero and has no other values', asyn
     rate: null,
   })
 })
+
+t.test('features - aggregate reset() leaves nothing of the window before', async (t) => {
+  for (const c of cases) {
+    const reused = new WindowAggregate()
+    // A window with values far from the case’s, a sum that lost low bits, and newer times, first.
+    for (let k = 1; k <= 5; k++)
+      reused.add(k < 5 ? 1e16 * k : 1.5, BigInt(9e12 + k) * MS, BigInt(9e12 + k) * MS)
+    reused.reset()
+    const fresh = new WindowAggregate()
+    for (const [tsMs, value, recvMs] of c.readings) {
+      reused.add(fieldNumber(field(value)), BigInt(tsMs) * MS, BigInt(recvMs) * MS)
+      fresh.add(fieldNumber(field(value)), BigInt(tsMs) * MS, BigInt(recvMs) * MS)
+    }
+    t.strictSame(reused.values(AGGREGATIONS), fresh.values(AGGREGATIONS), c.name)
+    t.equal(reused.count, fresh.count, `${c.name}: count`)
+    t.equal(reused.newestRecvNs, fresh.newestRecvNs, `${c.name}: newest receive time`)
+  }
+  const emptied = new WindowAggregate()
+  emptied.add(3, 1n, 1n)
+  emptied.reset()
+  t.strictSame(
+    emptied.values(AGGREGATIONS),
+    new WindowAggregate().values(AGGREGATIONS),
+    'reset with no reading after',
+  )
+})
