@@ -13,10 +13,11 @@
  * more (this machine's default: 4 GB), and to about twice that just under
  * it. A fleet's per-device state is long-lived, so most of the growth is
  * garbage waiting for a full collection: with 10,000 devices at 1 reading/s
- * (~170 MB live) the server's peak RSS went from 770-820 MB to 660-710 MB
- * over 40 s (two runs each). A cap of 1,024 MB saved no more and put ~10 ms
- * on the median acknowledgement. 2,000 MB holds the state of about 100,000
- * devices; docs/configuration.md says how to give more.
+ * (~170 MB live) the server's peak RSS went from 770-820 MB (3 runs) to
+ * 660-710 MB (4 runs) over 40 s. A cap of 1,024 MB saved ~40 MB more, but in
+ * three of five runs the median acknowledgement went from 16-18 ms to 26-35
+ * ms (a full collection every ~12 s). 2,000 MB holds the state of about
+ * 100,000 devices; docs/configuration.md says how to give more.
  *
  * --initial-old-space-size=128: with the cap alone, V8 also started from a
  * small old generation, and flat out (10 publishers, little long-lived state
