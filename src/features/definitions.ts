@@ -18,6 +18,12 @@ export const FEATURE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
 export const MAX_FEATURES = 256
 
+/**
+ * The longest window, 2400h (100 days): the engine keeps a window's times as
+ * float64 ns after its start (src/features/aggregate.ts), exact below 2^53 ns.
+ */
+export const MAX_WINDOW_NS = 2400n * 3_600_000_000_000n
+
 export interface FeatureDefinition {
   readonly name: string
   /** The reading field it aggregates. */
@@ -148,6 +154,12 @@ function parseFeature(item: unknown, path: string, problems: string[]): FeatureD
     unknownKeys(window, WINDOW_KEYS, `${path}.window.`, problems)
     if (window.size === undefined) problems.push(`${path}.window.size: is required`)
     else sizeNs = positiveDuration(window.size, `${path}.window.size`, problems)
+    if (sizeNs !== null && sizeNs > MAX_WINDOW_NS) {
+      problems.push(
+        `${path}.window.size: ${formatDuration(sizeNs)} is longer than ${formatDuration(MAX_WINDOW_NS)}`,
+      )
+      sizeNs = null
+    }
     if (window.hop === undefined) hopNs = sizeNs
     else {
       hopNs = positiveDuration(window.hop, `${path}.window.hop`, problems)

@@ -1,4 +1,4 @@
-export { type FeatureValues, fieldNumber, WindowAggregate } from './aggregate.js'
+export { AggregateSlab, type FeatureValues, fieldNumber } from './aggregate.js'
 export {
   AGGREGATIONS,
   type Aggregation,
@@ -9,6 +9,7 @@ export {
   formatDuration,
   loadFeatureDefinitions,
   MAX_FEATURES,
+  MAX_WINDOW_NS,
   parseDuration,
   parseFeatureDefinitions,
 } from './definitions.js'

@@ -1,10 +1,11 @@
 /**
- * The window aggregate, table-driven from test/fixtures/features/aggregate.json
- * (hand-computed values), plus determinism and compensated summation.
+ * The window aggregates, table-driven from test/fixtures/features/aggregate.json
+ * (hand-computed values), plus determinism, compensated summation, and slots
+ * that share one slab without touching each other.
  */
 
 import t from 'tap'
-import { AGGREGATIONS, fieldNumber, WindowAggregate } from '../../../src/features/index.js'
+import { AGGREGATIONS, AggregateSlab, type Aggregation, fieldNumber } from '../../../src/features/index.js'
 import type { Field } from '../../../src/telemetry.js'
 import { loadFixture } from '../../helpers/fixtures.js'
 
@@ -19,7 +20,22 @@ const { cases } = loadFixture<{
   }>
 }>('features/aggregate.json')
 
-const MS = 1_000_000n
+const MS = 1e6
+
+/** One window in a slab of its own, with the API the tests read. */
+function aggregate(slab = new AggregateSlab(1)) {
+  const slot = slab.alloc()
+  return {
+    slot,
+    add: (value: number, tNs: number, recvNs: number) => slab.add(slot, value, tNs, recvNs),
+    values: (aggregations: readonly Aggregation[] = AGGREGATIONS) => slab.values(slot, aggregations),
+    value: (aggregation: Aggregation) => slab.value(slot, aggregation),
+    count: () => slab.count(slot),
+    newestRecvNs: () => slab.newestRecvNs(slot),
+    reset: () => slab.reset(slot),
+    release: () => slab.release(slot),
+  }
+}
 
 function field(value: FixtureValue): Field {
   if (typeof value === 'boolean') return { name: 'x', kind: 'bool', value }
@@ -35,29 +51,29 @@ function close(actual: number | null | undefined, expected: number | null): bool
 
 for (const c of cases) {
   t.test(`features - aggregate ${c.name}`, async (t) => {
-    const aggregate = new WindowAggregate()
+    const window = aggregate()
     for (const [tsMs, value, recvMs] of c.readings)
-      aggregate.add(fieldNumber(field(value)), BigInt(tsMs) * MS, BigInt(recvMs) * MS)
-    const values = aggregate.values(AGGREGATIONS)
+      window.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
+    const values = window.values()
     for (const [name, expected] of Object.entries(c.expected)) {
       const actual = values[name as keyof typeof values]
       t.ok(close(actual, expected), `${name}: ${actual}, expected ${expected}`)
     }
-    t.equal(aggregate.count, c.readings.length, 'count')
-    t.equal(aggregate.newestRecvNs, BigInt(c.newestRecv) * MS, 'newest receive time')
+    t.equal(window.count(), c.readings.length, 'count')
+    t.equal(window.newestRecvNs(), c.newestRecv * MS, 'newest receive time')
   })
 }
 
 t.test('features - aggregate values come back in the order asked, and only those', async (t) => {
-  const aggregate = new WindowAggregate()
-  aggregate.add(1, 0n, 0n)
-  t.strictSame(Object.keys(aggregate.values(['rate', 'count', 'mean'])), ['rate', 'count', 'mean'])
+  const window = aggregate()
+  window.add(1, 0, 0)
+  t.strictSame(Object.keys(window.values(['rate', 'count', 'mean'])), ['rate', 'count', 'mean'])
 })
 
 t.test('features - aggregate sums with compensation: 0.1 + 0.2 + 0.3 is 0.6', async (t) => {
-  const aggregate = new WindowAggregate()
-  for (const [i, v] of [0.1, 0.2, 0.3].entries()) aggregate.add(v, BigInt(i), 0n)
-  t.equal(aggregate.value('sum'), 0.6)
+  const window = aggregate()
+  for (const [i, v] of [0.1, 0.2, 0.3].entries()) window.add(v, i, 0)
+  t.equal(window.value('sum'), 0.6)
 })
 
 t.test(
@@ -71,13 +87,13 @@ t.test(
     }
     const readings = Array.from({ length: 1000 }, (_, i) => ({
       value: 1e6 + random() * 100 - 50,
-      tsNs: BigInt(Math.floor(random() * 1e6)) * MS,
-      recvNs: BigInt(i) * MS,
+      tNs: Math.floor(random() * 1e6) * MS,
+      recvNs: i * MS,
     }))
     const run = () => {
-      const aggregate = new WindowAggregate()
-      for (const r of readings) aggregate.add(r.value, r.tsNs, r.recvNs)
-      return aggregate.values(AGGREGATIONS)
+      const window = aggregate()
+      for (const r of readings) window.add(r.value, r.tNs, r.recvNs)
+      return window.values()
     }
     const a = run()
     const b = run()
@@ -86,8 +102,7 @@ t.test(
 )
 
 t.test('features - an empty aggregate counts zero and has no other values', async (t) => {
-  const aggregate = new WindowAggregate()
-  t.strictSame(aggregate.values(AGGREGATIONS), {
+  t.strictSame(aggregate().values(), {
     count: 0,
     mean: null,
     min: null,
@@ -102,26 +117,48 @@ t.test('features - an empty aggregate counts zero and has no other values', asyn
 
 t.test('features - aggregate reset() leaves nothing of the window before', async (t) => {
   for (const c of cases) {
-    const reused = new WindowAggregate()
+    const reused = aggregate()
     // A window with values far from the case’s, a sum that lost low bits, and newer times, first.
-    for (let k = 1; k <= 5; k++)
-      reused.add(k < 5 ? 1e16 * k : 1.5, BigInt(9e12 + k) * MS, BigInt(9e12 + k) * MS)
+    for (let k = 1; k <= 5; k++) reused.add(k < 5 ? 1e16 * k : 1.5, (9e12 + k) * MS, (9e12 + k) * MS)
     reused.reset()
-    const fresh = new WindowAggregate()
+    const fresh = aggregate()
     for (const [tsMs, value, recvMs] of c.readings) {
-      reused.add(fieldNumber(field(value)), BigInt(tsMs) * MS, BigInt(recvMs) * MS)
-      fresh.add(fieldNumber(field(value)), BigInt(tsMs) * MS, BigInt(recvMs) * MS)
+      reused.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
+      fresh.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
     }
-    t.strictSame(reused.values(AGGREGATIONS), fresh.values(AGGREGATIONS), c.name)
-    t.equal(reused.count, fresh.count, `${c.name}: count`)
-    t.equal(reused.newestRecvNs, fresh.newestRecvNs, `${c.name}: newest receive time`)
+    t.strictSame(reused.values(), fresh.values(), c.name)
+    t.equal(reused.count(), fresh.count(), `${c.name}: count`)
+    t.equal(reused.newestRecvNs(), fresh.newestRecvNs(), `${c.name}: newest receive time`)
   }
-  const emptied = new WindowAggregate()
-  emptied.add(3, 1n, 1n)
+  const emptied = aggregate()
+  emptied.add(3, 1, 1)
   emptied.reset()
-  t.strictSame(
-    emptied.values(AGGREGATIONS),
-    new WindowAggregate().values(AGGREGATIONS),
-    'reset with no reading after',
-  )
+  t.strictSame(emptied.values(), aggregate().values(), 'reset with no reading after')
+})
+
+t.test('features - aggregates sharing a slab keep apart, through growth and reuse', async (t) => {
+  // Two slots to start with, so that the slab grows twice under the cases.
+  const slab = new AggregateSlab(2)
+  const shared = cases.map(() => aggregate(slab))
+  cases.forEach((c, k) => {
+    for (const [tsMs, value, recvMs] of c.readings)
+      shared[k]!.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
+  })
+  t.equal(slab.size, cases.length, 'one slot per window')
+  cases.forEach((c, k) => {
+    const alone = aggregate()
+    for (const [tsMs, value, recvMs] of c.readings)
+      alone.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
+    t.strictSame(shared[k]!.values(), alone.values(), c.name)
+    t.equal(shared[k]!.newestRecvNs(), alone.newestRecvNs(), `${c.name}: newest receive time`)
+  })
+
+  const released = shared[0]!
+  released.add(1e9, 5, 5)
+  released.release()
+  t.equal(slab.size, cases.length - 1, 'a released slot is free')
+  const next = aggregate(slab)
+  t.equal(next.slot, released.slot, 'and taken again before the slab grows')
+  t.strictSame(next.values(), aggregate().values(), 'empty when taken again')
+  t.equal(slab.size, cases.length)
 })

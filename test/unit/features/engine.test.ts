@@ -181,3 +181,46 @@ t.test('features - the engine ignores fields no feature uses and emits nothing f
   t.equal(engine.evictIdle(0n, 0n), 1)
   t.strictSame(events, [])
 })
+
+t.test('features - the engine holds window state only for open windows and one spare each', async (t) => {
+  const { features } = parseFeatureDefinitions({
+    features: [
+      { name: 'tumbling', field: 'temp', window: { size: '10s' }, aggregations: ['mean'], grace: '2s' },
+      {
+        name: 'sliding',
+        field: 'temp',
+        window: { size: '60s', hop: '10s' },
+        aggregations: ['mean'],
+        grace: '2s',
+      },
+    ],
+  })
+  let windows = 0
+  const engine = new FeatureEngine(features, (e) => {
+    if (e.kind === 'window') windows++
+  })
+  // Every 50 readings a jump of 10 minutes closes every open window at once:
+  // each closed one replaces the spare before it, which must be given back.
+  let tsMs = 0n
+  let most = 0
+  for (let i = 0; i < 2000; i++) {
+    tsMs += i % 50 === 0 ? 600_000n : 1000n
+    for (const device of ['a', 'b'])
+      engine.add({
+        device,
+        tsNs: tsMs * MS,
+        recvTsNs: tsMs * MS,
+        fields: [{ name: 'temp', kind: 'float', value: i }],
+      })
+    most = Math.max(most, engine.windowSlots)
+    const spares = 2 * features.length
+    if (engine.windowSlots > engine.stats().openWindows + spares) {
+      t.fail(`after reading ${i}: ${engine.windowSlots} slots for ${engine.stats().openWindows} open windows`)
+      break
+    }
+  }
+  t.ok(windows > 1000, `${windows} windows closed`)
+  t.ok(most <= 2 * (2 + 7 + 2), `at most ${most} slots held`)
+  t.equal(engine.evictIdle(tsMs * MS + 3_600_000n * MS, 60_000n * MS), 2, 'both devices evicted')
+  t.equal(engine.windowSlots, 0, 'an evicted device holds no window state')
+})
