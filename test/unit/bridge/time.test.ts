@@ -108,3 +108,22 @@ t.test(
     t.strictSame(failures, [])
   },
 )
+
+t.test(
+  'time - formatRfc3339Ns gives the same text whether the call before was in the same second or not',
+  async (t) => {
+    // It keeps the last second it formatted: runs within one second, steps to
+    // the next and back, and either side of 1970, where the fraction borrows.
+    const failures: string[] = []
+    for (const base of [-86_400n, -1n, 0n, 1_483_228_799n, 1_764_000_000n]) {
+      for (const step of [0n, 1n, 0n, -1n, 1n, 1n, 0n]) {
+        for (const fraction of [0n, 1n, 999_999_999n, 500_000_000n, -1n]) {
+          const ns = (base + step) * 1_000_000_000n + fraction
+          const text = formatRfc3339Ns(ns)
+          if (parseRfc3339(text) !== ns) failures.push(`${ns} -> ${text}`)
+        }
+      }
+    }
+    t.strictSame(failures, [])
+  },
+)
