@@ -69,12 +69,17 @@ export class AggregateSlab {
   #used = 0
 
   constructor(slots = 64) {
-    this.#data = new Float64Array(slots * WIDTH)
+    this.#data = new Float64Array(Math.max(1, slots) * WIDTH)
   }
 
   /** Slots in use. */
   get size(): number {
     return this.#used - this.#free.length
+  }
+
+  /** Slots it holds room for: it grows by doubling, and never shrinks by itself. */
+  get capacity(): number {
+    return this.#data.length / WIDTH
   }
 
   /** A slot holding an empty window. */
@@ -94,6 +99,13 @@ export class AggregateSlab {
 
   release(slot: number): void {
     this.#free.push(slot)
+  }
+
+  /** A new slot of this slab holding a copy of `slot` of `from`. */
+  copy(from: AggregateSlab, slot: number): number {
+    const to = this.alloc()
+    this.#data.set(from.#data.subarray(slot * WIDTH, (slot + 1) * WIDTH), to * WIDTH)
+    return to
   }
 
   /** Back to an empty window: the engine reuses a closed window's slot for the next one. */

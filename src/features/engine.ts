@@ -114,7 +114,7 @@ export interface FeatureEngineStats {
 interface OpenWindow {
   startNs: bigint
   /** Its running state's slot in the engine's AggregateSlab. */
-  readonly slot: number
+  slot: number
   /** Changed since the last partial. */
   dirty: boolean
 }
@@ -148,11 +148,14 @@ interface DeviceState {
   readonly features: Array<FeatureState | undefined>
 }
 
+/** The slab's starting size, and the smallest it shrinks to. */
+const SLAB_SLOTS = 64
+
 export class FeatureEngine {
   readonly #definitions: readonly FeatureDefinition[]
   /** Each definition's hop as a number of ns. */
   readonly #hopNs: readonly number[]
-  readonly #slab = new AggregateSlab()
+  #slab = new AggregateSlab(SLAB_SLOTS)
   readonly #byField = new Map<string, number[]>()
   readonly #emit: (event: FeatureEvent) => void
   readonly #maxOpen: number
@@ -244,12 +247,24 @@ export class FeatureEngine {
       evicted++
     }
     this.#evictedDevices += evicted
+    // Freed slots are taken again first, but the slab keeps the size it grew
+    // to: once most of a fleet has gone, what is left moves to a smaller one.
+    if (evicted > 0 && this.#slab.capacity > SLAB_SLOTS && this.#slab.size < this.#slab.capacity / 4) {
+      const slab = new AggregateSlab(Math.max(SLAB_SLOTS, 2 * this.#slab.size))
+      for (const device of this.#devices.values())
+        for (const state of device.features) {
+          if (state === undefined) continue
+          for (const window of state.open) window.slot = slab.copy(this.#slab, window.slot)
+          if (state.spare !== null) state.spare.slot = slab.copy(this.#slab, state.spare.slot)
+        }
+      this.#slab = slab
+    }
     return evicted
   }
 
-  /** Window states held in the slab: the open windows, and one spare per device and feature. */
-  get windowSlots(): number {
-    return this.#slab.size
+  /** Window states held (the open windows, and one spare per device and feature), and room for more. */
+  get windowSlots(): { readonly used: number; readonly capacity: number } {
+    return { used: this.#slab.size, capacity: this.#slab.capacity }
   }
 
   stats(): FeatureEngineStats {

@@ -212,15 +212,67 @@ t.test('features - the engine holds window state only for open windows and one s
         recvTsNs: tsMs * MS,
         fields: [{ name: 'temp', kind: 'float', value: i }],
       })
-    most = Math.max(most, engine.windowSlots)
+    const slots = engine.windowSlots.used
+    most = Math.max(most, slots)
     const spares = 2 * features.length
-    if (engine.windowSlots > engine.stats().openWindows + spares) {
-      t.fail(`after reading ${i}: ${engine.windowSlots} slots for ${engine.stats().openWindows} open windows`)
+    if (slots > engine.stats().openWindows + spares) {
+      t.fail(`after reading ${i}: ${slots} slots for ${engine.stats().openWindows} open windows`)
       break
     }
   }
   t.ok(windows > 1000, `${windows} windows closed`)
   t.ok(most <= 2 * (2 + 7 + 2), `at most ${most} slots held`)
   t.equal(engine.evictIdle(tsMs * MS + 3_600_000n * MS, 60_000n * MS), 2, 'both devices evicted')
-  t.equal(engine.windowSlots, 0, 'an evicted device holds no window state')
+  t.equal(engine.windowSlots.used, 0, 'an evicted device holds no window state')
 })
+
+t.test(
+  'features - the engine gives back the room of a fleet that has gone, and keeps what stays',
+  async (t) => {
+    const { features } = parseFeatureDefinitions({
+      features: [
+        { name: 't', field: 'temp', window: { size: '10s' }, aggregations: ['count', 'mean', 'max'] },
+      ],
+    })
+    const seen: FeatureEvent[] = []
+    const engine = new FeatureEngine(features, (e) => seen.push(e))
+    const alone: FeatureEvent[] = []
+    const reference = new FeatureEngine(features, (e) => alone.push(e))
+    const reading = (device: string, tsMs: number, field: string, value: number) => ({
+      device,
+      tsNs: BigInt(tsMs) * MS,
+      recvTsNs: BigInt(tsMs) * MS,
+      fields: [{ name: field, kind: 'float' as const, value }],
+    })
+    const both = (device: string, tsMs: number, field: string, value: number) => {
+      engine.add(reading(device, tsMs, field, value))
+      reference.add(reading(device, tsMs, field, value))
+    }
+    // 2,000 devices open a window each at t = 1 s. Every 200th stays, so the
+    // windows that stay are spread through the slab: s0 to s4 with a window
+    // still open (a reading at 8 s), s5 to s9 with only a spare (a humidity
+    // reading at 12 s closed their temp window, and opened none).
+    const staying: string[] = []
+    for (let d = 0; d < 2000; d++) {
+      if (d % 200 !== 0) engine.add(reading(`gone${d}`, 1000, 'temp', d))
+      else {
+        const device = `s${staying.length}`
+        staying.push(device)
+        both(device, 1000, 'temp', d)
+      }
+    }
+    t.ok(engine.windowSlots.capacity >= 2000, `grew to ${engine.windowSlots.capacity} slots`)
+    for (const [k, device] of staying.entries())
+      both(device, k < 5 ? 8000 : 12_000, k < 5 ? 'temp' : 'humidity', 100 + k)
+    t.equal(engine.evictIdle(12_000n * MS, 5000n * MS), 1990, 'the devices gone idle are evicted')
+    const shrunk = engine.windowSlots
+    t.equal(shrunk.used, 10, 'the ten left hold a slot each')
+    t.ok(shrunk.capacity <= 64, `and the slab shrank to ${shrunk.capacity} slots`)
+    seen.length = 0
+    alone.length = 0
+    for (const [k, device] of staying.entries()) both(device, 13_000, 'temp', 200 + k)
+    for (const [k, device] of staying.entries()) both(device, 25_000, 'temp', 300 + k)
+    t.equal(seen.length, 15, 'each window closes once: two of s0 to s4, one of s5 to s9')
+    t.strictSame(seen, alone, 'with the values of an engine that never moved them, to the bit')
+  },
+)
