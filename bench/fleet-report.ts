@@ -5,9 +5,10 @@
 
 import { machine } from './chart.js'
 import type { FleetBenchOptions } from './fleet.js'
-import type { LoadRun, ServerKind, StormRun } from './fleet-run.js'
+import { type LoadRun, MEMORY_AT, type ServerKind, type StormRun } from './fleet-run.js'
 import { codeVersion, mosquittoVersion } from './processes.js'
 import { fmt, median, spread, verdict } from './results-doc.js'
+import type { MemoryBreakdown } from './server-memory.js'
 
 /** Issue 6's targets, for this 2-core machine. */
 export const TARGETS = Object.freeze({
@@ -217,6 +218,21 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
       )
     }
     out.push('', ratios(rs))
+    const memory = of(rs, 'app').flatMap((m) => (m.memory === null ? [] : [m.memory]))
+    if (memory.length > 0) {
+      const mb = (f: (m: MemoryBreakdown) => number): string => `${spread(memory.map(f), 0)} MB`
+      out.push(
+        '',
+        `Where the app’s memory was, ${MEMORY_AT * 100}% of the way into the load (VmRSS and RssFile from ` +
+          '/proc, the main thread’s heap spaces from the app’s `/metrics`; medians of ' +
+          `${memory.length} run${memory.length === 1 ? '' : 's'}): RSS ${mb((m) => m.rssMb)} = code mapped from files (node, libduckdb) ` +
+          `${mb((m) => m.fileMb)} + the main thread’s V8 heap, committed: young generation ` +
+          `${mb((m) => m.youngMb)}, old generation ${mb((m) => m.oldMb)} (its objects, live or not yet ` +
+          `collected, ${mb((m) => m.oldUsedMb)}), other spaces ${mb((m) => m.otherHeapMb)} + the rest ` +
+          `${mb((m) => m.outsideMb)} (malloc of Node, libuv and DuckDB, the store worker’s own V8 heap, ` +
+          'buffers). The peak (VmHWM) can come at another moment than this.',
+      )
+    }
     const bound = (['app', 'mosquitto'] as const).filter(
       (k) => med(of(rs, k), (m) => m.usage.generatorCores) > GENERATOR_BOUND_CORES,
     )

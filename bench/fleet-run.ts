@@ -24,6 +24,7 @@ import {
   startSubscriber,
 } from './processes.js'
 import { fmt } from './results-doc.js'
+import { type MemoryBreakdown, memoryBreakdown } from './server-memory.js'
 import { UsageSampler } from './server-usage.js'
 import { runStorm, type StormOptions, type StormResult } from './storm.js'
 import { AckLedger, checkStored, scrapeCounters } from './verify.js'
@@ -58,6 +59,8 @@ export interface LoadRun {
   readonly lost: number
   /** Mosquitto: its subscriber's messages/s, first to last; NaN for ours. */
   readonly deliveredPerSecond: number
+  /** Ours: where its memory was, MEMORY_AT of the way into the load; null if the load ended first. */
+  readonly memory: MemoryBreakdown | null
   readonly ok: boolean
   readonly check: string
 }
@@ -78,6 +81,8 @@ export interface RunOptions {
 export type Load = Omit<SimulationInput, 'url' | 'onAck'>
 
 const WARMUP_PREFIX = 'warmup-'
+/** How far into the load (by its planned length) the app's memory is looked at: every device still sending. */
+export const MEMORY_AT = 0.9
 const DELIVERY_WAIT_MS = 10_000
 
 interface Target {
@@ -144,6 +149,10 @@ export async function runLoad(
     const ledger = new AckLedger(load.devices, resolveSimulationOptions(input).readingsPerDevice)
     let firstAckAt = Number.NaN
     let lastAckAt = Number.NaN
+    let memory: MemoryBreakdown | null = null
+    let memoryTimer: NodeJS.Timeout | null = null
+    const resolved = resolveSimulationOptions(input)
+    const loadMs = (resolved.readingsPerDevice / resolved.ratePerSecond) * 1000
     const sampler = new UsageSampler(target.server.pid)
     const lag = monitorEventLoopDelay({ resolution: 10 })
     const loadStart = performance.now()
@@ -155,12 +164,23 @@ export async function runLoad(
         if (Number.isNaN(firstAckAt)) {
           firstAckAt = lastAckAt
           lag.enable()
+          const app = target.app
+          if (app !== null && Number.isFinite(loadMs))
+            memoryTimer = setTimeout(() => {
+              memoryBreakdown(app.pid, app.httpUrl).then(
+                (m) => {
+                  memory = m
+                },
+                () => undefined,
+              )
+            }, MEMORY_AT * loadMs)
         }
         ledger.ack(device, seq)
       },
     })
     lag.disable()
     sampler.stop()
+    if (memoryTimer !== null) clearTimeout(memoryTimer)
     const stretch = sampler.stretch(firstAckAt, lastAckAt)
     const usage: Usage = {
       connectS: (firstAckAt - loadStart) / 1000,
@@ -199,6 +219,7 @@ export async function runLoad(
           usage,
           lost: stored.missing,
           deliveredPerSecond: Number.NaN,
+          memory,
           ok: clean && stored.ok,
           check: text + problems,
         }
@@ -212,6 +233,7 @@ export async function runLoad(
         usage,
         lost,
         deliveredPerSecond: Number.NaN,
+        memory,
         ok: clean && lost === 0,
         check: `accepted counter +${fmt(accepted)} for ${fmt(sim.acknowledged)} acked${problems}`,
       }
@@ -225,6 +247,7 @@ export async function runLoad(
       usage,
       lost,
       deliveredPerSecond: sub.since().perSecond,
+      memory: null,
       ok: clean && lost === 0,
       check: `${fmt(got)}/${fmt(sim.acknowledged)} acked delivered to the QoS 1 subscriber${problems}`,
     }
