@@ -45,7 +45,7 @@ export function fieldNumber(field: Field): number {
  *
  * Times are ns after the window's start, as doubles: exact, because a
  * reading folded into a window lies in it and a window is at most
- * MAX_WINDOW_NS long. The receive time can lie anywhere; it only serves
+ * MAX_WINDOW_NS (definitions.ts) long. The receive time can lie anywhere; it only serves
  * staleness, where a rounding of a few ns past 2^53 does not show.
  */
 const COUNT = 0
@@ -126,11 +126,14 @@ export class AggregateSlab {
     const o = slot * WIDTH
     const n = d[o + COUNT]! + 1
     d[o + COUNT] = n
+    // Welford's running mean and sum of squared deviations, for std: no
+    // catastrophic cancellation when the values sit far from zero.
     const mean = d[o + MEAN]!
     const nextMean = mean + (value - mean) / n
     d[o + M2] = d[o + M2]! + (value - nextMean) * (value - mean)
     d[o + MEAN] = nextMean
 
+    // Kahan's compensated sum: ERROR holds the low bits the last addition lost.
     const y = value - d[o + ERROR]!
     const sum = d[o + SUM]! + y
     d[o + ERROR] = sum - d[o + SUM]! - y
