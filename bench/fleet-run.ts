@@ -146,12 +146,12 @@ export async function runLoad(
     const before = target.app === null ? null : await scrapeCounters(target.app.httpUrl)
 
     const input = { ...load, url }
-    const ledger = new AckLedger(load.devices, resolveSimulationOptions(input).readingsPerDevice)
+    const resolved = resolveSimulationOptions(input)
+    const ledger = new AckLedger(load.devices, resolved.readingsPerDevice)
     let firstAckAt = Number.NaN
     let lastAckAt = Number.NaN
     let memory: MemoryBreakdown | null = null
     let memoryTimer: NodeJS.Timeout | null = null
-    const resolved = resolveSimulationOptions(input)
     const loadMs = (resolved.readingsPerDevice / resolved.ratePerSecond) * 1000
     const sampler = new UsageSampler(target.server.pid)
     const lag = monitorEventLoopDelay({ resolution: 10 })

@@ -279,11 +279,12 @@ export function machineBusySeconds(): number {
 }
 
 /** Resident set size now (VmRSS) and its peak over the process's life (VmHWM), MB (proc(5)). */
-export function memoryMb(pid: number): { rssMb: number; hwmMb: number } {
+/** VmRSS, VmHWM and RssFile (resident pages of mapped files) of a process, MB. */
+export function memoryMb(pid: number): { rssMb: number; hwmMb: number; fileMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (key: string): number =>
     Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN)
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 }
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, fileMb: kb('RssFile') / 1024 }
 }
 
 let ticks: number | null = null

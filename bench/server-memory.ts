@@ -8,7 +8,7 @@
  *         + outside it: malloc (Node, libuv, DuckDB), the store worker's own V8 heap, buffers
  */
 
-import { readFileSync } from 'node:fs'
+import { memoryMb } from './processes.js'
 
 export interface MemoryBreakdown {
   readonly rssMb: number
@@ -39,15 +39,11 @@ export function heapSpacesMb(metrics: string): Map<string, { totalMb: number; us
 
 export async function memoryBreakdown(pid: number, httpUrl: string): Promise<MemoryBreakdown> {
   const metrics = await (await fetch(`${httpUrl}/metrics`)).text()
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kbMb = (key: string): number =>
-    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) / 1024
+  const { rssMb, fileMb } = memoryMb(pid)
   const spaces = heapSpacesMb(metrics)
   if (!spaces.has('new') || !spaces.has('old')) throw new Error('no nodejs_heap_space_size_* in /metrics')
   const total = (name: string): number => spaces.get(name)?.totalMb ?? 0
   const heapMb = [...spaces.values()].reduce((sum, s) => sum + s.totalMb, 0)
-  const rssMb = kbMb('VmRSS')
-  const fileMb = kbMb('RssFile')
   return {
     rssMb,
     fileMb,
