@@ -25,19 +25,9 @@
  * none, for ~10% fewer readings/s. Starting at 128 MB it made none again
  * (48,121 readings/s against 47,760 without either flag, one run each), and
  * the fleet's peak RSS stayed at 664 MB.
- *
- * --heap-growing-percent=20: even under the cap, V8 let the old generation
- * grow to 1.6-1.8 times what survived its last full collection (10,000
- * devices: ~140 MB live, 241 MB committed). At 1.2 times it collects every
- * ~5 s instead of every ~20 s, each a 10-18 ms pause after concurrent
- * marking, and the fleet's peak RSS fell from 647-691 MB to 514-525 MB
- * (3 runs each, 60 s) for ~5% more server CPU; flat out, with the initial
- * 128 MB above, it made no full collection either way and 43,880 and 43,195
- * readings/s against 41,760 and 42,974 without it.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=64',
   '--max-old-space-size=2000',
   '--initial-old-space-size=128',
-  '--heap-growing-percent=20',
 ]
