@@ -288,13 +288,18 @@ export async function runSimulation(input: SimulationInput): Promise<SimulationS
       const stop = (): void => {
         clearInterval(timer)
         o.signal?.removeEventListener('abort', stop)
-        resolve()
+        // After the pumps the last tick scheduled: they make the readings due in it.
+        setImmediate(resolve)
       }
       const tick = (): void => {
         const now = performance.now()
         if (faulty) strike((now - lastTick) / 1000)
         lastTick = now
-        for (const d of devices) pump(d)
+        // Each device's pump in its own turn: mqtt.js holds a publish's bytes
+        // until the turn ends (mqtt-packet corks the socket until nextTick),
+        // so pumping every device in this one turn sent the whole tick's
+        // readings only after the last was made, each stamped before.
+        for (const d of devices) if (d.queue.length > 0 || d.made < due(d, now)) schedulePump(d)
         progress(now)
         if (now >= publishEnd || allMade()) stop()
       }
