@@ -278,8 +278,7 @@ export function machineBusySeconds(): number {
   return (user + nice + system + irq + softirq + steal) / clockTicks()
 }
 
-/** Resident set size now (VmRSS) and its peak over the process's life (VmHWM), MB (proc(5)). */
-/** VmRSS, VmHWM and RssFile (resident pages of mapped files) of a process, MB. */
+/** Resident set size now (VmRSS), its peak over the process's life (VmHWM) and its pages of mapped files (RssFile), MB (proc(5)). */
 export function memoryMb(pid: number): { rssMb: number; hwmMb: number; fileMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (key: string): number =>

@@ -93,7 +93,7 @@ export class AggregateSlab {
       }
       slot = this.#used++
     }
-    this.reset(slot)
+    this.#reset(slot)
     return slot
   }
 
@@ -108,8 +108,8 @@ export class AggregateSlab {
     return to
   }
 
-  /** Back to an empty window: the engine reuses a closed window's slot for the next one. */
-  reset(slot: number): void {
+  /** Back to an empty window: a released slot is taken again for the next one. */
+  #reset(slot: number): void {
     const d = this.#data
     const o = slot * WIDTH
     d.fill(0, o, o + WIDTH)

@@ -32,7 +32,6 @@ function aggregate(slab = new AggregateSlab(1)) {
     value: (aggregation: Aggregation) => slab.value(slot, aggregation),
     count: () => slab.count(slot),
     newestRecvNs: () => slab.newestRecvNs(slot),
-    reset: () => slab.reset(slot),
     release: () => slab.release(slot),
   }
 }
@@ -115,26 +114,38 @@ t.test('features - an empty aggregate counts zero and has no other values', asyn
   })
 })
 
-t.test('features - aggregate reset() leaves nothing of the window before', async (t) => {
-  for (const c of cases) {
-    const reused = aggregate()
-    // A window with values far from the case’s, a sum that lost low bits, and newer times, first.
-    for (let k = 1; k <= 5; k++) reused.add(k < 5 ? 1e16 * k : 1.5, (9e12 + k) * MS, (9e12 + k) * MS)
-    reused.reset()
-    const fresh = aggregate()
-    for (const [tsMs, value, recvMs] of c.readings) {
-      reused.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
-      fresh.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
+/** A window whose slot held another window before: released, then taken again. */
+function reusedSlot(before: (window: ReturnType<typeof aggregate>) => void) {
+  const slab = new AggregateSlab(1)
+  const old = aggregate(slab)
+  before(old)
+  old.release()
+  const reused = aggregate(slab)
+  return { reused, same: reused.slot === old.slot }
+}
+
+t.test(
+  'features - aggregate in a released slot taken again leaves nothing of the window before',
+  async (t) => {
+    for (const c of cases) {
+      // A window with values far from the case’s, a sum that lost low bits, and newer times, first.
+      const { reused, same } = reusedSlot((old) => {
+        for (let k = 1; k <= 5; k++) old.add(k < 5 ? 1e16 * k : 1.5, (9e12 + k) * MS, (9e12 + k) * MS)
+      })
+      t.ok(same, `${c.name}: the same slot`)
+      const fresh = aggregate()
+      for (const [tsMs, value, recvMs] of c.readings) {
+        reused.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
+        fresh.add(fieldNumber(field(value)), tsMs * MS, recvMs * MS)
+      }
+      t.strictSame(reused.values(), fresh.values(), c.name)
+      t.equal(reused.count(), fresh.count(), `${c.name}: count`)
+      t.equal(reused.newestRecvNs(), fresh.newestRecvNs(), `${c.name}: newest receive time`)
     }
-    t.strictSame(reused.values(), fresh.values(), c.name)
-    t.equal(reused.count(), fresh.count(), `${c.name}: count`)
-    t.equal(reused.newestRecvNs(), fresh.newestRecvNs(), `${c.name}: newest receive time`)
-  }
-  const emptied = aggregate()
-  emptied.add(3, 1, 1)
-  emptied.reset()
-  t.strictSame(emptied.values(), aggregate().values(), 'reset with no reading after')
-})
+    const { reused: emptied } = reusedSlot((old) => old.add(3, 1, 1))
+    t.strictSame(emptied.values(), aggregate().values(), 'taken again with no reading after')
+  },
+)
 
 t.test('features - aggregates sharing a slab keep apart, through growth and reuse', async (t) => {
   // Two slots to start with, so that the slab grows twice under the cases.
