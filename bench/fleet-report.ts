@@ -5,7 +5,7 @@
 
 import { machine } from './chart.js'
 import type { FleetBenchOptions } from './fleet.js'
-import { type LoadRun, MEMORY_AT, type ServerKind, type StormRun } from './fleet-run.js'
+import { EARLY_S, type LoadRun, MEMORY_AT, type ServerKind, type StormRun } from './fleet-run.js'
 import { codeVersion, mosquittoVersion } from './processes.js'
 import { fmt, median, spread, verdict } from './results-doc.js'
 import type { MemoryBreakdown } from './server-memory.js'
@@ -194,7 +194,7 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
   )
 
   const name = (k: ServerKind): string => (k === 'app' ? 'app' : 'Mosquitto')
-  const load = (label: string, rs: readonly LoadRun[]): void => {
+  const load = (label: string, rs: readonly LoadRun[], p99TargetMs?: number): void => {
     if (rs.length === 0) return
     out.push(
       '',
@@ -218,6 +218,7 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
       )
     }
     out.push('', ratios(rs))
+    if (p99TargetMs !== undefined) phases(rs, p99TargetMs)
     const memory = of(rs, 'app').flatMap((m) => (m.memory === null ? [] : [m.memory]))
     if (memory.length > 0) {
       const mb = (f: (m: MemoryBreakdown) => number): string => `${spread(memory.map(f), 0)} MB`
@@ -245,7 +246,53 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
           'beside the server, not the server alone.',
       )
   }
-  load(`Fleet: ${fmt(o.fleetDevices)} devices × ${o.fleetRate}/s for ${o.fleetSeconds} s`, r.fleet)
+  const phases = (rs: readonly LoadRun[], targetMs: number): void => {
+    out.push(
+      '',
+      `Where the p99 is made: the readings published in the first ${EARLY_S} s of the load (every device’s ` +
+        'first, reaching a server that has just taken every connection) apart from the rest, by publish time; ' +
+        `and how many seconds of the load had a p99 over ${targetMs} ms. Cores busy over the same stretches: ` +
+        'the server’s (all threads) and the whole machine’s (`/proc/stat`: server, devices and anything else). ' +
+        'Medians (min–max):',
+      '',
+      `| server | first ${EARLY_S} s: readings | p50 ms | p99 ms | after: p50 ms | p99 ms | seconds over ${targetMs} ms | server cores, first / after | machine cores, first / after |`,
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    )
+    for (const k of ['app', 'mosquitto'] as const) {
+      const x = of(rs, k)
+      if (x.length === 0) continue
+      const col = (f: (m: LoadRun) => number, digits: number): string => spread(x.map(f), digits)
+      out.push(
+        `| ${name(k)} | ${col((m) => m.phases.early.count, 0)} | ${col((m) => m.phases.early.p50Ms, 1)} ` +
+          `| ${col((m) => m.phases.early.p99Ms, 1)} | ${col((m) => m.phases.rest.p50Ms, 1)} ` +
+          `| ${col((m) => m.phases.rest.p99Ms, 1)} ` +
+          `| ${col((m) => m.phases.p99BySecond.filter((p) => p > targetMs).length, 0)} of ${col((m) => m.phases.p99BySecond.length, 0)} ` +
+          `| ${col((m) => m.phases.earlyServerCores, 2)} / ${col((m) => m.phases.restServerCores, 2)} ` +
+          `| ${col((m) => m.phases.earlyMachineCores, 2)} / ${col((m) => m.phases.restMachineCores, 2)} |`,
+      )
+    }
+    const app = of(rs, 'app').flatMap((m) => (m.phases.gc === null ? [] : [m.phases]))
+    if (app.length === 0) return
+    const secondsP99 = (p: LoadRun['phases'], withMajor: boolean): number =>
+      median(p.p99BySecond.filter((_, i) => p.gc!.majorBySecond[i] === withMajor))
+    const col = (f: (p: LoadRun['phases']) => number, digits: number): string => spread(app.map(f), digits)
+    out.push(
+      '',
+      'The app’s garbage collections over the load (prom-client’s `nodejs_gc_duration_seconds` on its ' +
+        '`/metrics`, scraped every 0.5 s; the pauses of its main thread, which also runs MQTT and the ' +
+        `bridge), medians: ${col((p) => p.gc!.major, 0)} major (mark-compact) collections, pausing it ` +
+        `${col((p) => p.gc!.majorS * 1000, 0)} ms in all; ${col((p) => p.gc!.minor, 0)} minor ones ` +
+        `(scavenges), ${col((p) => p.gc!.minorS * 1000, 0)} ms in all. Seconds of the load in or next to ` +
+        `which a major collection ended: ${col((p) => p.gc!.majorBySecond.filter(Boolean).length, 0)}, ` +
+        `their p99 ${col((p) => secondsP99(p, true), 1)} ms (the median of those seconds’ p99s); the ` +
+        `other seconds’ p99 ${col((p) => secondsP99(p, false), 1)} ms.`,
+    )
+  }
+  load(
+    `Fleet: ${fmt(o.fleetDevices)} devices × ${o.fleetRate}/s for ${o.fleetSeconds} s`,
+    r.fleet,
+    TARGETS.fleetP99Ms,
+  )
   load(
     `Burst: ${fmt(o.burstRate)} readings/s for ${o.burstSeconds} s from ${fmt(o.burstDevices)} devices`,
     r.burst,

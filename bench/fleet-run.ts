@@ -8,6 +8,8 @@
 
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import {
+  LatencyHistogram,
+  type LatencySummary,
   resolveSimulationOptions,
   runSimulation,
   type SimulationInput,
@@ -24,6 +26,7 @@ import {
   startSubscriber,
 } from './processes.js'
 import { fmt } from './results-doc.js'
+import { GcSampler, type GcTotals } from './server-gc.js'
 import { type MemoryBreakdown, memoryBreakdown } from './server-memory.js'
 import { UsageSampler } from './server-usage.js'
 import { runStorm, type StormOptions, type StormResult } from './storm.js'
@@ -51,10 +54,35 @@ export interface Usage {
   readonly generatorLagP99Ms: number
 }
 
+/**
+ * The load's first seconds apart from the rest, by publish time: every
+ * device's first readings reach a server that has just seen its connection,
+ * so a p99 can be made there rather than in the steady load.
+ */
+export interface LoadPhases {
+  /** Publish to acknowledgement of the readings published in the first EARLY_S seconds, and after. */
+  readonly early: LatencySummary
+  readonly rest: LatencySummary
+  /** p99 of each second of publishing, ms. */
+  readonly p99BySecond: readonly number[]
+  /** Cores busy over the first EARLY_S seconds and over the rest: the server's, and the whole machine's. */
+  readonly earlyServerCores: number
+  readonly restServerCores: number
+  readonly earlyMachineCores: number
+  readonly restMachineCores: number
+  /**
+   * The app's garbage collections from the first publish to the last
+   * acknowledgement, and for each second of publishing whether a major one
+   * ended in or next to it; null for Mosquitto.
+   */
+  readonly gc: (GcTotals & { readonly majorBySecond: readonly boolean[] }) | null
+}
+
 export interface LoadRun {
   readonly server: ServerKind
   readonly sim: SimulationSummary
   readonly usage: Usage
+  readonly phases: LoadPhases
   /** Acknowledged but not stored (ours) or not delivered to the subscriber (Mosquitto); NaN if unchecked. */
   readonly lost: number
   /** Mosquitto: its subscriber's messages/s, first to last; NaN for ours. */
@@ -81,6 +109,8 @@ export interface RunOptions {
 export type Load = Omit<SimulationInput, 'url' | 'onAck'>
 
 const WARMUP_PREFIX = 'warmup-'
+/** The first seconds of publishing, looked at apart from the rest (LoadPhases). */
+export const EARLY_S = 2
 /** How far into the load (by its planned length) the app's memory is looked at: every device still sending. */
 export const MEMORY_AT = 0.9
 const DELIVERY_WAIT_MS = 10_000
@@ -150,19 +180,24 @@ export async function runLoad(
     const ledger = new AckLedger(load.devices, resolved.readingsPerDevice)
     let firstAckAt = Number.NaN
     let lastAckAt = Number.NaN
+    /** Publish time of the first acknowledged reading: second 0 of LoadPhases. */
+    let origin = Number.NaN
+    const bySecond: LatencyHistogram[] = []
     let memory: MemoryBreakdown | null = null
     let memoryTimer: NodeJS.Timeout | null = null
     const loadMs = (resolved.readingsPerDevice / resolved.ratePerSecond) * 1000
     const sampler = new UsageSampler(target.server.pid)
+    const gc = target.app === null ? null : new GcSampler(target.app.httpUrl)
     const lag = monitorEventLoopDelay({ resolution: 10 })
     const loadStart = performance.now()
     const loadStartEpochMs = Date.now()
     const sim = await runSimulation({
       ...input,
-      onAck: (device, seq) => {
+      onAck: (device, seq, latencyMs) => {
         lastAckAt = performance.now()
         if (Number.isNaN(firstAckAt)) {
           firstAckAt = lastAckAt
+          origin = lastAckAt - latencyMs
           lag.enable()
           const app = target.app
           if (app !== null && Number.isFinite(loadMs))
@@ -176,10 +211,15 @@ export async function runLoad(
             }, MEMORY_AT * loadMs)
         }
         ledger.ack(device, seq)
+        const second = Math.max(0, Math.floor((lastAckAt - latencyMs - origin) / 1000))
+        bySecond[second] ??= new LatencyHistogram()
+        bySecond[second].record(latencyMs)
       },
     })
     lag.disable()
     sampler.stop()
+    await gc?.stop()
+    const phases = loadPhases(bySecond, sampler, gc, origin, lastAckAt)
     if (memoryTimer !== null) clearTimeout(memoryTimer)
     const stretch = sampler.stretch(firstAckAt, lastAckAt)
     const usage: Usage = {
@@ -217,6 +257,7 @@ export async function runLoad(
           server: kind,
           sim,
           usage,
+          phases,
           lost: stored.missing,
           deliveredPerSecond: Number.NaN,
           memory,
@@ -231,6 +272,7 @@ export async function runLoad(
         server: kind,
         sim,
         usage,
+        phases,
         lost,
         deliveredPerSecond: Number.NaN,
         memory,
@@ -245,6 +287,7 @@ export async function runLoad(
       server: kind,
       sim,
       usage,
+      phases,
       lost,
       deliveredPerSecond: sub.since().perSecond,
       memory: null,
@@ -253,6 +296,41 @@ export async function runLoad(
     }
   } finally {
     await target.stop()
+  }
+}
+
+function loadPhases(
+  bySecond: readonly (LatencyHistogram | undefined)[],
+  sampler: UsageSampler,
+  gc: GcSampler | null,
+  origin: number,
+  lastAckAt: number,
+): LoadPhases {
+  const early = new LatencyHistogram()
+  const rest = new LatencyHistogram()
+  bySecond.forEach((h, second) => {
+    if (h !== undefined) (second < EARLY_S ? early : rest).merge(h)
+  })
+  const split = origin + EARLY_S * 1000
+  const first = sampler.stretch(origin, split)
+  const then = sampler.stretch(split, lastAckAt)
+  return {
+    early: early.summary(),
+    rest: rest.summary(),
+    p99BySecond: Array.from(bySecond, (h) => h?.quantileMs(0.99) ?? Number.NaN),
+    earlyServerCores: first.cores,
+    restServerCores: then.cores,
+    earlyMachineCores: first.machineCores,
+    restMachineCores: then.machineCores,
+    gc:
+      gc === null
+        ? null
+        : {
+            ...gc.totals(origin, lastAckAt),
+            majorBySecond: Array.from(bySecond, (_, second) =>
+              gc.majorDuring(origin + second * 1000, origin + (second + 1) * 1000),
+            ),
+          },
   }
 }
 

@@ -5,7 +5,7 @@
  */
 
 import { performance } from 'node:perf_hooks'
-import { cpuSeconds, memoryMb } from './processes.js'
+import { cpuSeconds, machineBusySeconds, memoryMb } from './processes.js'
 
 export interface Sample {
   /** performance.now() when taken. */
@@ -14,6 +14,8 @@ export interface Sample {
   readonly rssMb: number
   /** This process's own CPU seconds (the load generator's). */
   readonly ownCpuS: number
+  /** The whole machine's busy CPU seconds (/proc/stat). */
+  readonly machineS: number
 }
 
 export interface Stretch {
@@ -25,6 +27,8 @@ export interface Stretch {
   readonly endRssMb: number
   /** This process's CPU seconds per wall second over the stretch: the load generator's. */
   readonly ownCores: number
+  /** The machine's busy CPU seconds per wall second over the stretch: everything on it. */
+  readonly machineCores: number
 }
 
 export class UsageSampler {
@@ -67,6 +71,7 @@ export class UsageSampler {
     return {
       cores: perWallSecond((x) => x.cpuS),
       ownCores: perWallSecond((x) => x.ownCpuS),
+      machineCores: perWallSecond((x) => x.machineS),
       peakRssMb: Math.max(...inside.map((x) => x.rssMb)),
       endRssMb: s[lastInside]?.rssMb ?? Number.NaN,
     }
@@ -79,6 +84,7 @@ export class UsageSampler {
         cpuS: cpuSeconds(this.#pid),
         rssMb: memoryMb(this.#pid).rssMb,
         ownCpuS: ownCpuSeconds(),
+        machineS: machineBusySeconds(),
       })
     } catch {
       // The process has exited; the samples so far stand.

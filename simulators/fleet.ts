@@ -175,7 +175,7 @@ export async function runSimulation(input: SimulationInput): Promise<SimulationS
         latency.record(now - t0)
         recent.record(now - t0)
         p.entry.a = Math.round((now - p.madeAt) * 100) / 100
-        o.onAck?.(d.index, p.entry.s)
+        o.onAck?.(d.index, p.entry.s, now - t0)
       }
       schedulePump(d)
     })

@@ -49,8 +49,11 @@ export interface SimulationOptions {
   readonly keepTruth: boolean
   /** Stops publishing early (the drain and summary still happen). */
   readonly signal?: AbortSignal
-  /** Called for each acknowledged reading, e.g. to check later that the system stored it. */
-  readonly onAck?: (device: number, seq: number) => void
+  /**
+   * Called for each acknowledged reading, e.g. to check later that the system
+   * stored it; `latencyMs` is from its publish to its acknowledgement.
+   */
+  readonly onAck?: (device: number, seq: number, latencyMs: number) => void
   /** Called once a second while the fleet runs. */
   readonly onProgress?: (p: Progress) => void
 }

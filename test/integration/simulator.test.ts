@@ -45,17 +45,26 @@ t.test('simulator - its encoder writes the wire-format document examples byte fo
 t.test('simulator - every reading it saw acknowledged is stored once', async (t) => {
   const app = await startTestApp(t)
   const acked = new Map<number, number[]>()
+  const latencies: number[] = []
   const summary = await runSimulation({
     devices: 5,
     ratePerSecond: 20,
     durationMs: 1500,
     url: `mqtt://127.0.0.1:${app.mqttPort}`,
     idPrefix: 'simtest-',
-    onAck: (device, seq) => acked.set(device, [...(acked.get(device) ?? []), seq]),
+    onAck: (device, seq, latencyMs) => {
+      acked.set(device, [...(acked.get(device) ?? []), seq])
+      latencies.push(latencyMs)
+    },
   })
   t.equal(summary.errors, 0)
   t.ok(summary.acknowledged > 0)
   t.equal(summary.acknowledged, summary.sent, 'all acknowledged')
+  t.equal(latencies.length, summary.acknowledged, 'onAck once per acknowledgement')
+  t.ok(
+    latencies.every((ms) => ms >= 0 && ms <= summary.latency.maxMs),
+    'onAck gives each publish-to-PUBACK latency, within the summary’s',
+  )
   for (const [device, seqs] of acked) {
     const stored = (await readings(app.httpPort, `simtest-${device}`)).map((r) => r.seq)
     t.same(

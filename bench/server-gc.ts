@@ -1,0 +1,95 @@
+/**
+ * The app's garbage collections while a scenario runs, from prom-client's
+ * `nodejs_gc_duration_seconds` on its /metrics, scraped every half second:
+ * how many and how long, and in which stretches a major (mark-compact) one
+ * ended, so that a latency spike can be set beside them.
+ */
+
+import { performance } from 'node:perf_hooks'
+
+export interface GcTotals {
+  readonly major: number
+  /** Seconds the main thread was paused by them (prom-client measures each pause). */
+  readonly majorS: number
+  readonly minor: number
+  readonly minorS: number
+}
+
+interface Sample extends GcTotals {
+  /** performance.now() when the scrape came back. */
+  readonly atMs: number
+}
+
+/** Collections so far and their pauses, from prom-client text; 0 where a kind has none yet. */
+export function gcCounts(metrics: string): GcTotals {
+  const metric = (suffix: 'count' | 'sum', kind: 'major' | 'minor'): number =>
+    Number(
+      new RegExp(`^nodejs_gc_duration_seconds_${suffix}\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(
+        metrics,
+      )?.[1] ?? 0,
+    )
+  return {
+    major: metric('count', 'major'),
+    majorS: metric('sum', 'major'),
+    minor: metric('count', 'minor'),
+    minorS: metric('sum', 'minor'),
+  }
+}
+
+export class GcSampler {
+  readonly #url: string
+  readonly #samples: Sample[] = []
+  readonly #timer: NodeJS.Timeout
+  #inFlight: Promise<void> = Promise.resolve()
+
+  constructor(httpUrl: string, everyMs = 500) {
+    this.#url = `${httpUrl}/metrics`
+    this.#take()
+    this.#timer = setInterval(() => this.#take(), everyMs)
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    await this.#inFlight
+  }
+
+  /** Between the samples nearest fromMs and toMs. */
+  totals(fromMs: number, toMs: number): GcTotals {
+    const a = this.#at(fromMs)
+    const b = this.#at(toMs)
+    if (a === undefined || b === undefined)
+      return { major: Number.NaN, majorS: Number.NaN, minor: Number.NaN, minorS: Number.NaN }
+    return {
+      major: b.major - a.major,
+      majorS: b.majorS - a.majorS,
+      minor: b.minor - a.minor,
+      minorS: b.minorS - a.minorS,
+    }
+  }
+
+  /** Whether a major collection ended between the samples around [fromMs, toMs). */
+  majorDuring(fromMs: number, toMs: number): boolean {
+    const s = this.#samples
+    for (let i = 1; i < s.length; i++)
+      if (s[i]!.atMs > fromMs && s[i - 1]!.atMs < toMs && s[i]!.major > s[i - 1]!.major) return true
+    return false
+  }
+
+  /** The last sample at or before atMs (the first, before any). */
+  #at(atMs: number): Sample | undefined {
+    let found = this.#samples[0]
+    for (const s of this.#samples) if (s.atMs <= atMs) found = s
+    return found
+  }
+
+  #take(): void {
+    this.#inFlight = this.#inFlight.then(async () => {
+      try {
+        const counts = gcCounts(await (await fetch(this.#url)).text())
+        this.#samples.push({ atMs: performance.now(), ...counts })
+      } catch {
+        // The server has gone; the samples so far stand.
+      }
+    })
+  }
+}
