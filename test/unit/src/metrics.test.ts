@@ -1,0 +1,39 @@
+/**
+ * A Prometheus scrape must not cost the event loop in proportion to the
+ * connections: prom-client's per-handle default metrics are left out.
+ */
+
+import fs from 'node:fs'
+import t from 'tap'
+import { createMetrics } from '../../../src/metrics.js'
+
+t.test('metrics - a scrape walks no open handle, file descriptor or resource list', async (t) => {
+  const { registry } = createMetrics()
+  const walks: string[] = []
+  const spy = <K extends string>(target: Record<K, unknown>, key: K, what: string): void => {
+    const original = target[key] as (...args: unknown[]) => unknown
+    target[key] = function (this: unknown, ...args: unknown[]) {
+      if (what !== 'readdir' || String(args[0]).includes('/fd')) walks.push(what)
+      return original.apply(this, args)
+    }
+    t.teardown(() => {
+      target[key] = original
+    })
+  }
+  const proc = process as unknown as Record<string, unknown>
+  spy(proc, '_getActiveHandles', 'handles')
+  if (typeof proc.getActiveResourcesInfo === 'function') spy(proc, 'getActiveResourcesInfo', 'resources')
+  spy(fs as unknown as Record<string, unknown>, 'readdirSync', 'readdir')
+
+  const text = await registry.metrics()
+  t.strictSame(walks, [], 'nothing per handle was listed')
+  for (const name of ['process_open_fds', 'nodejs_active_handles', 'nodejs_active_resources'])
+    t.notMatch(text, new RegExp(`^${name}`, 'm'), `no ${name}`)
+  for (const name of [
+    'process_cpu_user_seconds_total',
+    'process_max_fds',
+    'nodejs_gc_duration_seconds',
+    'nodejs_heap_space_size_used_bytes',
+  ])
+    t.match(text, new RegExp(`^# HELP ${name} `, 'm'), `${name} is still there`)
+})
