@@ -279,7 +279,7 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
     out.push(
       '',
       'The app’s garbage collections over the load (prom-client’s `nodejs_gc_duration_seconds` on its ' +
-        '`/metrics`, scraped every 0.5 s; the pauses of its main thread, which also runs MQTT and the ' +
+        '`/metrics`, scraped once a second; the pauses of its main thread, which also runs MQTT and the ' +
         `bridge), medians: ${col((p) => p.gc!.major, 0)} major (mark-compact) collections, pausing it ` +
         `${col((p) => p.gc!.majorS * 1000, 0)} ms in all; ${col((p) => p.gc!.minor, 0)} minor ones ` +
         `(scavenges), ${col((p) => p.gc!.minorS * 1000, 0)} ms in all. Seconds of the load in or next to ` +

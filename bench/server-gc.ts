@@ -1,7 +1,8 @@
 /**
  * The app's garbage collections while a scenario runs, from prom-client's
- * `nodejs_gc_duration_seconds` on its /metrics, scraped every half second:
- * how many and how long, and in which stretches a major (mark-compact) one
+ * `nodejs_gc_duration_seconds` on its /metrics, scraped once a second (a
+ * scrape holds the app's event loop a few ms, as Prometheus's would): how
+ * many and how long, and in which stretches a major (mark-compact) one
  * ended, so that a latency spike can be set beside them.
  */
 
@@ -42,7 +43,7 @@ export class GcSampler {
   readonly #timer: NodeJS.Timeout
   #inFlight: Promise<void> = Promise.resolve()
 
-  constructor(httpUrl: string, everyMs = 500) {
+  constructor(httpUrl: string, everyMs = 1000) {
     this.#url = `${httpUrl}/metrics`
     this.#take()
     this.#timer = setInterval(() => this.#take(), everyMs)
