@@ -55,9 +55,10 @@ export interface Usage {
 }
 
 /**
- * The load's first seconds apart from the rest, by publish time: every
- * device's first readings reach a server that has just seen its connection,
- * so a p99 can be made there rather than in the steady load.
+ * Where a load's p99 is made, by publish time: its first seconds (every
+ * device's first readings, reaching a server that has just taken every
+ * connection) apart from the rest, each second's p99, and the seconds in
+ * which the app's major garbage collections ended.
  */
 export interface LoadPhases {
   /** Publish to acknowledgement of the readings published in the first EARLY_S seconds, and after. */
