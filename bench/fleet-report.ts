@@ -273,8 +273,6 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
     }
     const app = of(rs, 'app').flatMap((m) => (m.phases.gc === null ? [] : [m.phases]))
     if (app.length === 0) return
-    const secondsP99 = (p: LoadRun['phases'], withMajor: boolean): number =>
-      median(p.p99BySecond.filter((_, i) => p.gc!.majorBySecond[i] === withMajor))
     const col = (f: (p: LoadRun['phases']) => number, digits: number): string => spread(app.map(f), digits)
     out.push(
       '',
@@ -283,9 +281,9 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
         `bridge), medians: ${col((p) => p.gc!.major, 0)} major (mark-compact) collections, pausing it ` +
         `${col((p) => p.gc!.majorS * 1000, 0)} ms in all; ${col((p) => p.gc!.minor, 0)} minor ones ` +
         `(scavenges), ${col((p) => p.gc!.minorS * 1000, 0)} ms in all. Seconds of the load in or next to ` +
-        `which a major collection ended: ${col((p) => p.gc!.majorBySecond.filter(Boolean).length, 0)}, ` +
-        `their p99 ${col((p) => secondsP99(p, true), 1)} ms (the median of those seconds’ p99s); the ` +
-        `other seconds’ p99 ${col((p) => secondsP99(p, false), 1)} ms.`,
+        `which a major collection ended: ${col((p) => p.gc!.secondsWithMajor, 0)}, ` +
+        `and the p99 of the readings published in them ${col((p) => p.gc!.withMajor.p99Ms, 1)} ms; in the ` +
+        `other seconds ${col((p) => p.gc!.other.p99Ms, 1)} ms.`,
     )
   }
   load(

@@ -26,7 +26,7 @@ import {
   startSubscriber,
 } from './processes.js'
 import { fmt } from './results-doc.js'
-import { GcSampler, type GcTotals } from './server-gc.js'
+import { GcSampler, type GcTotals, type LatencyByMajorGc, latencyByMajorGc } from './server-gc.js'
 import { type MemoryBreakdown, memoryBreakdown } from './server-memory.js'
 import { UsageSampler } from './server-usage.js'
 import { runStorm, type StormOptions, type StormResult } from './storm.js'
@@ -73,10 +73,10 @@ export interface LoadPhases {
   readonly restMachineCores: number
   /**
    * The app's garbage collections from the first publish to the last
-   * acknowledgement, and for each second of publishing whether a major one
-   * ended in or next to it; null for Mosquitto.
+   * acknowledgement, and the latency of the seconds of publishing in or
+   * next to which a major one ended, apart from the others; null for Mosquitto.
    */
-  readonly gc: (GcTotals & { readonly majorBySecond: readonly boolean[] }) | null
+  readonly gc: (GcTotals & LatencyByMajorGc) | null
 }
 
 export interface LoadRun {
@@ -328,8 +328,11 @@ function loadPhases(
         ? null
         : {
             ...gc.totals(origin, lastAckAt),
-            majorBySecond: Array.from(bySecond, (_, second) =>
-              gc.majorDuring(origin + second * 1000, origin + (second + 1) * 1000),
+            ...latencyByMajorGc(
+              gc,
+              bySecond.flatMap((h, second) =>
+                h === undefined ? [] : [[origin + second * 1000, h] as const],
+              ),
             ),
           },
   }

@@ -48,6 +48,8 @@ export class DeliveryRecorder {
   readonly #closeToDelivery = new LatencyHistogram()
   readonly #closingReadingToDelivery = new LatencyHistogram()
   readonly #staleness = new LatencyHistogram()
+  /** Publish → delivery by the second (epoch) the reading was published in. */
+  readonly #bySecond = new Map<number, LatencyHistogram>()
   readonly #closedBy: Record<string, number> = {}
   readonly #graceMs: ReadonlyMap<string, number>
   readonly #firstSeq: number
@@ -79,6 +81,10 @@ export class DeliveryRecorder {
   telemetry(seq: number, publishedMs: number, receivedMs: number, deliveredMs: number): void {
     if (seq < this.#firstSeq || seq > this.#lastSeq) return
     this.#record(this.#publishToDelivery, deliveredMs - publishedMs)
+    const second = Math.floor(publishedMs / 1000)
+    const histogram = this.#bySecond.get(second) ?? new LatencyHistogram()
+    this.#bySecond.set(second, histogram)
+    histogram.record(Math.max(0, deliveredMs - publishedMs))
     if (Number.isNaN(receivedMs)) return
     this.#record(this.#publishToReceive, receivedMs - publishedMs)
     this.#record(this.#receiveToDelivery, deliveredMs - receivedMs)
@@ -121,6 +127,11 @@ export class DeliveryRecorder {
       receiveToDelivery: this.#receiveToDelivery.summary(),
       negative: this.#negative,
     }
+  }
+
+  /** Telemetry publish → delivery of each second (epoch seconds, by publish time). */
+  bySecond(): ReadonlyMap<number, LatencyHistogram> {
+    return this.#bySecond
   }
 
   featureTimes(): FeatureTimes {

@@ -110,6 +110,12 @@ export function renderLiveReport(
       'subscribers) from `process.cpuUsage()`, and how late its event loop ran (`monitorEventLoopDelay`); the ' +
       'machine from `/proc/stat`. Cores = CPU seconds per wall second. Server RSS: `VmRSS` at the end of the ' +
       'measured time, and `VmHWM` (peak) at the end of the run.',
+    '- Garbage collection: the server’s `nodejs_gc_duration_seconds` (prom-client, on its `/metrics`, ' +
+      'scraped once a second, a few ms of its event loop each time, as Prometheus’s would): collections and ' +
+      'the pauses they made, over the measured time. Each whole second of the measured time, by publish time, ' +
+      'is set apart when a major (mark-compact) collection ended in or next to it (the scrapes around the ' +
+      'second saw the count go up), and the telemetry p99 is given for the readings published in those seconds ' +
+      'and in the others.',
     '- Peer: none. No system a user would pick instead streams windowed features over SSE (the point of ' +
       'issue 3); for raw telemetry the nearest alternative, an MQTT broker fanning out to MQTT subscribers, ' +
       'neither stores before it delivers nor speaks SSE, so its latency would answer another question ' +
@@ -154,6 +160,21 @@ export function renderLiveReport(
     two(
       (r) => r.telemetry.receiveToDelivery.p50Ms,
       (r) => r.telemetry.receiveToDelivery.p99Ms,
+    ),
+  )
+  row(
+    '… p99 ms of readings published in a second in or next to which the server’s major GC ended / in the others',
+    two(
+      (r) => r.gc.withMajor.p99Ms,
+      (r) => r.gc.other.p99Ms,
+    ),
+  )
+  row(
+    '… seconds with a major GC, of the measured',
+    two(
+      (r) => r.gc.secondsWithMajor,
+      (r) => r.gc.seconds,
+      0,
     ),
   )
   row(
@@ -227,6 +248,22 @@ export function renderLiveReport(
   row(
     '… its main (JavaScript) thread',
     one((r) => r.serverMainThreadCores, 2),
+  )
+  row(
+    'server major (mark-compact) GCs / their pauses ms, measured time',
+    two(
+      (r) => r.gc.major,
+      (r) => r.gc.majorS * 1000,
+      0,
+    ),
+  )
+  row(
+    'server minor GCs (scavenges) / their pauses ms',
+    two(
+      (r) => r.gc.minor,
+      (r) => r.gc.minorS * 1000,
+      0,
+    ),
   )
   row(
     'server RSS MB, end of measured time / peak',

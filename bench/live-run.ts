@@ -26,6 +26,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import {
+  type LatencyHistogram,
   loadProfile,
   type Profile,
   resolveSimulationOptions,
@@ -35,6 +36,7 @@ import {
 } from '../simulators/index.js'
 import { DeliveryRecorder, type FeatureTimes, type TelemetryTimes } from './live-recorder.js'
 import { cpuSeconds, machineBusySeconds, sleep, startApp } from './processes.js'
+import { GcSampler, type GcTotals, type LatencyByMajorGc, latencyByMajorGc } from './server-gc.js'
 import { SseSubscriber, type StreamKind, type SubscriberCounts } from './sse-subscriber.js'
 import { AckLedger } from './verify.js'
 
@@ -78,8 +80,12 @@ export interface Loss {
   readonly unreadable: number
 }
 
+/** The server's garbage collections over the measured time, and telemetry latency with and without a major one. */
+export type LiveGc = GcTotals & LatencyByMajorGc
+
 export interface LiveRun {
   readonly telemetry: TelemetryTimes
+  readonly gc: LiveGc
   readonly features: FeatureTimes
   /** Events (every type) all subscribers received per second of the window. */
   readonly deliveredPerSecond: number
@@ -159,6 +165,8 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
 
   const app = await startApp({ nodeArgs: o.nodeArgs ?? [] })
   const subscribers: SseSubscriber[] = []
+  // Date.now(): the recorder's clock.
+  const gc = new GcSampler(app.httpUrl, 1000, Date.now)
   try {
     await prime({ ...input, url: app.mqttUrl, boot: input.boot - 1 })
     const open = (kind: StreamKind, i: number, of: number): Promise<SseSubscriber> =>
@@ -224,6 +232,7 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
     // The fleet may end early (errors): the window closes by then at the latest.
     clearTimeout(endTimer)
     closeWindow()
+    await gc.stop()
 
     // Which telemetry subscribers expect each device, and how many readings each expects in all.
     const telemetrySubs = subscribers.filter((s) => s.seen !== null)
@@ -284,6 +293,7 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
     }
     return {
       telemetry: recorder.telemetryTimes(),
+      gc: liveGc(gc, recorder.bySecond(), start.atMs, end.atMs),
       features: recorder.featureTimes(),
       deliveredPerSecond: (end.delivered - start.delivered) / windowS,
       telemetryDeliveredPerSecond: (end.telemetry - start.telemetry) / windowS,
@@ -317,9 +327,23 @@ export async function runLive(o: LiveRunOptions): Promise<LiveRun> {
         featureEventsPerDevice.min === featureEventsPerDevice.max,
     }
   } finally {
+    await gc.stop()
     for (const s of subscribers) s.close()
     await app.stop()
   }
+}
+
+function liveGc(
+  gc: GcSampler,
+  bySecond: ReadonlyMap<number, LatencyHistogram>,
+  fromMs: number,
+  toMs: number,
+): LiveGc {
+  // Whole seconds of the measured time only.
+  const seconds = [...bySecond]
+    .map(([second, latency]) => [second * 1000, latency] as const)
+    .filter(([atMs]) => atMs >= fromMs && atMs + 1000 <= toMs)
+  return { ...gc.totals(fromMs, toMs), ...latencyByMajorGc(gc, seconds) }
 }
 
 function lossOf(counts: readonly SubscriberCounts[], lost: readonly number[]): Loss {

@@ -7,6 +7,7 @@
  */
 
 import { performance } from 'node:perf_hooks'
+import { LatencyHistogram, type LatencySummary } from '../simulators/index.js'
 
 export interface GcTotals {
   readonly major: number
@@ -17,7 +18,7 @@ export interface GcTotals {
 }
 
 interface Sample extends GcTotals {
-  /** performance.now() when the scrape came back. */
+  /** The clock's time when the scrape came back. */
   readonly atMs: number
 }
 
@@ -37,14 +38,44 @@ export function gcCounts(metrics: string): GcTotals {
   }
 }
 
+/** Latency of the seconds in or next to which a major collection ended, and of the others. */
+export interface LatencyByMajorGc {
+  readonly secondsWithMajor: number
+  readonly seconds: number
+  readonly withMajor: LatencySummary
+  readonly other: LatencySummary
+}
+
+/** Splits one-second latency histograms, each given with its start, by whether a major collection ended in or next to it. */
+export function latencyByMajorGc(
+  gc: GcSampler,
+  seconds: Iterable<readonly [startMs: number, latency: LatencyHistogram]>,
+): LatencyByMajorGc {
+  const withMajor = new LatencyHistogram()
+  const other = new LatencyHistogram()
+  let secondsWithMajor = 0
+  let count = 0
+  for (const [startMs, latency] of seconds) {
+    count++
+    if (gc.majorDuring(startMs, startMs + 1000)) {
+      secondsWithMajor++
+      withMajor.merge(latency)
+    } else other.merge(latency)
+  }
+  return { secondsWithMajor, seconds: count, withMajor: withMajor.summary(), other: other.summary() }
+}
+
 export class GcSampler {
   readonly #url: string
+  readonly #clock: () => number
   readonly #samples: Sample[] = []
   readonly #timer: NodeJS.Timeout
   #inFlight: Promise<void> = Promise.resolve()
 
-  constructor(httpUrl: string, everyMs = 1000) {
+  /** `clock` gives the times every method here takes: performance.now() unless said otherwise. */
+  constructor(httpUrl: string, everyMs = 1000, clock: () => number = () => performance.now()) {
     this.#url = `${httpUrl}/metrics`
+    this.#clock = clock
     this.#take()
     this.#timer = setInterval(() => this.#take(), everyMs)
   }
@@ -87,7 +118,7 @@ export class GcSampler {
     this.#inFlight = this.#inFlight.then(async () => {
       try {
         const counts = gcCounts(await (await fetch(this.#url)).text())
-        this.#samples.push({ atMs: performance.now(), ...counts })
+        this.#samples.push({ atMs: this.#clock(), ...counts })
       } catch {
         // The server has gone; the samples so far stand.
       }
