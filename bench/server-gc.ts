@@ -9,6 +9,8 @@
 import { performance } from 'node:perf_hooks'
 import { LatencyHistogram, type LatencySummary } from '../simulators/index.js'
 
+const SCRAPE_TIMEOUT_MS = 5000
+
 export interface GcTotals {
   readonly major: number
   /** Seconds the main thread was paused by them (prom-client measures each pause). */
@@ -117,10 +119,12 @@ export class GcSampler {
   #take(): void {
     this.#inFlight = this.#inFlight.then(async () => {
       try {
-        const counts = gcCounts(await (await fetch(this.#url)).text())
+        // Bounded: a stalled server must not hold the bench up at stop().
+        const response = await fetch(this.#url, { signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) })
+        const counts = gcCounts(await response.text())
         this.#samples.push({ atMs: this.#clock(), ...counts })
       } catch {
-        // The server has gone; the samples so far stand.
+        // The server has gone, or did not answer in time: the samples so far stand.
       }
     })
   }
