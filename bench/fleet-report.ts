@@ -5,7 +5,14 @@
 
 import { machine } from './chart.js'
 import type { FleetBenchOptions } from './fleet.js'
-import { EARLY_S, type LoadRun, MEMORY_AT, type ServerKind, type StormRun } from './fleet-run.js'
+import {
+  EARLY_S,
+  type LoadPhases,
+  type LoadRun,
+  MEMORY_AT,
+  type ServerKind,
+  type StormRun,
+} from './fleet-run.js'
 import { codeVersion, mosquittoVersion } from './processes.js'
 import { fmt, median, spread, verdict } from './results-doc.js'
 import type { MemoryBreakdown } from './server-memory.js'
@@ -258,32 +265,35 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
       `| server | first ${EARLY_S} s: readings | p50 ms | p99 ms | after: p50 ms | p99 ms | seconds over ${targetMs} ms | server cores, first / after | machine cores, first / after |`,
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     )
+    const phasesOf = (k: ServerKind): LoadPhases[] =>
+      of(rs, k).flatMap((m) => (m.phases === null ? [] : [m.phases]))
     for (const k of ['app', 'mosquitto'] as const) {
-      const x = of(rs, k)
+      const x = phasesOf(k)
       if (x.length === 0) continue
-      const col = (f: (m: LoadRun) => number, digits: number): string => spread(x.map(f), digits)
+      const col = (f: (p: LoadPhases) => number, digits: number): string => spread(x.map(f), digits)
       out.push(
-        `| ${name(k)} | ${col((m) => m.phases.early.count, 0)} | ${col((m) => m.phases.early.p50Ms, 1)} ` +
-          `| ${col((m) => m.phases.early.p99Ms, 1)} | ${col((m) => m.phases.rest.p50Ms, 1)} ` +
-          `| ${col((m) => m.phases.rest.p99Ms, 1)} ` +
-          `| ${col((m) => m.phases.p99BySecond.filter((p) => p > targetMs).length, 0)} of ${col((m) => m.phases.p99BySecond.length, 0)} ` +
-          `| ${col((m) => m.phases.earlyServerCores, 2)} / ${col((m) => m.phases.restServerCores, 2)} ` +
-          `| ${col((m) => m.phases.earlyMachineCores, 2)} / ${col((m) => m.phases.restMachineCores, 2)} |`,
+        `| ${name(k)} | ${col((p) => p.early.count, 0)} | ${col((p) => p.early.p50Ms, 1)} ` +
+          `| ${col((p) => p.early.p99Ms, 1)} | ${col((p) => p.rest.p50Ms, 1)} ` +
+          `| ${col((p) => p.rest.p99Ms, 1)} ` +
+          `| ${col((p) => p.p99BySecond.filter((s) => s > targetMs).length, 0)} of ${col((p) => p.p99BySecond.length, 0)} ` +
+          `| ${col((p) => p.earlyServerCores, 2)} / ${col((p) => p.restServerCores, 2)} ` +
+          `| ${col((p) => p.earlyMachineCores, 2)} / ${col((p) => p.restMachineCores, 2)} |`,
       )
     }
-    const app = of(rs, 'app').flatMap((m) => (m.phases.gc === null ? [] : [m.phases]))
-    if (app.length === 0) return
-    const col = (f: (p: LoadRun['phases']) => number, digits: number): string => spread(app.map(f), digits)
+    const gcs = phasesOf('app').flatMap((p) => (p.gc === null ? [] : [p.gc]))
+    if (gcs.length === 0) return
+    const col = (f: (g: NonNullable<LoadPhases['gc']>) => number, digits: number): string =>
+      spread(gcs.map(f), digits)
     out.push(
       '',
       'The app’s garbage collections over the load (prom-client’s `nodejs_gc_duration_seconds` on its ' +
         '`/metrics`, scraped once a second; the pauses of its main thread, which also runs MQTT and the ' +
-        `bridge), medians: ${col((p) => p.gc!.major, 0)} major (mark-compact) collections, pausing it ` +
-        `${col((p) => p.gc!.majorS * 1000, 0)} ms in all; ${col((p) => p.gc!.minor, 0)} minor ones ` +
-        `(scavenges), ${col((p) => p.gc!.minorS * 1000, 0)} ms in all. Seconds of the load in or next to ` +
-        `which a major collection ended: ${col((p) => p.gc!.secondsWithMajor, 0)}, ` +
-        `and the p99 of the readings published in them ${col((p) => p.gc!.withMajor.p99Ms, 1)} ms; in the ` +
-        `other seconds ${col((p) => p.gc!.other.p99Ms, 1)} ms.`,
+        `bridge), medians: ${col((g) => g.major, 0)} major (mark-compact) collections, pausing it ` +
+        `${col((g) => g.majorS * 1000, 0)} ms in all; ${col((g) => g.minor, 0)} minor ones ` +
+        `(scavenges), ${col((g) => g.minorS * 1000, 0)} ms in all. Seconds of the load in or next to ` +
+        `which a major collection ended: ${col((g) => g.secondsWithMajor, 0)}, ` +
+        `and the p99 of the readings published in them ${col((g) => g.withMajor.p99Ms, 1)} ms; in the ` +
+        `other seconds ${col((g) => g.other.p99Ms, 1)} ms.`,
     )
   }
   load(

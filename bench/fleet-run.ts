@@ -83,7 +83,8 @@ export interface LoadRun {
   readonly server: ServerKind
   readonly sim: SimulationSummary
   readonly usage: Usage
-  readonly phases: LoadPhases
+  /** Asked for with `phases`; null otherwise. */
+  readonly phases: LoadPhases | null
   /** Acknowledged but not stored (ours) or not delivered to the subscriber (Mosquitto); NaN if unchecked. */
   readonly lost: number
   /** Mosquitto: its subscriber's messages/s, first to last; NaN for ours. */
@@ -157,13 +158,14 @@ async function delivered(sub: Subscriber, count: number): Promise<number> {
  * Fleet and burst: a warm-up on other ids, then the load with every
  * acknowledgement noted; then, for ours, the store asked for them back
  * (`readBack`: every reading over HTTP; otherwise the accepted counter), and
- * for Mosquitto, its subscriber's count.
+ * for Mosquitto, its subscriber's count. `phases` also times each second of
+ * the load and scrapes the app's GC counts once a second (LoadPhases).
  */
 export async function runLoad(
   kind: ServerKind,
   load: Load,
   warmup: Load,
-  { readBack, ...options }: RunOptions & { readBack: boolean },
+  { readBack, phases: withPhases = false, ...options }: RunOptions & { readBack: boolean; phases?: boolean },
 ): Promise<LoadRun> {
   const target = await start(kind, options)
   try {
@@ -188,7 +190,7 @@ export async function runLoad(
     let memoryTimer: NodeJS.Timeout | null = null
     const loadMs = (resolved.readingsPerDevice / resolved.ratePerSecond) * 1000
     const sampler = new UsageSampler(target.server.pid)
-    const gc = target.app === null ? null : new GcSampler(target.app.httpUrl)
+    const gc = withPhases && target.app !== null ? new GcSampler(target.app.httpUrl) : null
     const lag = monitorEventLoopDelay({ resolution: 10 })
     const loadStart = performance.now()
     const loadStartEpochMs = Date.now()
@@ -212,6 +214,7 @@ export async function runLoad(
             }, MEMORY_AT * loadMs)
         }
         ledger.ack(device, seq)
+        if (!withPhases) return
         const second = Math.max(0, Math.floor((lastAckAt - latencyMs - origin) / 1000))
         bySecond[second] ??= new LatencyHistogram()
         bySecond[second].record(latencyMs)
@@ -220,7 +223,7 @@ export async function runLoad(
     lag.disable()
     sampler.stop()
     await gc?.stop()
-    const phases = loadPhases(bySecond, sampler, gc, origin, lastAckAt)
+    const phases = withPhases ? loadPhases(bySecond, sampler, gc, origin, lastAckAt) : null
     if (memoryTimer !== null) clearTimeout(memoryTimer)
     const stretch = sampler.stretch(firstAckAt, lastAckAt)
     const usage: Usage = {

@@ -242,7 +242,7 @@ async function main(): Promise<void> {
     process.stdout.write(`run ${run}/${o.runs}\n`)
     for (const kind of ['app', 'mosquitto'] as const) {
       if (!has('fleet')) break
-      const m = await runLoad(kind, fleetLoad(o), fleetWarmup(o), { readBack: false })
+      const m = await runLoad(kind, fleetLoad(o), fleetWarmup(o), { readBack: false, phases: true })
       r.fleet.push(m)
       process.stdout.write(`${loadLine(`fleet, ${kind}`, m)}\n`)
     }

@@ -13,7 +13,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  * MQTT and ingest, so every Prometheus scrape stalled every device's
  * acknowledgement. `mqtt_connected_clients` counts the connections instead.
  */
-export const PER_HANDLE_DEFAULT_METRICS = Object.freeze([
+const PER_HANDLE_DEFAULT_METRICS = Object.freeze([
   'process_open_fds',
   'nodejs_active_handles',
   'nodejs_active_handles_total',
