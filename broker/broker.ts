@@ -14,6 +14,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
+import { releasePacketWhileIdle } from './idle-packet.js'
 import { type GuardViolation, PacketGuard } from './packet-guard.js'
 
 export interface BrokerOptions {
@@ -113,6 +114,7 @@ export class TelemetryBroker {
       },
     })
 
+    let warnedParserShape = false
     const server = createServer((socket) => {
       const guard = new PacketGuard(options.maxPacketBytes)
       const read = socket.read.bind(socket)
@@ -139,7 +141,13 @@ export class TelemetryBroker {
       }
       broker.#sockets.add(socket)
       socket.once('close', () => broker.#sockets.delete(socket))
-      aedes.handle(socket)
+      const client = aedes.handle(socket) as Client & { _parser?: unknown }
+      if (!releasePacketWhileIdle(client._parser) && !warnedParserShape) {
+        warnedParserShape = true
+        log.warn(
+          'the MQTT parser is not of the shape idle-packet.ts expects: idle connections keep a packet each',
+        )
+      }
     })
     const broker = new TelemetryBroker(aedes, server)
 
