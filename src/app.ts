@@ -11,7 +11,7 @@ import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import { registerHealthRoutes } from './api/health.js'
 import { createHttpServer } from './api/server.js'
 import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
-import { featureEvent, telemetryEvent } from './api/stream-events.js'
+import { featureEvent, reviveTelemetry, telemetryEvent } from './api/stream-events.js'
 import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
 import { registerWindowRoutes } from './api/windows.js'
@@ -67,7 +67,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     slowClient: config.sseSlowClient,
     heartbeatMs: config.sseHeartbeatMs,
   }
-  const telemetryHub = new SseHub(hubOptions, hubCounters('telemetry'))
+  const telemetryHub = new SseHub(hubOptions, hubCounters('telemetry'), reviveTelemetry)
   const featureHub = new SseHub(hubOptions, hubCounters('features'))
   const engine = new FeatureEngine(definitions.features, (event) => {
     const now = nowNs()

@@ -2,7 +2,7 @@
  * Server-Sent Events (WHATWG HTML §9.2) for many clients, none of which may
  * slow ingest or each other.
  *
- *   publish(event) ─▶ replay log (ring, last N events, monotonic ids)
+ *   publish(event) ─▶ replay log (bytes of the last N events, monotonic ids; replay-log.ts)
  *                 └─▶ each live client ─▶ socket, or while it is full a bounded queue
  *                                          └─ queue full: a `gap` in its place, or disconnect
  *   a resuming client (Last-Event-ID) reads the log from its id at its socket's
@@ -10,16 +10,16 @@
  *
  * The log fills only while someone may come back for it: from the first
  * client's arrival until `replayIdleMs` after the last one left. A hub nobody
- * listens to keeps no events (at 10,000 readings/s, holding the last 10,000
- * kept every reading alive past the young generation: ~150 MB more RSS in a
- * 10,000-device fleet with no live model). Ids advance all the same, so a
- * client resuming from before is told `reset`.
+ * listens to keeps no events and no buffer for them. Ids advance all the
+ * same, so a client resuming from before is told `reset`.
  *
  * Event ids increase by one per event of the hub. Writes never wait: a socket
  * that stops draining only fills its own client's queue, and a client that
  * goes away frees everything it held on 'close' (a write awaiting 'drain' on
  * a dead socket would hang forever).
  */
+
+import { type LoggedEvent, ReplayLog } from './replay-log.js'
 
 export interface HubEvent {
   /** Assigned by the hub, on the object published. */
@@ -43,6 +43,8 @@ export interface ClientFilter {
 export interface HubOptions {
   /** Events kept for Last-Event-ID replay. Default 10000. */
   readonly replayEvents: number
+  /** Bytes those events may take (their JSON, device and names); the oldest go first. Default 8 MiB. */
+  readonly replayBytes: number
   /** Events a live client may have queued while its socket is full. Default 4096: one large group commit's events arrive at once. */
   readonly maxQueuedEvents: number
   /** What a slow client gets: `gap` (events dropped, then told how many) or `disconnect`. */
@@ -70,6 +72,7 @@ export interface HubOptions {
 
 export const DEFAULT_HUB_OPTIONS: HubOptions = Object.freeze({
   replayEvents: 10_000,
+  replayBytes: 8 * 1024 * 1024,
   maxQueuedEvents: 4_096,
   slowClient: 'gap',
   heartbeatMs: 15_000,
@@ -271,12 +274,11 @@ export class SseHub {
    */
   readonly #anyDevice = new Set<Client>()
   readonly #byDevice = new Map<string, Set<Client>>()
-  /** The replay log: a ring of the last `replayEvents` events. */
-  readonly #log: (HubEvent | undefined)[]
+  /** Started while published events go into it. */
+  readonly #log: ReplayLog
+  /** An event read back from the log, as clients take it. */
+  readonly #revive: (event: LoggedEvent) => HubEvent
   #nextId: number
-  /** Whether published events go into the log; from this id on. */
-  #logging = false
-  #loggedFrom: number
   /** When the last client left (performance.now()). */
   #idleSince = 0
   readonly #heartbeat: NodeJS.Timeout
@@ -284,21 +286,31 @@ export class SseHub {
   /** The ring as clients catching up read it. */
   readonly #eventLog: EventLog
 
-  constructor(options: HubOptions, counters: HubCounters) {
+  /**
+   * `revive` turns an event read back from the replay log into what clients
+   * take; by default its data, for every client, is the JSON it had for a
+   * client that asked for every name. A hub whose events' data depends on
+   * the client's names must pass one that gives the same data as live.
+   */
+  constructor(
+    options: HubOptions,
+    counters: HubCounters,
+    revive: (event: LoggedEvent) => HubEvent = (e) => e,
+  ) {
     this.#options = options
     this.#counters = counters
-    this.#log = new Array(options.replayEvents)
+    this.#log = new ReplayLog({ slots: options.replayEvents, bytes: options.replayBytes })
+    this.#revive = revive
     this.#nextId = options.firstId ?? Date.now() * 1000
-    this.#loggedFrom = this.#nextId
     const log = this.#log
     const hub = this
     this.#eventLog = {
       at(id) {
-        const event = log[id % log.length]
-        return event?.id === id ? event : undefined
+        const event = log.at(id)
+        return event === undefined ? undefined : hub.#revive(event)
       },
       get oldestId() {
-        return hub.#logging ? Math.max(hub.#loggedFrom, hub.#nextId - log.length) : hub.#nextId
+        return log.started ? log.oldestId : hub.#nextId
       },
       get nextId() {
         return hub.#nextId
@@ -307,13 +319,11 @@ export class SseHub {
     this.#heartbeat = setInterval(() => {
       for (const c of this.#clients) c.heartbeat()
       if (
-        this.#logging &&
+        this.#log.started &&
         this.#clients.size === 0 &&
         performance.now() - this.#idleSince >= options.replayIdleMs
-      ) {
-        this.#logging = false
-        this.#log.fill(undefined)
-      }
+      )
+        this.#log.stop()
     }, options.heartbeatMs)
     this.#heartbeat.unref()
   }
@@ -322,7 +332,14 @@ export class SseHub {
     // The id goes on the object itself: a copy would cost every reading an allocation.
     const full = event as HubEvent
     full.id = this.#nextId++
-    if (this.#logging) this.#log[full.id % this.#log.length] = full
+    if (this.#log.started)
+      this.#log.append(
+        full.id,
+        full.device,
+        full.type,
+        full.names,
+        typeof full.data === 'string' ? full.data : full.data(null),
+      )
     let sent = 0
     let dropped = 0
     const named = this.#byDevice.get(full.device)
@@ -361,10 +378,7 @@ export class SseHub {
     )
     // A reconnecting EventSource waits this long between attempts.
     client.send('retry: 2000\n\n')
-    if (!this.#logging) {
-      this.#logging = true
-      this.#loggedFrom = this.#nextId
-    }
+    if (!this.#log.started) this.#log.start(this.#nextId)
     const log = this.#eventLog
     const catchUp = (): void => {
       const written = client.catchUp(log)

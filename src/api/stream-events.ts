@@ -3,13 +3,14 @@
 import { formatRfc3339Ns } from '../../bridge/index.js'
 import type { FeatureEvent } from '../features/index.js'
 import type { Reading } from '../telemetry.js'
+import type { LoggedEvent } from './replay-log.js'
 import type { HubEvent } from './sse.js'
 
 /**
  * One `telemetry` event per stored reading; a client's `fields` filter trims
- * its fields. The JSON is built on first use and kept: with no client
- * listening, a reading costs the stream this one small object, which the
- * replay log holds for a while (a class, not closures: less to keep).
+ * its fields. The JSON is built on first use and kept: the replay log and
+ * every client without a filter take the same string. With no client
+ * listening, a reading costs the stream this one small object.
  */
 export function telemetryEvent(r: Reading): Omit<HubEvent, 'id'> {
   return new TelemetryEvent(r)
@@ -60,6 +61,24 @@ class TelemetryEvent {
       fields,
       tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
     })
+  }
+}
+
+/**
+ * A telemetry event read back from the replay log, which holds its JSON for
+ * every field: a client's `fields` filter trims that JSON to what the live
+ * event would have sent it (the same keys in the same order).
+ */
+export function reviveTelemetry(e: LoggedEvent): HubEvent {
+  return {
+    ...e,
+    data: (names) => {
+      if (names === null) return e.data
+      const event = JSON.parse(e.data) as { fields: Record<string, unknown> }
+      const fields: Record<string, unknown> = {}
+      for (const [name, value] of Object.entries(event.fields)) if (names.has(name)) fields[name] = value
+      return JSON.stringify({ ...event, fields })
+    },
   }
 }
 

@@ -15,7 +15,7 @@ import {
   SseHub,
   type StreamResponse,
 } from '../../../src/api/sse.js'
-import { telemetryEvent } from '../../../src/api/stream-events.js'
+import { reviveTelemetry, telemetryEvent } from '../../../src/api/stream-events.js'
 import type { Reading } from '../../../src/telemetry.js'
 import { parseSse, type SseEvent } from '../../helpers/sse.js'
 
@@ -219,33 +219,35 @@ t.test('sse - the data function gets the client names; null skips the event for 
   const some = attach(h, filter(null, ['temp', 'hum']))
   const skipped = attach(h, filter(null, ['temp', 'skip']))
   h.publish(event('a', ['temp', 'hum', 'skip'], data))
-  t.same(seen, [null, ['hum', 'temp'], ['skip', 'temp']])
+  t.same(seen, [null, null, ['hum', 'temp'], ['skip', 'temp']], 'the replay log asks for every name first')
   t.same(JSON.parse(all.events[0]!.data), { for: '*' })
   t.same(JSON.parse(some.events[0]!.data), { for: ['hum', 'temp'] })
   t.same(skipped.events, [], 'null data: nothing written')
   t.equal(counters.sent, 2)
 })
 
+const READING: Reading = {
+  device: 'd1',
+  boot: 2,
+  seq: 7,
+  idx: 0,
+  tsNs: 1_764_115_200_000_000_000n,
+  newestTsNs: 1_764_115_200_000_000_000n,
+  deviceTsNs: null,
+  recvTsNs: 1_764_115_200_000_000_500n,
+  offsetNs: 0n,
+  crc: 0,
+  tags: '{"site":"x"}',
+  fields: [
+    { name: 'temp', kind: 'float', value: 21.5 },
+    { name: 'hum', kind: 'float', value: 40 },
+    { name: 'big', kind: 'int', value: 2n ** 60n },
+  ],
+}
+
 t.test('sse - a telemetry event keeps only the fields a client asked for', async (t) => {
   const { hub: h } = hub(t)
-  const r: Reading = {
-    device: 'd1',
-    boot: 2,
-    seq: 7,
-    idx: 0,
-    tsNs: 1_764_115_200_000_000_000n,
-    newestTsNs: 1_764_115_200_000_000_000n,
-    deviceTsNs: null,
-    recvTsNs: 1_764_115_200_000_000_500n,
-    offsetNs: 0n,
-    crc: 0,
-    tags: '{"site":"x"}',
-    fields: [
-      { name: 'temp', kind: 'float', value: 21.5 },
-      { name: 'hum', kind: 'float', value: 40 },
-      { name: 'big', kind: 'int', value: 2n ** 60n },
-    ],
-  }
+  const r = READING
   const all = attach(h)
   const tempOnly = attach(h, filter(['d1'], ['temp']))
   const bigAndHum = attach(h, filter(null, ['big', 'hum', 'absent']))
@@ -268,6 +270,53 @@ t.test('sse - a telemetry event keeps only the fields a client asked for', async
   const { fields: _g, ...fullRest } = full
   t.same(rest, fullRest, 'trimming touches only the fields')
   t.same(none.events, [], 'a reading with none of the asked fields is not sent')
+})
+
+t.test('sse - a resumed telemetry stream gets from the replay log what live clients got', async (t) => {
+  const h = new SseHub(QUIET, new Counters(), reviveTelemetry)
+  t.teardown(() => h.close())
+  const filters = [
+    EVERYTHING,
+    filter(['d1'], ['temp']),
+    filter(null, ['big', 'hum', 'absent']),
+    filter(null, ['absent']),
+    filter(['d2']),
+  ]
+  const live = filters.map((f) => attach(h, f))
+  h.publish(telemetryEvent(READING))
+  h.publish(telemetryEvent({ ...READING, device: 'd2', seq: 8, tags: null, fields: [READING.fields[1]!] }))
+  h.publish(telemetryEvent({ ...READING, seq: 9 }))
+  const resumed = filters.map((f) => attach(h, f, 0))
+  t.same(
+    live.map((res) => res.events.length),
+    [3, 2, 3, 0, 1],
+    'each live client got its share',
+  )
+  t.same(
+    resumed.map((res) => res.events),
+    live.map((res) => res.events),
+    'the same ids, types and data, byte for byte',
+  )
+})
+
+t.test('sse - events the replay log no longer has room for are told as a reset', async (t) => {
+  const { hub: h } = hub(t, { replayEvents: 100, replayBytes: 200 })
+  attach(h)
+  for (let i = 0; i < 6; i++) h.publish(event('a', ['temp'], JSON.stringify({ n: i, pad: 'x'.repeat(40) })))
+  const res = attach(h, EVERYTHING, 0)
+  const oldestId = JSON.parse(res.events[0]?.data ?? 'null').oldestId as number
+  t.equal(res.events[0]?.event, 'reset')
+  t.ok(oldestId > 2 && oldestId < 7, `the log holds the newest few only: from ${oldestId}`)
+  t.same(
+    res.ids(),
+    Array.from({ length: 7 - oldestId }, (_, i) => oldestId + i),
+    'then every event it holds',
+  )
+  t.same(
+    res.events.slice(1).map((e) => JSON.parse(e.data).n),
+    Array.from({ length: 7 - oldestId }, (_, i) => oldestId - 1 + i),
+    'each with its own data',
+  )
 })
 
 t.test(
