@@ -35,17 +35,51 @@ interface MqttPacketParser {
   _parseHeader(): boolean
 }
 
+/** mqtt-packet's parser: its states on its prototype, and a fresh packet. */
 function isMqttPacketParser(parser: unknown): parser is MqttPacketParser {
   if (typeof parser !== 'object' || parser === null) return false
-  const p = parser as Record<string, unknown>
-  const packet = p.packet as { length?: unknown } | null | undefined
+  const proto = Object.getPrototypeOf(parser) as Record<string, unknown> | null
+  const packet = (parser as { packet?: { length?: unknown } | null }).packet
   return (
-    typeof p._newPacket === 'function' &&
-    typeof p._parseHeader === 'function' &&
+    typeof proto?._newPacket === 'function' &&
+    typeof proto._parseHeader === 'function' &&
     typeof packet === 'object' &&
     packet !== null &&
     packet.length === -1
   )
+}
+
+interface Wrappers {
+  _newPacket(this: MqttPacketParser): boolean
+  _parseHeader(this: MqttPacketParser): boolean
+}
+
+/** By parser prototype: every connection shares the same two functions. */
+const wrappers = new WeakMap<object, Wrappers>()
+
+function wrappersFor(parser: MqttPacketParser): Wrappers {
+  const proto = Object.getPrototypeOf(parser) as MqttPacketParser
+  let w = wrappers.get(proto)
+  if (w === undefined) {
+    // mqtt-packet's Packet class, taken from the packet the parser started with.
+    const Packet = parser.packet.constructor as new () => object
+    const newPacket = proto._newPacket
+    const parseHeader = proto._parseHeader
+    w = {
+      _newPacket() {
+        const done = newPacket.call(this)
+        // The Packet _newPacket just made is dropped while still young.
+        this.packet = IDLE_PACKET
+        return done
+      },
+      _parseHeader() {
+        if (this.packet === IDLE_PACKET) this.packet = new Packet()
+        return parseHeader.call(this)
+      },
+    }
+    wrappers.set(proto, w)
+  }
+  return w
 }
 
 /**
@@ -55,20 +89,9 @@ function isMqttPacketParser(parser: unknown): parser is MqttPacketParser {
  */
 export function releasePacketWhileIdle(parser: unknown): boolean {
   if (!isMqttPacketParser(parser)) return false
-  // mqtt-packet's Packet class, taken from the packet the parser started with.
-  const Packet = parser.packet.constructor as new () => object
-  const newPacket = parser._newPacket
-  const parseHeader = parser._parseHeader
+  const w = wrappersFor(parser)
   // The parser calls its states as this[name](), so own properties take precedence.
-  parser._newPacket = function (this: MqttPacketParser) {
-    const done = newPacket.call(this)
-    // The Packet _newPacket just made is dropped while still young.
-    this.packet = IDLE_PACKET
-    return done
-  }
-  parser._parseHeader = function (this: MqttPacketParser) {
-    if (this.packet === IDLE_PACKET) this.packet = new Packet()
-    return parseHeader.call(this)
-  }
+  parser._newPacket = w._newPacket
+  parser._parseHeader = w._parseHeader
   return true
 }

@@ -128,4 +128,25 @@ t.test('broker - a parser of another shape is left as it is', async (t) => {
   t.equal(releasePacketWhileIdle(other), false, 'a packet already in progress')
   t.equal(other._newPacket, parser._newPacket, 'unchanged')
   t.equal(other._parseHeader, parser._parseHeader, 'unchanged')
+  const ownOnly = { ...other, packet: { length: -1 } }
+  t.equal(releasePacketWhileIdle(ownOnly), false, 'the states not on its prototype')
 })
+
+t.test(
+  'broker - every parser shares the same two functions, and installing twice changes nothing',
+  async (t) => {
+    const a = mqttPacket.parser()
+    const b = mqttPacket.parser()
+    t.equal(releasePacketWhileIdle(a), true)
+    t.equal(releasePacketWhileIdle(b), true)
+    t.equal(a._newPacket, b._newPacket)
+    t.equal(a._parseHeader, b._parseHeader)
+    const installed = a._newPacket
+    t.equal(releasePacketWhileIdle(a), true)
+    t.equal(a._newPacket, installed, 'not wrapped twice')
+    const packets: unknown[] = []
+    a.on('packet', (p: object) => packets.push(JSON.parse(JSON.stringify(p))))
+    a.parse(bytes)
+    t.same(packets, parseAll([bytes], false).packets)
+  },
+)
