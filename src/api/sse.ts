@@ -276,8 +276,6 @@ export class SseHub {
   readonly #byDevice = new Map<string, Set<Client>>()
   /** Started while published events go into it. */
   readonly #log: ReplayLog
-  /** An event read back from the log, as clients take it. */
-  readonly #revive: (event: LoggedEvent) => HubEvent
   #nextId: number
   /** When the last client left (performance.now()). */
   #idleSince = 0
@@ -300,14 +298,13 @@ export class SseHub {
     this.#options = options
     this.#counters = counters
     this.#log = new ReplayLog({ slots: options.replayEvents, bytes: options.replayBytes })
-    this.#revive = revive
     this.#nextId = options.firstId ?? Date.now() * 1000
     const log = this.#log
     const hub = this
     this.#eventLog = {
       at(id) {
         const event = log.at(id)
-        return event === undefined ? undefined : hub.#revive(event)
+        return event === undefined ? undefined : revive(event)
       },
       get oldestId() {
         return log.started ? log.oldestId : hub.#nextId
