@@ -52,16 +52,15 @@ import type {
   SeqRun,
   Store,
   StoredField,
+  StoreMemory,
+  StoreOptions,
   WindowRow,
 } from './store.js'
-import { fieldColumn, READING_COLUMNS, sqlString } from './store.js'
+import { DEFAULT_STORE_MEMORY_MB, fieldColumn, READING_COLUMNS, sqlString } from './store.js'
 
 const SQL_TYPE: Record<FieldKind, string> = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' }
 const CHUNK_TYPE: Record<FieldKind, DuckDBType> = { int: BIGINT, float: DOUBLE, bool: BOOLEAN }
 const KIND_OF_SQL: Record<string, FieldKind> = { BIGINT: 'int', DOUBLE: 'float', BOOLEAN: 'bool' }
-
-/** What DuckDB may hold in memory: caches, and the state of the largest query (docs/configuration.md). */
-export const STORE_MEMORY_LIMIT = '1GB'
 
 /**
  * How often DuckDB moves its WAL into the database file, and in what units.
@@ -125,7 +124,10 @@ export class DuckDBStore implements Store {
     this.#exportsDir = exportsDir
   }
 
-  static async open(dataDir: string): Promise<DuckDBStore> {
+  static async open(
+    dataDir: string,
+    options: StoreOptions = { memoryMb: DEFAULT_STORE_MEMORY_MB },
+  ): Promise<DuckDBStore> {
     mkdirSync(dataDir, { recursive: true })
     const exportsDir = join(dataDir, 'exports')
     rmSync(exportsDir, { recursive: true, force: true })
@@ -136,7 +138,7 @@ export class DuckDBStore implements Store {
     // The row group size is an option of ATTACH only, hence an in-memory
     // instance that attaches the file and makes it every connection's default.
     const instance = await DuckDBInstance.create(':memory:', {
-      memory_limit: STORE_MEMORY_LIMIT,
+      memory_limit: `${options.memoryMb}MB`,
       temp_directory: join(dataDir, 'spill'),
       checkpoint_threshold: CHECKPOINT_THRESHOLD,
     })
@@ -576,6 +578,14 @@ export class DuckDBStore implements Store {
     return run
   }
 
+  async memory(): Promise<StoreMemory> {
+    const reader = await this.#read.runAndReadAll(
+      "SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT, current_setting('memory_limit') FROM duckdb_memory()",
+    )
+    const [used, limit] = reader.getRows()[0] as [bigint, string]
+    return { usedBytes: Number(used), limitBytes: parseDuckDBSize(limit) }
+  }
+
   /** A cheap query proving the store answers: for /readyz. */
   async ping(): Promise<void> {
     await this.#read.run('SELECT 1')
@@ -590,6 +600,21 @@ export class DuckDBStore implements Store {
     this.#read.closeSync()
     this.#instance.closeSync()
   }
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  bytes: 1,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+}
+
+/** A size as DuckDB prints a setting, such as "953.6 MiB", in bytes (to its 0.1 of a unit). */
+function parseDuckDBSize(text: string): number {
+  const match = /^([\d.]+) ?(bytes|KiB|MiB|GiB|TiB)$/.exec(text)
+  if (match === null) throw new Error(`not a DuckDB size: ${JSON.stringify(text)}`)
+  return Math.round(Number(match[1]) * SIZE_UNITS[match[2]!]!)
 }
 
 /** A result row of READING_COLUMNS then the field columns, as the API's ReadingRow. */

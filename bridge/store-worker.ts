@@ -5,8 +5,12 @@
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { DuckDBStore } from './duckdb-store.js'
-import type { Store } from './store.js'
+import type { Store, StoreOptions } from './store.js'
 
+export type WorkerData = {
+  readonly dataDir: string
+  readonly options: StoreOptions | undefined
+}
 export type WorkerRequest = {
   readonly id: number
   readonly method: string
@@ -23,7 +27,8 @@ export type WorkerReply =
     }
 
 const port = parentPort!
-const store = await DuckDBStore.open((workerData as { dataDir: string }).dataDir).catch((err: unknown) => {
+const { dataDir, options } = workerData as WorkerData
+const store = await DuckDBStore.open(dataDir, options).catch((err: unknown) => {
   port.postMessage({ id: 0, ok: false, message: (err as Error).message } satisfies WorkerReply)
   return null
 })
@@ -39,6 +44,7 @@ const methods: Record<string, (...args: never[]) => Promise<unknown>> = {
   storedCrc: (device, boot, seq) => store!.storedCrc(device, boot, seq),
   deadLetters: (q) => store!.deadLetters(q),
   markReplayed: (id, result) => store!.markReplayed(id, result),
+  memory: () => store!.memory(),
   ping: () => store!.ping(),
   async seqRuns() {
     const runs = []

@@ -111,6 +111,27 @@ export interface DeadLetterRow extends DeadLetter {
   readonly replayResult: string | null
 }
 
+/**
+ * What the database may hold in memory by default, MB (10^6 bytes): its
+ * cache of the table's blocks and the state of the queries running. The
+ * cache keeps what was written until the limit is reached (10,000
+ * readings/s add ~23 MB a minute), so this is also where a long-running
+ * store's memory levels off (docs/configuration.md).
+ */
+export const DEFAULT_STORE_MEMORY_MB = 1000
+
+export interface StoreOptions {
+  /** DuckDB's memory_limit, MB. */
+  readonly memoryMb: number
+}
+
+export interface StoreMemory {
+  /** Held by the database: its cache of the table's blocks and running queries' state. */
+  readonly usedBytes: number
+  /** Past it, the cache gives way and a large query spills to disk. */
+  readonly limitBytes: number
+}
+
 export interface Store {
   /** Field columns the store holds, in table order. */
   storedFields(): readonly StoredField[]
@@ -152,6 +173,8 @@ export interface Store {
   exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }>
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]>
   markReplayed(id: bigint, result: string): Promise<void>
+  /** What the database holds in memory now, and its limit (docs/configuration.md). */
+  memory(): Promise<StoreMemory>
   /** Resolves when the store answers a query. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -33,9 +33,11 @@ import type {
   SeqRun,
   Store,
   StoredField,
+  StoreMemory,
+  StoreOptions,
   WindowRow,
 } from './store.js'
-import type { WorkerReply, WorkerRequest } from './store-worker.js'
+import type { WorkerData, WorkerReply, WorkerRequest } from './store-worker.js'
 
 interface Pending {
   resolve(value: unknown): void
@@ -68,10 +70,12 @@ export class WorkerStore implements Store {
     worker.on('exit', (code) => fail(new Error(`store worker exited with code ${code}`)))
   }
 
-  static async open(dataDir: string): Promise<WorkerStore> {
+  static async open(dataDir: string, options?: StoreOptions): Promise<WorkerStore> {
     // The .js sibling of this module: dist/bridge/store-worker.js when built,
     // store-worker.ts through the TypeScript loader in tests.
-    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { dataDir } })
+    const worker = new Worker(new URL('./store-worker.js', import.meta.url), {
+      workerData: { dataDir, options } satisfies WorkerData,
+    })
     const fields = await new Promise<StoredField[]>((resolve, reject) => {
       const onMessage = (reply: WorkerReply): void => {
         if (reply.id !== 0) return
@@ -191,6 +195,10 @@ export class WorkerStore implements Store {
 
   markReplayed(id: bigint, result: string): Promise<void> {
     return this.#call('markReplayed', id, result)
+  }
+
+  memory(): Promise<StoreMemory> {
+    return this.#call('memory')
   }
 
   ping(): Promise<void> {

@@ -19,7 +19,7 @@ import type { Config } from './config.js'
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { type History, InfluxHistory } from './influx/history.js'
-import { createMetrics, type Metrics } from './metrics.js'
+import { createMetrics, type Metrics, watchStoreMemory } from './metrics.js'
 import { nowNs } from './telemetry.js'
 
 /** A device silent this long has its open windows closed and is forgotten by the feature engine. */
@@ -38,7 +38,8 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
   const metrics = createMetrics()
-  const store = await WorkerStore.open(config.dataDir)
+  const store = await WorkerStore.open(config.dataDir, { memoryMb: config.storeMemoryMb })
+  watchStoreMemory(metrics, () => store.memory())
   let bridge: Bridge
   try {
     bridge = await Bridge.open(

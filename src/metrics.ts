@@ -4,6 +4,7 @@
  */
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { StoreMemory } from '../bridge/store.js'
 
 /**
  * prom-client's default metrics that walk every open handle on each scrape:
@@ -160,3 +161,31 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>
+
+/**
+ * The store's memory, read from the database at each scrape: its cache
+ * fills up to the limit and then stays there (docs/configuration.md).
+ */
+export function watchStoreMemory(metrics: Metrics, memory: () => Promise<StoreMemory>): void {
+  const registers = [metrics.registry]
+  // A store that cannot answer leaves the figures out rather than failing the whole scrape.
+  const read = () => memory().catch(() => null)
+  new Gauge({
+    name: 'store_memory_bytes',
+    help: "Memory the store's database holds: its cache of the table's blocks and running queries",
+    registers,
+    async collect() {
+      const m = await read()
+      if (m !== null) this.set(m.usedBytes)
+    },
+  })
+  new Gauge({
+    name: 'store_memory_limit_bytes',
+    help: "The store database's memory limit (--store-memory-mb): past it, the cache gives way and queries spill to disk",
+    registers,
+    async collect() {
+      const m = await read()
+      if (m !== null) this.set(m.limitBytes)
+    },
+  })
+}

@@ -2,7 +2,8 @@
 
 import t from 'tap'
 import { startTestApp } from '../helpers/app.js'
-import { getJson, postJson } from '../helpers/http.js'
+import { getJson, metric, postJson } from '../helpers/http.js'
+import { reading } from '../helpers/mqtt.js'
 
 t.test('http - health, readiness and metrics', async (t) => {
   const app = await startTestApp(t)
@@ -22,12 +23,27 @@ t.test('http - health, readiness and metrics', async (t) => {
   ]) {
     t.match(text, new RegExp(`# TYPE ${name} `), `exports ${name}`)
   }
+  // The store's memory comes from DuckDB itself: its limit as it prints its own setting (to 0.1 MiB, truncated).
+  const limit = Number(/^store_memory_limit_bytes (\S+)$/m.exec(text)?.[1])
+  t.ok(limit <= 1000e6 && 1000e6 - limit < 0.1 * 2 ** 20, `default limit 1000 MB, read back ${limit}`)
+  const used = Number(/^store_memory_bytes (\S+)$/m.exec(text)?.[1])
+  t.ok(used >= 0 && used <= limit, `memory in use ${used} within the limit`)
   await app.close()
   const after = await fetch(`http://127.0.0.1:${app.httpPort}/readyz`).then(
     (r) => r.status,
     () => 'refused',
   )
   t.not(after, 200, 'not ready once closed')
+})
+
+t.test('http - the store runs with the memory limit it was given', async (t) => {
+  const app = await startTestApp(t, { storeMemoryMb: 64 })
+  for (let seq = 0; seq < 100; seq++)
+    await app.bridge.ingest('devices/mem-1/telemetry', reading(seq, { temp: seq }))
+  const limit = await metric(app.httpPort, 'store_memory_limit_bytes')
+  t.ok(limit <= 64e6 && 64e6 - limit < 0.1 * 2 ** 20, `64 MB, read back from DuckDB: ${limit}`)
+  const used = await metric(app.httpPort, 'store_memory_bytes')
+  t.ok(used > 0 && used <= limit, `holds what it wrote (${used} bytes), within the limit`)
 })
 
 t.test('http - a bad parameter is a 400 naming it, never a 500', async (t) => {

@@ -13,33 +13,13 @@ import t from 'tap'
 import { DuckDBStore } from '../../bridge/duckdb-store.js'
 import type { Reading } from '../../src/telemetry.js'
 import { tempDir } from '../helpers/app.js'
+import { storeReading } from '../helpers/store.js'
 
-const S = 1_000_000_000n
 const BATCHES = 50
 const BATCH = 1000
 
 function batch(b: number): Reading[] {
-  return Array.from({ length: BATCH }, (_, k) => {
-    const seq = b * BATCH + k
-    const tsNs = 1_700_000_000n * S + BigInt(seq) * 1_000_000n
-    return {
-      device: `dev-${seq % 100}`,
-      boot: 0,
-      seq,
-      idx: 0,
-      tsNs,
-      newestTsNs: tsNs,
-      deviceTsNs: tsNs,
-      recvTsNs: tsNs,
-      offsetNs: 0n,
-      crc: seq,
-      tags: '{"site":"a"}',
-      fields: [
-        { name: 'temp', kind: 'float', value: 20 + Math.sin(seq) },
-        { name: 'count', kind: 'int', value: BigInt(seq) },
-      ],
-    }
-  })
+  return Array.from({ length: BATCH }, (_, k) => storeReading(b * BATCH + k, 100))
 }
 
 t.test('store - the WAL is checkpointed at 2 MB, into row groups of 16,384 rows', async (t) => {

@@ -50,6 +50,16 @@ t.test('config - every wrong value is reported at once, by name', async (t) => {
   }
 })
 
+t.test('config - the store memory limit: MB from a flag or variable, bounded', async (t) => {
+  t.equal(loadConfig([], {}).storeMemoryMb, 1000)
+  t.equal(loadConfig([], { STORE_MEMORY_MB: '256' }).storeMemoryMb, 256)
+  t.equal(loadConfig(['--store-memory-mb', '64'], { STORE_MEMORY_MB: '256' }).storeMemoryMb, 64)
+  for (const bad of ['63', '0', '1.5', '256MB', '-100', '1000001']) {
+    const err = t.throws(() => loadConfig([`--store-memory-mb=${bad}`], {})) as ConfigError
+    t.match(err.problems, [/^--store-memory-mb: .* must be 64 to 1000000 MB$/], `refuses ${bad}`)
+  }
+})
+
 t.test('config - an unknown or renamed flag fails loudly', async (t) => {
   t.throws(() => loadConfig(['--mqtt_port', '1'], {}), ConfigError)
   t.throws(() => loadConfig(['--port', '1'], {}), ConfigError)
