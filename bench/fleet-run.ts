@@ -30,7 +30,7 @@ import { GcSampler, type GcTotals, type LatencyByMajorGc, latencyByMajorGc } fro
 import { type MemoryBreakdown, memoryBreakdown } from './server-memory.js'
 import { UsageSampler } from './server-usage.js'
 import { runStorm, type StormOptions, type StormResult } from './storm.js'
-import { AckLedger, checkStored, scrapeCounters } from './verify.js'
+import { AckLedger, checkStored, commitsText, scrapeCounters } from './verify.js'
 
 export type ServerKind = 'app' | 'mosquitto'
 
@@ -256,7 +256,8 @@ export async function runLoad(
         const text =
           `${fmt(ledger.count - stored.missing)}/${fmt(ledger.count)} acked read back` +
           (stored.missing > 0 ? `, ${stored.missing} MISSING` : '') +
-          (stored.duplicates > 0 ? `, ${stored.duplicates} duplicate rows` : '')
+          (stored.duplicates > 0 ? `, ${stored.duplicates} duplicate rows` : '') +
+          `; ${commitsText(before, await scrapeCounters(app.httpUrl))}`
         return {
           server: kind,
           sim,
@@ -281,7 +282,7 @@ export async function runLoad(
         deliveredPerSecond: Number.NaN,
         memory,
         ok: clean && lost === 0,
-        check: `accepted counter +${fmt(accepted)} for ${fmt(sim.acknowledged)} acked${problems}`,
+        check: `accepted counter +${fmt(accepted)} for ${fmt(sim.acknowledged)} acked; ${commitsText(before, after)}${problems}`,
       }
     }
     const sub = target.subscriber!

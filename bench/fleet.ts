@@ -31,7 +31,16 @@ import { writeFigures } from './chart.js'
 import { formatProfile, summarizeProfile } from './cpu-profile.js'
 import { flagReaders, writeFlag } from './flags.js'
 import { fleetFigures } from './fleet-figures.js'
-import { type FleetResults, renderFleetReport, SECTION, type TargetRow, targetRows } from './fleet-report.js'
+import {
+  type FleetResults,
+  med,
+  of,
+  renderFleetReport,
+  SECTION,
+  TARGETS,
+  type TargetRow,
+  targetRows,
+} from './fleet-report.js'
 import { type Load, type LoadRun, type RunOptions, runLoad, runStormOn, type StormRun } from './fleet-run.js'
 import { REPO_ROOT, tempDir } from './processes.js'
 import { writeSection } from './results-doc.js'
@@ -221,6 +230,27 @@ async function profileApp(
   return [`app, ${what} under --cpu-prof:`, line.trim(), ...threads].join('\n')
 }
 
+/**
+ * One more app run of the fleet with bench/no-commit.ts preloaded: what the
+ * latency is without the store's commits, beside the measured runs' median.
+ */
+async function withoutCommits(o: FleetBenchOptions, measuredP99: number): Promise<string> {
+  const preload = new URL('./no-commit.js', import.meta.url).href
+  const m = await runLoad('app', fleetLoad(o), fleetWarmup(o), {
+    readBack: false,
+    phases: true,
+    nodeArgs: ['--import', preload],
+  })
+  const rest = m.phases === null ? '' : `; after the first 2 s ${m.phases.rest.p99Ms.toFixed(1)} ms`
+  return [
+    `app, ${o.fleetDevices} devices × ${o.fleetRate}/s with the store's commits answered at once ` +
+      '(bench/no-commit.ts, a diagnostic: nothing is stored):',
+    loadLine('fleet, app', m).trim(),
+    `publish→PUBACK p99 ${m.sim.latency.p99Ms.toFixed(1)} ms${rest}, ` +
+      `against ${measuredP99.toFixed(1)} ms (median of the runs above) with them: the difference is what the commits add.`,
+  ].join('\n')
+}
+
 function threadId(file: string): number {
   return Number(/\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1] ?? Number.MAX_SAFE_INTEGER)
 }
@@ -279,6 +309,13 @@ async function main(): Promise<void> {
         )
       return stormLine('storm, app', await runStormOn('app', storm(o), options))
     })
+    profiles.push(p)
+    process.stdout.write(`${p}\n`)
+  }
+  const fleetP99 = med(of(r.fleet, 'app'), (x) => x.sim.latency.p99Ms)
+  if (toProfile.includes('fleet') && (o.profile === 'true' || fleetP99 >= TARGETS.fleetP99Ms)) {
+    process.stdout.write("the fleet again, the store's commits answered at once\n")
+    const p = await withoutCommits(o, fleetP99)
     profiles.push(p)
     process.stdout.write(`${p}\n`)
   }

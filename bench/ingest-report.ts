@@ -184,7 +184,7 @@ export function saturationMissed(scenarios: readonly Scenario[]): boolean {
 }
 
 /** Issue 6's saturation targets against the flat-out medians, in words. */
-function saturation(byKey: ReadonlyMap<string, Scenario>): string {
+export function saturation(byKey: ReadonlyMap<string, Scenario>): string {
   const m = saturationMedians(byKey)
   if (m === null) return ''
   const { stored, delivered } = m
@@ -195,9 +195,30 @@ function saturation(byKey: ReadonlyMap<string, Scenario>): string {
     unit: '×',
     digits: 2,
   })
-  return (
+  const text =
     `Saturation (issue 6), flat out, medians: the app ${rate.text}. Mosquitto’s one QoS 1 subscriber ` +
     `received ${fmt(delivered)} messages/s (first to last) in the same run; ${ratio.text}.`
+  return ratio.met ? text : `${text} ${cpuNeeded(byKey.get('appFlat')!, t.ratioToDelivery * delivered)}`
+}
+
+/**
+ * What the missed rate would cost in CPU on this machine, at the app's and
+ * its publishers' measured CPU per reading: whether the target is a matter of
+ * using more of the machine, or of spending less per reading.
+ */
+function cpuNeeded(app: Scenario, rate: number): string {
+  const cores = cpus().length
+  const serverUs = median(app.runs.map((m) => m.serverCpuUsPerReading))
+  const publisherUs = median(app.runs.map((m) => (m.publisherCores / m.ackedPerSecond) * 1e6))
+  const server = (rate * serverUs) / 1e6
+  const publishers = (rate * publisherUs) / 1e6
+  const budgetUs = ((cores - publishers) / rate) * 1e6
+  return (
+    `At ${fmt(rate)}/s the server would need ${server.toFixed(2)} cores at its ${serverUs.toFixed(1)} µs of CPU ` +
+    `per reading, and the publishers ${publishers.toFixed(2)} at their ${publisherUs.toFixed(1)} µs: ` +
+    `${(server + publishers).toFixed(2)} of this machine’s ${cores}. With the publishers beside it the server ` +
+    `could spend at most ${budgetUs.toFixed(1)} µs a reading, all its threads together (Mosquitto, storing ` +
+    'nothing, spends the figure in the table above).'
   )
 }
 

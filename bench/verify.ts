@@ -62,10 +62,16 @@ export interface Counters {
   readonly commits: number
   readonly commitReadings: number
   readonly commitSeconds: number
+  /** Commits that took longer than 10 ms (the histogram's bucket). */
+  readonly commitsOver10ms: number
 }
 
 export async function scrapeCounters(httpUrl: string): Promise<Counters> {
-  const text = await (await get(`${httpUrl}/metrics`)).text()
+  return countersFrom(await (await get(`${httpUrl}/metrics`)).text())
+}
+
+/** The counters from /metrics text (prom-client's exposition format). */
+export function countersFrom(text: string): Counters {
   const metric = (name: string): number => {
     const v = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]
     return v === undefined ? Number.NaN : Number(v)
@@ -75,7 +81,20 @@ export async function scrapeCounters(httpUrl: string): Promise<Counters> {
     commits: metric('telemetry_group_commit_readings_count'),
     commitReadings: metric('telemetry_group_commit_readings_sum'),
     commitSeconds: metric('telemetry_group_commit_seconds_sum'),
+    commitsOver10ms:
+      metric('telemetry_group_commit_seconds_count') -
+      Number(/^telemetry_group_commit_seconds_bucket\{le="0\.01"\} (\S+)$/m.exec(text)?.[1] ?? Number.NaN),
   }
+}
+
+/** The group commits between two scrapes, for a check column: how many, how large, how long. */
+export function commitsText(before: Counters, after: Counters): string {
+  const commits = after.commits - before.commits
+  if (commits === 0) return '0 commits'
+  const readings = (after.commitReadings - before.commitReadings) / commits
+  const ms = ((after.commitSeconds - before.commitSeconds) / commits) * 1000
+  const over = ((after.commitsOver10ms - before.commitsOver10ms) / commits) * 100
+  return `${commits} commits of ${readings.toFixed(0)} readings, ${ms.toFixed(2)} ms mean, ${over.toFixed(1)}% over 10 ms`
 }
 
 /**
