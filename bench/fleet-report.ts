@@ -355,7 +355,7 @@ export function renderFleetReport(o: FleetBenchOptions, r: FleetResults, c: Repo
       'For each scenario where the app missed a target, one more app run under `node --cpu-prof` ' +
         '(not in the results above; the whole process life, start-up included), summarized by ' +
         'bench/cpu-profile.ts: self time by package and by function, largest first. Where the ' +
-        'fleet’s p99 missed, one more fleet run with the store’s commits answered at once ' +
+        'fleet’s p99 missed, the fleet’s runs again with the store’s commits answered at once ' +
         '(bench/no-commit.ts, preloaded: nothing stored), to tell their share of the latency ' +
         'from that of everything else.',
       '',

@@ -43,7 +43,7 @@ import {
 } from './fleet-report.js'
 import { type Load, type LoadRun, type RunOptions, runLoad, runStormOn, type StormRun } from './fleet-run.js'
 import { REPO_ROOT, tempDir } from './processes.js'
-import { writeSection } from './results-doc.js'
+import { spread, writeSection } from './results-doc.js'
 
 type ScenarioName = 'fleet' | 'burst' | 'storm'
 const SCENARIOS: readonly ScenarioName[] = ['fleet', 'burst', 'storm']
@@ -231,23 +231,40 @@ async function profileApp(
 }
 
 /**
- * One more app run of the fleet with bench/no-commit.ts preloaded: what the
- * latency is without the store's commits, beside the measured runs' median.
+ * The fleet again, as many runs as the measured ones, with bench/no-commit.ts
+ * preloaded: the latency without the store's commits, beside the measured
+ * runs' median. One run of either varies by tens of percent on this machine,
+ * so medians against medians.
  */
-async function withoutCommits(o: FleetBenchOptions, measuredP99: number): Promise<string> {
+async function withoutCommits(o: FleetBenchOptions, measured: readonly LoadRun[]): Promise<string> {
   const preload = new URL('./no-commit.js', import.meta.url).href
-  const m = await runLoad('app', fleetLoad(o), fleetWarmup(o), {
-    readBack: false,
-    phases: true,
-    nodeArgs: ['--import', preload],
-  })
-  const rest = m.phases === null ? '' : `; after the first 2 s ${m.phases.rest.p99Ms.toFixed(1)} ms`
+  const runs: LoadRun[] = []
+  for (let run = 1; run <= o.runs; run++) {
+    runs.push(
+      await runLoad('app', fleetLoad(o), fleetWarmup(o), {
+        readBack: false,
+        phases: true,
+        nodeArgs: ['--import', preload],
+      }),
+    )
+  }
+  const p99 = (rs: readonly LoadRun[]) =>
+    spread(
+      rs.map((m) => m.sim.latency.p99Ms),
+      1,
+    )
+  const after = (rs: readonly LoadRun[]) =>
+    spread(
+      rs.map((m) => m.phases?.rest.p99Ms ?? Number.NaN),
+      1,
+    )
   return [
     `app, ${o.fleetDevices} devices × ${o.fleetRate}/s with the store's commits answered at once ` +
       '(bench/no-commit.ts, a diagnostic: nothing is stored):',
-    loadLine('fleet, app', m).trim(),
-    `publish→PUBACK p99 ${m.sim.latency.p99Ms.toFixed(1)} ms${rest}, ` +
-      `against ${measuredP99.toFixed(1)} ms (median of the runs above) with them: the difference is what the commits add.`,
+    ...runs.map((m) => loadLine('fleet, app', m).trim()),
+    `publish→PUBACK p99 ${p99(runs)} ms, after the first 2 s ${after(runs)} ms; ` +
+      `with the commits (the runs above) ${p99(measured)} and ${after(measured)} ms. ` +
+      'The difference is what the commits add.',
   ].join('\n')
 }
 
@@ -315,7 +332,7 @@ async function main(): Promise<void> {
   const fleetP99 = med(of(r.fleet, 'app'), (x) => x.sim.latency.p99Ms)
   if (toProfile.includes('fleet') && (o.profile === 'true' || fleetP99 >= TARGETS.fleetP99Ms)) {
     process.stdout.write("the fleet again, the store's commits answered at once\n")
-    const p = await withoutCommits(o, fleetP99)
+    const p = await withoutCommits(o, of(r.fleet, 'app'))
     profiles.push(p)
     process.stdout.write(`${p}\n`)
   }
