@@ -2,11 +2,12 @@
  * A diagnostic for bench:fleet, preloaded into the server with `--import`:
  * the store worker's commits are answered at once, without DuckDB, and
  * nothing is stored. The same load with and without this says how much of
- * the publish-to-PUBACK latency is the store's commits (appending to DuckDB,
- * its WAL and fsync, on the worker thread), and how much is everything else
- * (MQTT, the bridge, the thread hop, garbage collection). The server's code is
- * untouched: this only answers the messages WorkerStore posts
- * (bridge/worker-store.ts) as the worker would, on the next turn of the loop.
+ * the publish-to-PUBACK latency is the store's commits (the hop to the worker
+ * thread, appending to DuckDB, its WAL and fsync), and how much is everything
+ * else (MQTT, the bridge, the feature engine, garbage collection). The
+ * server's code is untouched: this only answers the messages WorkerStore
+ * posts (bridge/worker-store.ts) as the worker would, on the next turn of the
+ * loop.
  */
 
 import { isMainThread, Worker } from 'node:worker_threads'
