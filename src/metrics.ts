@@ -167,25 +167,35 @@ export type Metrics = ReturnType<typeof createMetrics>
  * fills up to the limit and then stays there (docs/configuration.md).
  */
 export function watchStoreMemory(metrics: Metrics, memory: () => Promise<StoreMemory>): void {
-  const registers = [metrics.registry]
-  // A store that cannot answer leaves the figures out rather than failing the whole scrape.
-  const read = () => memory().catch(() => null)
-  new Gauge({
-    name: 'store_memory_bytes',
-    help: "Memory the store's database holds: its cache of the table's blocks and running queries",
-    registers,
-    async collect() {
-      const m = await read()
-      if (m !== null) this.set(m.usedBytes)
-    },
-  })
-  new Gauge({
-    name: 'store_memory_limit_bytes',
-    help: "The store database's memory limit (--store-memory-mb): past it, the cache gives way and queries spill to disk",
-    registers,
-    async collect() {
-      const m = await read()
-      if (m !== null) this.set(m.limitBytes)
-    },
-  })
+  // prom-client collects every metric of a scrape in one pass: both gauges share one read.
+  let reading: Promise<StoreMemory | null> | null = null
+  const read = (): Promise<StoreMemory | null> =>
+    (reading ??= memory()
+      // A store that cannot answer leaves the figures out rather than failing the whole scrape.
+      .catch(() => null)
+      .finally(() => {
+        reading = null
+      }))
+  const gauges = [
+    [
+      'store_memory_bytes',
+      "Memory the store's database holds: its cache of the table's blocks and running queries",
+      'usedBytes',
+    ],
+    [
+      'store_memory_limit_bytes',
+      "The store database's memory limit (--store-memory-mb): past it, the cache gives way and queries spill to disk",
+      'limitBytes',
+    ],
+  ] as const
+  for (const [name, help, figure] of gauges)
+    new Gauge({
+      name,
+      help,
+      registers: [metrics.registry],
+      async collect() {
+        const m = await read()
+        if (m !== null) this.set(m[figure])
+      },
+    })
 }

@@ -5,7 +5,7 @@
 
 import fs from 'node:fs'
 import t from 'tap'
-import { createMetrics } from '../../../src/metrics.js'
+import { createMetrics, watchStoreMemory } from '../../../src/metrics.js'
 
 t.test('metrics - a scrape walks no open handle, file descriptor or resource list', async (t) => {
   const { registry } = createMetrics()
@@ -37,3 +37,27 @@ t.test('metrics - a scrape walks no open handle, file descriptor or resource lis
   ])
     t.match(text, new RegExp(`^# HELP ${name} `, 'm'), `${name} is still there`)
 })
+
+t.test(
+  'metrics - the store memory gauges: one read of the store per scrape; a failed read leaves them out',
+  async (t) => {
+    const metrics = createMetrics()
+    let reads = 0
+    let failing = false
+    watchStoreMemory(metrics, async () => {
+      reads++
+      if (failing) throw new Error('store worker gone')
+      return { usedBytes: 1234, limitBytes: 5678 }
+    })
+    const text = await metrics.registry.metrics()
+    t.match(text, /^store_memory_bytes 1234$/m)
+    t.match(text, /^store_memory_limit_bytes 5678$/m)
+    t.equal(reads, 1, 'both gauges from one read')
+    await metrics.registry.metrics()
+    t.equal(reads, 2, 'the next scrape reads again')
+    failing = true
+    const after = await metrics.registry.metrics()
+    t.match(after, /^telemetry_readings_accepted_total 0$/m, 'the scrape still answers')
+    t.equal(reads, 3)
+  },
+)
