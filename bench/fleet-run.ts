@@ -257,7 +257,7 @@ export async function runLoad(
           `${fmt(ledger.count - stored.missing)}/${fmt(ledger.count)} acked read back` +
           (stored.missing > 0 ? `, ${stored.missing} MISSING` : '') +
           (stored.duplicates > 0 ? `, ${stored.duplicates} duplicate rows` : '') +
-          `; ${commitsText(before, await scrapeCounters(app.httpUrl))}`
+          `; ${stored.commits}`
         return {
           server: kind,
           sim,
