@@ -60,7 +60,15 @@ const FIRST_T = 8
 const LAST = 9
 const LAST_T = 10
 const NEWEST_RECV = 11
-const WIDTH = 12
+/**
+ * The window's place and bookkeeping, kept in its slot so that an open window
+ * is no object on the heap: its start as a hop index (start = HOP × the
+ * feature's hop; exact as a double, since a hop is at least 1 ms), and 1 when
+ * a value was folded in since the last takeChanged().
+ */
+const HOP = 12
+const CHANGED = 13
+const WIDTH = 14
 
 export class AggregateSlab {
   #data: Float64Array
@@ -82,8 +90,8 @@ export class AggregateSlab {
     return this.#data.length / WIDTH
   }
 
-  /** A slot holding an empty window. */
-  alloc(): number {
+  /** A slot holding an empty window that starts at hop index `hop`. */
+  alloc(hop: number): number {
     let slot = this.#free.pop()
     if (slot === undefined) {
       if ((this.#used + 1) * WIDTH > this.#data.length) {
@@ -94,6 +102,7 @@ export class AggregateSlab {
       slot = this.#used++
     }
     this.#reset(slot)
+    this.#data[slot * WIDTH + HOP] = hop
     return slot
   }
 
@@ -103,7 +112,7 @@ export class AggregateSlab {
 
   /** A new slot of this slab holding a copy of `slot` of `from`. */
   copy(from: AggregateSlab, slot: number): number {
-    const to = this.alloc()
+    const to = this.alloc(from.hop(slot))
     this.#data.set(from.#data.subarray(slot * WIDTH, (slot + 1) * WIDTH), to * WIDTH)
     return to
   }
@@ -151,6 +160,20 @@ export class AggregateSlab {
       d[o + LAST_T] = tNs
     }
     if (n === 1 || recvNs > d[o + NEWEST_RECV]!) d[o + NEWEST_RECV] = recvNs
+    d[o + CHANGED] = 1
+  }
+
+  /** The window's start as a hop index, as given to alloc(). */
+  hop(slot: number): number {
+    return this.#data[slot * WIDTH + HOP]!
+  }
+
+  /** Whether a value was folded in since the last call. */
+  takeChanged(slot: number): boolean {
+    const o = slot * WIDTH + CHANGED
+    const changed = this.#data[o] === 1
+    this.#data[o] = 0
+    return changed
   }
 
   count(slot: number): number {

@@ -39,7 +39,7 @@ import { ConfigError } from '../errors.js'
 import type { Reading } from '../telemetry.js'
 import { AggregateSlab, type FeatureValues, fieldNumber } from './aggregate.js'
 import type { FeatureDefinition } from './definitions.js'
-import { isWindowClosed, windowEnd, windowStartsContaining, windowsPerTime } from './windows.js'
+import { hopIndex, newestClosedHop, windowEnd, windowsPerTime } from './windows.js'
 
 export interface FeatureEngineOptions {
   /**
@@ -111,27 +111,34 @@ export interface FeatureEngineStats {
   readonly evictedDevices: number
 }
 
-interface OpenWindow {
-  startNs: bigint
-  /** Its running state's slot in the engine's AggregateSlab. */
-  slot: number
-  /** Changed since the last partial. */
-  dirty: boolean
-}
-
+/**
+ * A device's feature. Windows are named by hop index (start / hop): numbers,
+ * not bigints. What lives here lives as long as the device, so it changes
+ * in place: a value that is replaced every few readings (a bigint, an array,
+ * an object per window) outlives the young generation at one reading a
+ * second, and every one of them ends as garbage in the old generation, which
+ * only a full collection clears. With 10,000 devices a window object and an
+ * array of starts per hop were nearly all that this engine promoted.
+ */
 interface FeatureState {
-  /** Sorted by start, oldest first. */
-  readonly open: OpenWindow[]
-  /** Windows starting before this were closed early by the bound; null when none was. */
-  closedBeforeNs: bigint | null
+  /** The open windows' slots in the engine's AggregateSlab, oldest start first. */
+  readonly slots: number[]
+  /** Windows with a hop index below this were closed early by the bound; -Infinity when none was. */
+  closedBeforeHop: number
   /**
-   * The starts of the windows containing the last reading, for every time in
-   * [hopFromNs, hopFromNs + hop): readings mostly fall in the same hop as the
-   * one before, and bigint arithmetic allocates.
+   * The newest window containing the last reading: its hop index (NaN before
+   * the first) and start. Readings mostly fall in the same hop as the one
+   * before, and bigint division allocates.
    */
-  hopFromNs: bigint | null
-  hopToNs: bigint
-  starts: readonly bigint[]
+  newestHop: number
+  newestStartNs: bigint
+  /**
+   * Windows with a hop index up to this are closed by the watermark, until
+   * the watermark reaches closeNextAtNs (the end of the window after them).
+   * The watermark only moves forward. NaN until the first reading.
+   */
+  closedThroughHop: number
+  closeNextAtNs: bigint
 }
 
 interface DeviceState {
@@ -148,6 +155,8 @@ export class FeatureEngine {
   readonly #definitions: readonly FeatureDefinition[]
   /** Each definition's hop as a number of ns. */
   readonly #hopNs: readonly number[]
+  /** How many windows each definition's readings lie in: size / hop. */
+  readonly #perTime: readonly number[]
   #slab = new AggregateSlab(SLAB_SLOTS)
   readonly #byField = new Map<string, number[]>()
   readonly #emit: (event: FeatureEvent) => void
@@ -165,6 +174,7 @@ export class FeatureEngine {
   ) {
     this.#definitions = definitions
     this.#hopNs = definitions.map((d) => Number(d.hopNs))
+    this.#perTime = definitions.map(windowsPerTime)
     this.#emit = emit
     this.#maxOpen = options.maxOpenWindowsPerDevice ?? DEFAULT_FEATURE_ENGINE_OPTIONS.maxOpenWindowsPerDevice
     const problems: string[] = []
@@ -214,11 +224,9 @@ export class FeatureEngine {
     for (const [name, device] of this.#devices)
       device.features.forEach((state, i) => {
         if (state === undefined) return
-        for (const window of state.open) {
-          if (!window.dirty) continue
-          window.dirty = false
-          this.#emit({ kind: 'partial', ...this.#state(name, device, i, window) })
-        }
+        for (const slot of state.slots)
+          if (this.#slab.takeChanged(slot))
+            this.#emit({ kind: 'partial', ...this.#state(name, device, i, slot) })
       })
   }
 
@@ -233,7 +241,7 @@ export class FeatureEngine {
       if (nowNs - device.newestRecvNs < idleNs) continue
       device.features.forEach((state, i) => {
         if (state === undefined) return
-        while (state.open.length > 0) this.#close(name, device, i, state, 'idle')
+        while (state.slots.length > 0) this.#close(name, device, i, state, 'idle')
       })
       this.#devices.delete(name)
       evicted++
@@ -246,7 +254,9 @@ export class FeatureEngine {
       for (const device of this.#devices.values())
         for (const state of device.features) {
           if (state === undefined) continue
-          for (const window of state.open) window.slot = slab.copy(this.#slab, window.slot)
+          state.slots.forEach((slot, k) => {
+            state.slots[k] = slab.copy(this.#slab, slot)
+          })
         }
       this.#slab = slab
     }
@@ -272,37 +282,42 @@ export class FeatureEngine {
 
   #fold(reading: FeatureInput, device: DeviceState, i: number, value: number): void {
     const definition = this.#definitions[i]!
+    const hopNs = this.#hopNs[i]!
     let state = device.features[i]
     if (state === undefined) {
-      state = { open: [], closedBeforeNs: null, hopFromNs: null, hopToNs: 0n, starts: [] }
+      state = {
+        slots: [],
+        closedBeforeHop: Number.NEGATIVE_INFINITY,
+        newestHop: Number.NaN,
+        newestStartNs: 0n,
+        closedThroughHop: Number.NaN,
+        closeNextAtNs: 0n,
+      }
       device.features[i] = state
     }
-    const watermarkNs = device.newestTsNs - definition.graceNs
-    let late = false
+    this.#advanceWatermark(device, i, state)
     const tNs = reading.tsNs
-    if (state.hopFromNs === null || tNs < state.hopFromNs || tNs >= state.hopToNs) {
-      state.starts = windowStartsContaining(tNs, definition)
-      state.hopFromNs = state.starts[state.starts.length - 1]!
-      state.hopToNs = state.hopFromNs + definition.hopNs
+    // A difference past 2^53 rounds, but stays far outside [0, hop).
+    let tSinceHopNs = Number(tNs - state.newestStartNs)
+    if (Number.isNaN(state.newestHop) || tSinceHopNs < 0 || tSinceHopNs >= hopNs) {
+      const hop = hopIndex(tNs, definition)
+      state.newestHop = Number(hop)
+      state.newestStartNs = hop * definition.hopNs
+      tSinceHopNs = Number(tNs - state.newestStartNs)
     }
     // Times as ns after each window's start (AggregateSlab): the newest
-    // window starts at hopFromNs, and each one before it a hop earlier.
-    const tSinceHopNs = Number(tNs - state.hopFromNs)
-    const recvSinceHopNs = Number(reading.recvTsNs - state.hopFromNs)
-    const starts = state.starts
-    for (let k = 0; k < starts.length; k++) {
-      const startNs = starts[k]!
-      if (
-        isWindowClosed(startNs, definition, watermarkNs) ||
-        (state.closedBeforeNs !== null && startNs < state.closedBeforeNs)
-      ) {
+    // window starts at newestStartNs, and each one before it a hop earlier.
+    const recvSinceHopNs = Number(reading.recvTsNs - state.newestStartNs)
+    let late = false
+    for (let back = this.#perTime[i]! - 1; back >= 0; back--) {
+      const hop = state.newestHop - back
+      if (hop <= state.closedThroughHop || hop < state.closedBeforeHop) {
         late = true
         continue
       }
-      const window = this.#openWindow(state, startNs)
-      const sinceStartNs = (starts.length - 1 - k) * this.#hopNs[i]!
-      this.#slab.add(window.slot, value, tSinceHopNs + sinceStartNs, recvSinceHopNs + sinceStartNs)
-      window.dirty = true
+      const slot = this.#openWindow(state, hop)
+      const sinceStartNs = back * hopNs
+      this.#slab.add(slot, value, tSinceHopNs + sinceStartNs, recvSinceHopNs + sinceStartNs)
     }
     if (late) {
       this.#late[i]!++
@@ -311,63 +326,71 @@ export class FeatureEngine {
         device: reading.device,
         feature: definition.name,
         tsNs: reading.tsNs,
-        watermarkNs,
+        watermarkNs: device.newestTsNs - definition.graceNs,
       })
     }
-    while (state.open.length > this.#maxOpen) {
+    while (state.slots.length > this.#maxOpen) {
       this.#closedEarly[i]!++
       this.#close(reading.device, device, i, state, 'capacity')
     }
   }
 
-  /** The open window starting at startNs, opened if need be, kept in start order. */
-  #openWindow(state: FeatureState, startNs: bigint): OpenWindow {
-    const open = state.open
-    let k = open.length
+  /** Brings closedThroughHop up to the device's watermark. */
+  #advanceWatermark(device: DeviceState, i: number, state: FeatureState): void {
+    const definition = this.#definitions[i]!
+    const watermarkNs = device.newestTsNs - definition.graceNs
+    if (!Number.isNaN(state.closedThroughHop) && watermarkNs < state.closeNextAtNs) return
+    const hop = newestClosedHop(watermarkNs, definition)
+    state.closedThroughHop = Number(hop)
+    state.closeNextAtNs = windowEnd((hop + 1n) * definition.hopNs, definition)
+  }
+
+  /** The open window starting at hop index `hop`, opened if need be, kept in start order. */
+  #openWindow(state: FeatureState, hop: number): number {
+    const slots = state.slots
+    let k = slots.length
     // Readings mostly arrive in order, so the window is usually the last or a new one after it.
-    while (k > 0 && open[k - 1]!.startNs > startNs) k--
-    const existing = open[k - 1]
-    if (existing !== undefined && existing.startNs === startNs) return existing
-    const window: OpenWindow = { startNs, slot: this.#slab.alloc(), dirty: false }
-    if (k === open.length) open.push(window)
-    else open.splice(k, 0, window)
+    while (k > 0 && this.#slab.hop(slots[k - 1]!) > hop) k--
+    const existing = slots[k - 1]
+    if (existing !== undefined && this.#slab.hop(existing) === hop) return existing
+    const slot = this.#slab.alloc(hop)
+    if (k === slots.length) slots.push(slot)
+    else slots.splice(k, 0, slot)
     this.#openWindows++
-    return window
+    return slot
   }
 
   #closeReached(name: string, device: DeviceState, i: number, state: FeatureState): void {
-    const definition = this.#definitions[i]!
-    const watermarkNs = device.newestTsNs - definition.graceNs
-    while (state.open.length > 0 && isWindowClosed(state.open[0]!.startNs, definition, watermarkNs))
+    this.#advanceWatermark(device, i, state)
+    while (state.slots.length > 0 && this.#slab.hop(state.slots[0]!) <= state.closedThroughHop)
       this.#close(name, device, i, state, 'watermark')
   }
 
   /** Closes the oldest open window: out of the state first, so an emit that throws leaves no half-closed window. */
   #close(name: string, device: DeviceState, i: number, state: FeatureState, closedBy: CloseReason): void {
-    const window = state.open.shift()!
+    const slot = state.slots.shift()!
     this.#openWindows--
-    if (closedBy === 'capacity') {
-      const after = window.startNs + this.#definitions[i]!.hopNs
-      if (state.closedBeforeNs === null || after > state.closedBeforeNs) state.closedBeforeNs = after
-    }
+    if (closedBy === 'capacity')
+      state.closedBeforeHop = Math.max(state.closedBeforeHop, this.#slab.hop(slot) + 1)
     // The event holds copies of the window's figures, so its slot can be reused.
-    const event: WindowEvent = { kind: 'window', ...this.#state(name, device, i, window), closedBy }
-    this.#slab.release(window.slot)
+    const event: WindowEvent = { kind: 'window', ...this.#state(name, device, i, slot), closedBy }
+    this.#slab.release(slot)
     this.#emit(event)
   }
 
-  #state(name: string, device: DeviceState, i: number, window: OpenWindow): WindowState {
+  #state(name: string, device: DeviceState, i: number, slot: number): WindowState {
     const definition = this.#definitions[i]!
+    const startNs = BigInt(this.#slab.hop(slot)) * definition.hopNs
     return {
       device: name,
       feature: definition.name,
       field: definition.field,
-      windowStartNs: window.startNs,
-      windowEndNs: windowEnd(window.startNs, definition),
-      values: this.#slab.values(window.slot, definition.aggregations),
-      count: this.#slab.count(window.slot),
+      windowStartNs: startNs,
+      windowEndNs: windowEnd(startNs, definition),
+      values: this.#slab.values(slot, definition.aggregations),
+      count: this.#slab.count(slot),
       watermarkNs: device.newestTsNs - definition.graceNs,
-      newestRecvNs: window.startNs + BigInt(this.#slab.newestRecvNs(window.slot)),
+      newestRecvNs: startNs + BigInt(this.#slab.newestRecvNs(slot)),
     }
   }
 }

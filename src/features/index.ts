@@ -28,11 +28,9 @@ export {
 } from './engine.js'
 export {
   floorDiv,
-  isWindowClosed,
-  newestWindowStart,
-  oldestWindowStart,
+  hopIndex,
+  newestClosedHop,
   type WindowSpec,
   windowEnd,
-  windowStartsContaining,
   windowsPerTime,
 } from './windows.js'

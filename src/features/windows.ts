@@ -28,14 +28,14 @@ export function floorDiv(a: bigint, b: bigint): bigint {
   return a % b < 0n ? q - 1n : q
 }
 
-/** The start of the newest window containing tNs: floor(t / hop) * hop. */
-export function newestWindowStart(tNs: bigint, spec: WindowSpec): bigint {
-  return floorDiv(tNs, spec.hopNs) * spec.hopNs
-}
-
-/** The start of the oldest window containing tNs. */
-export function oldestWindowStart(tNs: bigint, spec: WindowSpec): bigint {
-  return newestWindowStart(tNs, spec) - spec.sizeNs + spec.hopNs
+/**
+ * The hop index of the newest window containing tNs: floor(t / hop). A window
+ * is named by its hop index k: it is [k·hop, k·hop + size), and t lies in the
+ * size / hop windows k - size/hop + 1 … k. A hop is at least 1 ms
+ * (definitions.ts), so k fits a double exactly.
+ */
+export function hopIndex(tNs: bigint, spec: WindowSpec): bigint {
+  return floorDiv(tNs, spec.hopNs)
 }
 
 /** How many windows contain any one time: size / hop. */
@@ -43,24 +43,15 @@ export function windowsPerTime(spec: WindowSpec): number {
   return Number(spec.sizeNs / spec.hopNs)
 }
 
-/** The starts of every window containing tNs, oldest first. */
-export function windowStartsContaining(tNs: bigint, spec: WindowSpec): bigint[] {
-  // Sized up front: the engine keeps one of these per device and feature, and
-  // an array grown by push() would hold room for 17.
-  const starts = new Array<bigint>(windowsPerTime(spec))
-  let start = newestWindowStart(tNs, spec) - spec.sizeNs
-  for (let k = 0; k < starts.length; k++) {
-    start += spec.hopNs
-    starts[k] = start
-  }
-  return starts
-}
-
 export function windowEnd(startNs: bigint, spec: WindowSpec): bigint {
   return startNs + spec.sizeNs
 }
 
-/** A window is final once the watermark reaches its end: nothing at or after the watermark can fall in it. */
-export function isWindowClosed(startNs: bigint, spec: WindowSpec, watermarkNs: bigint): boolean {
-  return startNs + spec.sizeNs <= watermarkNs
+/**
+ * A window is final once the watermark reaches its end: nothing at or after
+ * the watermark can fall in it. So the windows closed at a watermark are those
+ * with a hop index up to floor((watermark - size) / hop), returned here.
+ */
+export function newestClosedHop(watermarkNs: bigint, spec: WindowSpec): bigint {
+  return floorDiv(watermarkNs - spec.sizeNs, spec.hopNs)
 }

@@ -24,7 +24,7 @@ const MS = 1e6
 
 /** One window in a slab of its own, with the API the tests read. */
 function aggregate(slab = new AggregateSlab(1)) {
-  const slot = slab.alloc()
+  const slot = slab.alloc(0)
   return {
     slot,
     add: (value: number, tNs: number, recvNs: number) => slab.add(slot, value, tNs, recvNs),
