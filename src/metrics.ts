@@ -195,7 +195,9 @@ export function watchStoreMemory(metrics: Metrics, memory: () => Promise<StoreMe
       registers: [metrics.registry],
       async collect() {
         const m = await read()
-        if (m !== null) this.set(m[figure])
+        // remove(): no sample this scrape, rather than the last one passed off as current.
+        if (m === null) this.remove()
+        else this.set(m[figure])
       },
     })
 }

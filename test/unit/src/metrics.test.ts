@@ -58,6 +58,9 @@ t.test(
     failing = true
     const after = await metrics.registry.metrics()
     t.match(after, /^telemetry_readings_accepted_total 0$/m, 'the scrape still answers')
+    t.notMatch(after, /^store_memory_(limit_)?bytes /m, 'no figure, not the last one')
     t.equal(reads, 3)
+    failing = false
+    t.match(await metrics.registry.metrics(), /^store_memory_bytes 1234$/m, 'back once the store answers')
   },
 )
