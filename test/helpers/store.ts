@@ -23,3 +23,8 @@ export function storeReading(seq: number, devices: number): Reading {
     ],
   }
 }
+
+/** Whether `bytes` is a limit of `mb` MB as DuckDB prints its setting back: to 0.1 of a unit, truncated ("953.6 MiB" for 1000 MB). */
+export function isDuckDBLimit(bytes: number, mb: number): boolean {
+  return bytes <= mb * 1e6 && mb * 1e6 - bytes < 0.1 * 2 ** 20
+}
