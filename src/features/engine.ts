@@ -294,8 +294,9 @@ export class FeatureEngine {
         closeNextAtNs: 0n,
       }
       device.features[i] = state
+      // Existing states follow the watermark in add(), whenever it moves.
+      this.#advanceWatermark(device, i, state)
     }
-    this.#advanceWatermark(device, i, state)
     const tNs = reading.tsNs
     // A difference past 2^53 rounds, but stays far outside [0, hop).
     let tSinceHopNs = Number(tNs - state.newestStartNs)
