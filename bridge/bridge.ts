@@ -19,8 +19,8 @@ import { DedupeIndex } from './dedupe.js'
 import { FieldRegistry } from './field-types.js'
 import { GroupCommit } from './group-commit.js'
 import type { Store } from './store.js'
-import { CLOCK_VALID_FROM_NS } from './time.js'
 import { DEFAULT_VALIDATE_LIMITS, type Message, type ValidateLimits, validateMessage } from './validate.js'
+import { DEFAULT_WATERMARK_OPTIONS, type WatermarkOptions, Watermarks } from './watermark.js'
 
 export interface BridgeOptions {
   /** Accept payloads without the CRC-32C envelope. Default true. */
@@ -32,6 +32,7 @@ export interface BridgeOptions {
   /** Field types fixed by configuration; they win over first-seen types. */
   readonly fieldTypes: Readonly<Record<string, FieldKind>>
   readonly clock: ClockOptions
+  readonly watermark: WatermarkOptions
   readonly limits: ValidateLimits
 }
 
@@ -41,6 +42,7 @@ export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = Object.freeze({
   maxFields: 1024,
   fieldTypes: {},
   clock: DEFAULT_CLOCK_OPTIONS,
+  watermark: DEFAULT_WATERMARK_OPTIONS,
   limits: DEFAULT_VALIDATE_LIMITS,
 })
 
@@ -66,8 +68,8 @@ export class Bridge {
   readonly #commits: GroupCommit
   readonly #listeners = new Set<Listener>()
   #admission: () => Promise<void> | null = () => null
-  /** Newest event time per device, over every reading handed to a commit: stored as newest_ts. */
-  readonly #newestTs = new Map<string, bigint>()
+  /** Each device's watermark, over every reading handed to a commit: stored as newest_ts. */
+  readonly #watermarks: Watermarks
 
   private constructor(store: Store, options: BridgeOptions, metrics: Metrics) {
     this.#store = store
@@ -75,6 +77,7 @@ export class Bridge {
     this.#metrics = metrics
     this.#fields = new FieldRegistry(options.maxFields)
     this.#clock = new ClockTracker(options.clock)
+    this.#watermarks = new Watermarks(options.watermark)
     this.#commits = new GroupCommit((readings, deadLetters) => this.#commit(readings, deadLetters))
   }
 
@@ -96,7 +99,7 @@ export class Bridge {
       if (bridge.#fields.get(name) === undefined) bridge.#fields.pin(name, kind, false)
     }
     for await (const run of store.seqRuns()) bridge.#dedupe.loadRange(run.device, run.boot, run.lo, run.hi)
-    for (const [device, tsNs] of await store.newestTimes()) bridge.#newestTs.set(device, tsNs)
+    for (const [device, tsNs] of await store.newestTimes()) bridge.#watermarks.restore(device, tsNs)
     return bridge
   }
 
@@ -241,7 +244,6 @@ export class Bridge {
     if (resolved instanceof Rejection) return resolved
     // The readings go to the group commit right after this, in this order:
     // the order in which they are stored and reach the feature engine.
-    let newestTsNs = this.#newestTs.get(device) ?? null
     const readings: Reading[] = []
     for (let idx = 0; idx < message.samples.length; idx++) {
       const sample = message.samples[idx]!
@@ -250,18 +252,18 @@ export class Bridge {
       if (sample.time !== null && sample.time.unit !== null && sample.time.unit !== 'ms') {
         this.#metrics.unitsInferred.inc({ unit: sample.time.unit })
       }
-      // Before 2001 the device has no clock (wire format v1): receive time is used.
-      const clocked = deviceTsNs !== null && deviceTsNs >= CLOCK_VALID_FROM_NS ? deviceTsNs : null
-      const { tsNs, offsetNs } = this.#clock.normalize(device, clocked, recvNs)
-      if (clocked !== null) this.#metrics.clockOffset.observe(Math.abs(Number(offsetNs)) / 1e9)
-      if (newestTsNs === null || tsNs > newestTsNs) newestTsNs = tsNs
+      const { tsNs, offsetNs, reason } = this.#clock.normalize(device, deviceTsNs, recvNs)
+      if (deviceTsNs !== null) this.#metrics.clockOffset.observe(Math.abs(Number(offsetNs)) / 1e9)
+      if (reason !== null) this.#metrics.clockCorrections.inc({ reason })
+      const before = this.#watermarks.current(device)
+      if (before !== null && tsNs < before) this.#metrics.readingsLate.inc()
       readings.push({
         device,
         boot: message.boot,
         seq: message.seq,
         idx,
         tsNs,
-        newestTsNs,
+        newestTsNs: this.#watermarks.advance(device, tsNs, recvNs),
         deviceTsNs,
         recvTsNs: recvNs,
         offsetNs,
@@ -270,7 +272,6 @@ export class Bridge {
         fields,
       })
     }
-    if (newestTsNs !== null) this.#newestTs.set(device, newestTsNs)
     return readings
   }
 

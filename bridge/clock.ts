@@ -1,38 +1,75 @@
 /**
- * Per-device clock-offset estimate (ARCHITECTURE §2, "Time").
+ * When a reading's device time is replaced, and by what (ARCHITECTURE §2,
+ * "Time"; issue 19). The rule: never move a plausible reading.
  *
- * Each reading gives one sample, receive time minus device time: the true
- * offset plus a network and queueing delay that is never negative. So the
- * minimum over recent samples estimates the offset (as NTP's clock filter
- * does), and the spread of those samples says whether the estimate can be
- * trusted. A device flushing a backlog gives samples that shrink steadily:
- * a wide spread, so its old readings keep their own times instead of being
- * dragged to the receive time. A clock that jumps widens the spread until the
- * window has refilled, and readings then keep their raw time (clamped so that
- * nothing lands in the future) until the new offset is stable.
+ * A reading that arrives late but in order is a delayed reading (a backlog
+ * flush, a gateway that batches, a slow link), not a skewed clock, and
+ * nothing seen from the receiving side tells the two apart for one reading:
+ * both give receive − device time > 0. Moving a correct reading corrupts the
+ * series silently, so only what is impossible or proven wrong is corrected:
  *
- *   samples (ring, newest overwrites oldest)
- *   ┌────┬────┬────┬────┬────┬────┬────┬────┐
- *   │ s0 │ s1 │ s2 │ s3 │ s4 │ s5 │ s6 │ s7 │  estimate = min, trusted when max - min ≤ spread
- *   └────┴────┴────┴────┴────┴────┴────┴────┘
+ * - `off`: the device's time is stored as given (as InfluxDB and Telegraf do).
+ * - `future-only` (default): a time later than receive time + futureToleranceMs
+ *   is impossible: it is clamped to receive time (reason `future`).
+ * - `auto`: `future-only`, plus a clock proven wrong: its offset (receive −
+ *   device time) stayed within maxSpreadMs for at least stableReadings readings
+ *   over at least stableSpanMs of receive time, so the readings arrived at the
+ *   pace they were stamped, and that offset exceeds toleranceMs. Then the
+ *   smallest offset of that run (the least delay, as NTP's clock filter takes)
+ *   is added to every reading (reason `offset`) until a reading shows the
+ *   clock has moved ahead of it.
+ *
+ * A backlog flush arrives faster than it was stamped, a batching gateway in
+ * bursts, a jittery link with varying delay: each breaks the run long before
+ * minutes have passed, so none is ever corrected. A link whose delay is long
+ * and constant cannot be told from a clock behind by as much; that is why
+ * `auto` is not the default (docs/wire-format.md, "Time").
+ *
+ * Per device in `auto`, a handful of numbers:
+ *
+ *   offsets (receive − device)   ─●──●─●──●───●──●─●──●──▶ receive time
+ *   run: since runStartRecv,      │◀──── span ≥ stableSpanMs ────▶│
+ *        runMin … runMax ≤ spread  count ≥ stableReadings ⇒ applied = runMin
+ *   a sample outside the spread starts a new run; applied is kept while
+ *   samples stay at or above applied − spread (delay only adds), and
+ *   dropped at once when one falls below (the clock moved ahead).
  */
 
+import { CLOCK_VALID_FROM_NS } from './time.js'
+
+/** How much a device's time is trusted (docs/wire-format.md, "Time"). */
+export type ClockCorrection = 'off' | 'future-only' | 'auto'
+
+export const CLOCK_CORRECTIONS: readonly ClockCorrection[] = ['off', 'future-only', 'auto']
+
+/** Why a reading's time is not its device's: `telemetry_clock_corrections_total{reason}`. */
+export type CorrectionReason = 'future' | 'offset'
+
 export interface ClockOptions {
-  /** An estimated offset smaller than this, in ms, is not applied. Default 2000. */
-  readonly toleranceMs: number
-  /** A corrected time later than receive time by more than this, in ms, is clamped to receive time. Default 5000. */
+  /** The policy for every device without an override. Default `future-only`. */
+  readonly mode: ClockCorrection
+  /** Per-device policies, by device id. Default none. */
+  readonly devices: Readonly<Record<string, ClockCorrection>>
+  /** A time later than receive time by more than this, in ms, is clamped to receive time (not in `off`). Default 5000. */
   readonly futureToleranceMs: number
-  /** Samples kept per device. Default 8. */
-  readonly windowSize: number
-  /** Largest spread of the window, in ms, for which the estimate is trusted. Default 1000. */
+  /** `auto`: an offset no larger than this, in ms, is not applied. Default 2000. */
+  readonly toleranceMs: number
+  /** `auto`: largest spread of a run's offsets, in ms, for the offset to count as stable. Default 1000. */
   readonly maxSpreadMs: number
+  /** `auto`: receive time a run must span before its offset is applied, ms. Default 300000 (5 min). */
+  readonly stableSpanMs: number
+  /** `auto`: readings a run must hold before its offset is applied. Default 30. */
+  readonly stableReadings: number
 }
 
 export const DEFAULT_CLOCK_OPTIONS: ClockOptions = Object.freeze({
-  toleranceMs: 2000,
+  mode: 'future-only',
+  devices: Object.freeze({}),
   futureToleranceMs: 5000,
-  windowSize: 8,
+  toleranceMs: 2000,
   maxSpreadMs: 1000,
+  stableSpanMs: 300_000,
+  stableReadings: 30,
 })
 
 export interface NormalizedTime {
@@ -40,35 +77,45 @@ export interface NormalizedTime {
   readonly tsNs: bigint
   /** What was added to the device's time; receive time minus device time when clamped. */
   readonly offsetNs: bigint
+  /** Why the time was changed; null when it was not. */
+  readonly reason: CorrectionReason | null
 }
 
-class DeviceClock {
-  readonly samples: Float64Array
-  count = 0
-  constructor(size: number) {
-    this.samples = new Float64Array(size)
-  }
-  add(sampleNs: number): void {
-    this.samples[this.count % this.samples.length] = sampleNs
-    this.count++
-  }
-  /** The trusted offset in ns, or null while the window is short or spread out. */
-  estimate(maxSpreadNs: number): number | null {
-    const n = Math.min(this.count, this.samples.length)
-    if (n < this.samples.length / 2) return null
-    let min = Number.POSITIVE_INFINITY
-    let max = Number.NEGATIVE_INFINITY
-    for (let i = 0; i < n; i++) {
-      const s = this.samples[i]!
-      if (s < min) min = s
-      if (s > max) max = s
+/** `auto`'s evidence about one device's clock. Offsets are ns as numbers: their precision is far below a ms. */
+class ClockRun {
+  runStartRecvNs = 0n
+  runCount = 0
+  runMin = 0
+  runMax = 0
+  /** The offset being added to this device's readings, ns; null when none. */
+  applied: number | null = null
+
+  observe(offsetNs: number, recvNs: bigint, o: ClockOptions): void {
+    const spreadNs = o.maxSpreadMs * 1e6
+    const min = Math.min(this.runMin, offsetNs)
+    const max = Math.max(this.runMax, offsetNs)
+    if (this.runCount === 0 || max - min > spreadNs) {
+      this.runStartRecvNs = recvNs
+      this.runCount = 1
+      this.runMin = offsetNs
+      this.runMax = offsetNs
+    } else {
+      this.runCount++
+      this.runMin = min
+      this.runMax = max
     }
-    return max - min <= maxSpreadNs ? min : null
+    // Delay only adds to an offset: one below the applied one by more than the
+    // spread means the clock moved ahead, and the correction would now push
+    // readings into the future.
+    if (this.applied !== null && offsetNs < this.applied - spreadNs) this.applied = null
+    const proven =
+      this.runCount >= o.stableReadings && recvNs - this.runStartRecvNs >= BigInt(o.stableSpanMs) * 1_000_000n
+    if (proven) this.applied = Math.abs(this.runMin) > o.toleranceMs * 1e6 ? this.runMin : null
   }
 }
 
 export class ClockTracker {
-  readonly #devices = new Map<string, DeviceClock>()
+  readonly #runs = new Map<string, ClockRun>()
   readonly #options: ClockOptions
   readonly #futureToleranceNs: bigint
 
@@ -79,31 +126,32 @@ export class ClockTracker {
 
   /**
    * The event time to store for a reading. `deviceNs` is null when the device
-   * has no clock: the receive time is used and the offset is zero.
+   * sent no time. Without one, or with one before 2001 (no clock, wire format
+   * v1), the receive time is used and the offset is zero.
    */
   normalize(device: string, deviceNs: bigint | null, recvNs: bigint): NormalizedTime {
-    if (deviceNs === null) return { tsNs: recvNs, offsetNs: 0n }
-    let clock = this.#devices.get(device)
-    if (clock === undefined) {
-      clock = new DeviceClock(this.#options.windowSize)
-      this.#devices.set(device, clock)
-    }
-    clock.add(Number(recvNs - deviceNs))
-
-    const estimate = clock.estimate(this.#options.maxSpreadMs * 1e6)
+    if (deviceNs === null || deviceNs < CLOCK_VALID_FROM_NS)
+      return { tsNs: recvNs, offsetNs: 0n, reason: null }
+    const mode = this.#options.devices[device] ?? this.#options.mode
+    if (mode === 'off') return { tsNs: deviceNs, offsetNs: 0n, reason: null }
     let offsetNs = 0n
-    if (estimate !== null && Math.abs(estimate) > this.#options.toleranceMs * 1e6)
-      offsetNs = BigInt(Math.round(estimate))
-    let tsNs = deviceNs + offsetNs
-    if (tsNs > recvNs + this.#futureToleranceNs) {
-      tsNs = recvNs
-      offsetNs = recvNs - deviceNs
+    if (mode === 'auto') {
+      let run = this.#runs.get(device)
+      if (run === undefined) {
+        run = new ClockRun()
+        this.#runs.set(device, run)
+      }
+      run.observe(Number(recvNs - deviceNs), recvNs, this.#options)
+      if (run.applied !== null) offsetNs = BigInt(Math.round(run.applied))
     }
-    return { tsNs, offsetNs }
+    const tsNs = deviceNs + offsetNs
+    if (tsNs > recvNs + this.#futureToleranceNs)
+      return { tsNs: recvNs, offsetNs: recvNs - deviceNs, reason: 'future' }
+    return { tsNs, offsetNs, reason: offsetNs === 0n ? null : 'offset' }
   }
 
   /** Forgets a device, for example when it has been idle for long. */
   forget(device: string): void {
-    this.#devices.delete(device)
+    this.#runs.delete(device)
   }
 }

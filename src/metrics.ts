@@ -62,6 +62,17 @@ export function createMetrics() {
       buckets: [0, 0.001, 0.01, 0.1, 1, 2, 5, 30, 300, 3600, 86400],
       registers,
     }),
+    clockCorrections: new Counter({
+      name: 'telemetry_clock_corrections_total',
+      help: "Readings stored at another time than their device's, by reason: future (clamped to receive time) or offset (a clock proven wrong, --clock-correction auto)",
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    readingsLate: new Counter({
+      name: 'telemetry_readings_late_total',
+      help: "Readings whose event time was behind their device's watermark when they arrived (stored all the same)",
+      registers,
+    }),
     commitReadings: new Histogram({
       name: 'telemetry_group_commit_readings',
       help: 'Readings and dead letters carried by one group commit',

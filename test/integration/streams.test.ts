@@ -325,8 +325,7 @@ t.test('streams - the features stream sends the closed windows and late readings
   const c = await mqttClient(t, app.mqttPort)
   const base = Math.floor((Date.now() - 120_000) / 10_000) * 10_000
   const iso = (ms: number) => new Date(ms).toISOString().replace('Z', '000000Z')
-  // Device times spread over seconds while received together: the clock
-  // estimate stays untrusted, so the readings keep their own times.
+  // Readings from two minutes ago keep their own times (--clock-correction future-only).
   const send = (seq: number, atMs: number, temp: number) =>
     c.publishAsync('devices/f1/telemetry', reading(seq, { temp }, { ts: base + atMs }), { qos: 1 })
   await send(1, 1_000, 10)
@@ -338,7 +337,10 @@ t.test('streams - the features stream sends the closed windows and late readings
 
   await send(2, 2_000, 20)
   await send(3, 5_000, 30)
-  await send(4, 13_000, 40) // watermark 11 s: the window [0 s, 10 s) closes
+  // Received together, a step 8 s ahead of the receive clock moves the
+  // watermark only once three readings have reached it (bridge/watermark.ts):
+  // then 13.2 s, minus the grace: 11.2 s, and the window [0 s, 10 s) closes.
+  for (const k of [0, 1, 2]) await send(4 + k, 13_000 + k * 100, 40)
   await one.reader.until((r) => r.events.some((e) => e.event === 'feature'), 'a feature event')
   const [window] = dataOf(one.reader.events, 'feature')
   t.match(window, {
@@ -349,12 +351,12 @@ t.test('streams - the features stream sends the closed windows and late readings
     window_end: iso(base + 10_000),
     count: 3,
     values: { mean: 20, min: 10, max: 30, count: 3 },
-    watermark: iso(base + 11_000),
+    watermark: iso(base + 11_200),
     closed_by: 'watermark',
   })
   t.type(window?.staleness_ms, 'number', 'freshness attached')
 
-  await send(5, 3_000, 99) // in the closed window: late
+  await send(7, 3_000, 99) // in the closed window: late
   await one.reader.until((r) => r.events.some((e) => e.event === 'late'), 'a late event')
   t.match(dataOf(one.reader.events, 'late'), [{ device: 'f1', feature: 'temp_10s', ts: iso(base + 3_000) }])
   t.same(
