@@ -49,6 +49,13 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
         acceptUnwrapped: config.acceptUnwrapped,
         ownTopicOnly: config.deviceAuth === 'client-id',
         fieldTypes: config.fieldTypes,
+        clock: {
+          ...DEFAULT_BRIDGE_OPTIONS.clock,
+          mode: config.clockCorrection,
+          devices: config.clockCorrectionDevices,
+          stableSpanMs: config.clockStableMs,
+          stableReadings: config.clockStableReadings,
+        },
       },
       metrics,
     )

@@ -4,9 +4,16 @@
  * checked once at start-up, every problem reported at once, then frozen.
  */
 
-import { accessSync, constants, existsSync } from 'node:fs'
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { Ajv } from 'ajv'
+import {
+  CLOCK_CORRECTIONS,
+  type ClockCorrection,
+  DEFAULT_CLOCK_OPTIONS,
+  DEVICE_ID_PATTERN,
+} from '../bridge/index.js'
 import { DEFAULT_STORE_MEMORY_MB } from '../bridge/store.js'
 import { ConfigError } from './errors.js'
 import { type FieldKind, NAME_PATTERN } from './telemetry.js'
@@ -48,6 +55,14 @@ export interface Config {
   readonly influx: InfluxConfig | null
   /** Where /v1/telemetry and /v1/windows read history: the local store, or InfluxDB. Default local. */
   readonly historySource: 'local' | 'influx'
+  /** When a device's time is replaced (docs/wire-format.md, "Time"). Default future-only. */
+  readonly clockCorrection: ClockCorrection
+  /** Per-device clock policies, by device id; from the config file only. Default none. */
+  readonly clockCorrectionDevices: Readonly<Record<string, ClockCorrection>>
+  /** `auto`: receive time over which a clock's offset must stay stable before it is corrected, ms. Default 300000. */
+  readonly clockStableMs: number
+  /** `auto`: readings over which a clock's offset must stay stable before it is corrected. Default 30. */
+  readonly clockStableReadings: number
 }
 
 export interface InfluxConfig {
@@ -86,6 +101,10 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   sseHeartbeatMs: 15_000,
   influx: null,
   historySource: 'local',
+  clockCorrection: DEFAULT_CLOCK_OPTIONS.mode,
+  clockCorrectionDevices: Object.freeze({}),
+  clockStableMs: DEFAULT_CLOCK_OPTIONS.stableSpanMs,
+  clockStableReadings: DEFAULT_CLOCK_OPTIONS.stableReadings,
 })
 
 export const DEFAULT_MAX_BACKLOG_BYTES = 1024 ** 3
@@ -127,6 +146,9 @@ const OPTIONS = {
   'influx-tags': ['INFLUX_TAGS', 'influx'],
   'max-backlog-bytes': ['MAX_BACKLOG_BYTES', 'influx'],
   'history-source': ['HISTORY_SOURCE', 'historySource'],
+  'clock-correction': ['CLOCK_CORRECTION', 'clockCorrection'],
+  'clock-stable-ms': ['CLOCK_STABLE_MS', 'clockStableMs'],
+  'clock-stable-readings': ['CLOCK_STABLE_READINGS', 'clockStableReadings'],
 } as const satisfies Record<string, readonly [string, keyof Config]>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -137,7 +159,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   try {
     values = parseArgs({
       args: [...argv],
-      options: Object.fromEntries(Object.keys(OPTIONS).map((flag) => [flag, { type: 'string' as const }])),
+      options: Object.fromEntries(
+        [...Object.keys(OPTIONS), 'config'].map((flag) => [flag, { type: 'string' as const }]),
+      ),
       strict: true,
       allowPositionals: false,
     }).values as Record<string, string | undefined>
@@ -147,11 +171,15 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   }
 
   const problems: string[] = []
+  const configPath = values.config ?? (env.CONFIG === '' ? undefined : env.CONFIG)
+  const file = configPath === undefined ? {} : readConfigFile(configPath, problems)
   const raw = (flag: keyof typeof OPTIONS): { value: string; source: string } | null => {
     const [variable] = OPTIONS[flag]
     if (values[flag] !== undefined) return { value: values[flag], source: `--${flag}` }
     const fromEnv = env[variable]
     if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: variable }
+    const fromFile = file[flag]
+    if (fromFile !== undefined) return { value: String(fromFile), source: `${configPath}: ${flag}` }
     return null
   }
   const port = (flag: 'mqtt-port' | 'http-port', fallback: number): number => {
@@ -186,6 +214,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     sseHeartbeatMs: DEFAULT_CONFIG.sseHeartbeatMs,
     influx: null,
     historySource: DEFAULT_CONFIG.historySource,
+    clockCorrection: DEFAULT_CONFIG.clockCorrection,
+    clockCorrectionDevices: Object.freeze({
+      ...(file['clock-correction-devices'] as Record<string, ClockCorrection>),
+    }),
+    clockStableMs: DEFAULT_CONFIG.clockStableMs,
+    clockStableReadings: DEFAULT_CONFIG.clockStableReadings,
   }
 
   const influxUrl = raw('influx-url')
@@ -268,6 +302,24 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     else if (history.value === 'influx' && config.influx === null)
       problems.push(`${history.source}: influx needs --influx-url (INFLUX_URL)`)
     else (config as { historySource: string }).historySource = history.value
+  }
+
+  const clock = raw('clock-correction')
+  if (clock !== null) {
+    if (!(CLOCK_CORRECTIONS as readonly string[]).includes(clock.value))
+      problems.push(`${clock.source}: ${JSON.stringify(clock.value)} must be ${CLOCK_CORRECTIONS.join(', ')}`)
+    else (config as { clockCorrection: string }).clockCorrection = clock.value
+  }
+  for (const [flag, key, least, most] of [
+    ['clock-stable-ms', 'clockStableMs', 1000, 86_400_000],
+    ['clock-stable-readings', 'clockStableReadings', 2, 1_000_000],
+  ] as const) {
+    const r = raw(flag)
+    if (r === null) continue
+    const n = Number(r.value)
+    if (!/^\d+$/.test(r.value) || n < least || n > most)
+      problems.push(`${r.source}: ${JSON.stringify(r.value)} must be a whole number from ${least} to ${most}`)
+    else (config as Record<typeof key, number>)[key] = n
   }
 
   const slow = raw('sse-slow-client')
@@ -358,6 +410,45 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
 
   if (problems.length > 0) throw new ConfigError(problems)
   return Object.freeze(config)
+}
+
+/**
+ * The config file (`--config`, docs/configuration.md): a JSON object whose
+ * keys are the flags' names, with the flags' values, plus what no flag can
+ * say (`clock-correction-devices`). A flag or variable wins over the file;
+ * an unknown key is refused, like an unknown flag.
+ */
+function readConfigFile(path: string, problems: string[]): Record<string, unknown> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    problems.push(`--config: cannot read ${path} as JSON: ${(err as Error).message}`)
+    return {}
+  }
+  const scalar = { type: ['string', 'number', 'boolean'] }
+  const schema = {
+    type: 'object',
+    properties: {
+      ...Object.fromEntries(Object.keys(OPTIONS).map((flag) => [flag, scalar])),
+      'clock-correction-devices': {
+        type: 'object',
+        propertyNames: { pattern: DEVICE_ID_PATTERN.source },
+        additionalProperties: { enum: CLOCK_CORRECTIONS },
+      },
+    },
+    additionalProperties: false,
+  }
+  const validate = new Ajv({ allErrors: true }).compile<Record<string, unknown>>(schema)
+  if (validate(parsed)) return parsed
+  for (const e of validate.errors ?? []) {
+    const where = `${path}: ${e.instancePath === '' ? '' : `${e.instancePath.slice(1).replaceAll('/', '.')} `}`
+    if (e.keyword === 'additionalProperties')
+      problems.push(`${where}unknown key ${JSON.stringify(e.params.additionalProperty)}`)
+    else if (e.keyword === 'enum') problems.push(`${where}must be one of ${CLOCK_CORRECTIONS.join(', ')}`)
+    else problems.push(`${where}${e.message}`)
+  }
+  return {}
 }
 
 /** The folder holding package.json, from src/ or from dist/src/. */

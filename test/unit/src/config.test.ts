@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { DEFAULT_CONFIG, loadConfig } from '../../../src/config.js'
 import { ConfigError } from '../../../src/errors.js'
@@ -121,3 +124,55 @@ t.test('config - InfluxDB forwarding: from variables, flags win, and every gap n
     [/must be an http/, /must match .* and not be device/, /at least 1024/],
   )
 })
+
+t.test(
+  'config - clock correction: a policy from flag, variable or file, per device from the file',
+  async (t) => {
+    t.equal(loadConfig([], {}).clockCorrection, 'future-only', 'default')
+    t.equal(loadConfig([], { CLOCK_CORRECTION: 'off' }).clockCorrection, 'off')
+    t.equal(loadConfig(['--clock-correction', 'auto'], { CLOCK_CORRECTION: 'off' }).clockCorrection, 'auto')
+    const dir = mkdtempSync(join(tmpdir(), 'tlm-config-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'site.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        'clock-correction': 'auto',
+        'clock-stable-ms': 60000,
+        'mqtt-port': 1999,
+        'clock-correction-devices': { 'meter-7': 'off' },
+      }),
+    )
+    const c = loadConfig(['--config', file], {})
+    t.equal(c.clockCorrection, 'auto')
+    t.equal(c.clockStableMs, 60_000)
+    t.equal(c.mqttPort, 1999, 'any flag can be a key')
+    t.same(c.clockCorrectionDevices, { 'meter-7': 'off' })
+    t.equal(
+      loadConfig(['--config', file], { MQTT_PORT: '2000' }).mqttPort,
+      2000,
+      'a variable wins over the file',
+    )
+    t.equal(loadConfig([], { CONFIG: file }).clockCorrection, 'auto', 'CONFIG names the file too')
+
+    for (const [body, problem] of [
+      [{ 'clock-correction': 'sometimes' }, /clock-correction: "sometimes" must be off, future-only, auto/],
+      [
+        { 'clock-correction-devices': { 'meter-7': 'later' } },
+        /clock-correction-devices\.meter-7 must be one of/,
+      ],
+      [{ 'clock-correction-devices': { 'bad/id': 'off' } }, /clock-correction-devices .*must match pattern/],
+      [{ clock_correction: 'off' }, /unknown key "clock_correction"/],
+      [{ 'clock-stable-readings': 1 }, /clock-stable-readings: "1" must be a whole number from 2/],
+      [{ 'mqtt-port': [1] }, /mqtt-port must be string,number,boolean/],
+    ] as const) {
+      writeFileSync(file, JSON.stringify(body))
+      const err = t.throws(() => loadConfig(['--config', file], {})) as ConfigError
+      t.match(err.problems, [problem], JSON.stringify(body))
+    }
+    writeFileSync(file, '{ not json')
+    const err = t.throws(() => loadConfig(['--config', file], {})) as ConfigError
+    t.match(err.problems, [/--config: cannot read .* as JSON/])
+    t.throws(() => loadConfig(['--clock-stable-ms', '10'], {}), ConfigError, 'bounded')
+  },
+)
