@@ -64,7 +64,8 @@ export function windowQuery(query: Query, sources: WindowSources): WindowQuery {
       )
   }
   const asOfNs = time(query, 'as_of') ?? null
-  return { features, devices, fromNs: from, toNs: to, asOfNs }
+  const includeLate = choice(query, 'late', ['exclude', 'include'] as const) === 'include'
+  return { features, devices, fromNs: from, toNs: to, asOfNs, includeLate }
 }
 
 async function* render(

@@ -6,7 +6,8 @@
  *   readings ─ filter (devices, ts, stored_ts ≤ as_of, field present)
  *            ─ every window start containing ts: floor(ts / hop) · hop − k · hop, k < size / hop
  *            ─ drop (reading, window) when the window had closed as the reading
- *              arrived: start + size ≤ newest_ts − grace (the engine's `late`)
+ *              arrived: start + size ≤ newest_ts − grace (the engine's `late`),
+ *              unless late readings are asked for (`late=include`)
  *            ─ GROUP BY device, start: the aggregations of aggregate.ts
  *   one such query per feature; several are merged on (device, window_end).
  *
@@ -38,6 +39,12 @@ export interface WindowQuery {
   readonly toNs: bigint
   /** Only readings stored at or before this time count; null: all. */
   readonly asOfNs: bigint | null
+  /**
+   * false: each window holds the readings that arrived before it closed, as
+   * the live stream sent it (the parity contract). true: every stored reading
+   * in its event-time window, late ones too (`late=include`).
+   */
+  readonly includeLate: boolean
 }
 
 /** The output columns after device and window_end, in order. */
@@ -92,7 +99,7 @@ function featureSql(f: FeatureDefinition, q: WindowQuery): string {
       FROM readings WHERE ${where.join(' AND ')})
     ${starts})
   WHERE start + ${size} > ${q.fromNs} AND start + ${size} <= ${q.toNs}
-    AND start + ${size} > newest_ts - ${f.graceNs}
+    ${q.includeLate ? '' : `AND start + ${size} > newest_ts - ${f.graceNs}`}
   GROUP BY device, start`
 }
 

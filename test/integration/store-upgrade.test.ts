@@ -76,6 +76,7 @@ t.test('store - a database of the first layout gains stored_ts and newest_ts', a
     fromNs: 0n,
     toNs: 100n * S,
     asOfNs: null,
+    includeLate: false,
   }))
     windows.push(...chunk.map((w) => [w.device, w.windowEndNs, w.values[0]]))
   t.same(

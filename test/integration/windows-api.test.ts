@@ -207,6 +207,37 @@ t.test('windows - JSON, NDJSON, CSV and Parquet hold the same rows, read back in
   )
 })
 
+t.test('windows - late=include adds the readings that came after their window closed', async (t) => {
+  const featuresPath = join(tempDir(t), 'features.json')
+  const grace0 = { ...FEATURES.features[0]!, grace: '0s' }
+  writeFileSync(featuresPath, JSON.stringify({ features: [grace0] }))
+  const a = await startTestApp(t, { featuresPath })
+  const c = await client(t, a.mqttPort)
+  const w = pastWindow()
+  // Two readings in [w, w+10s); three 15 s on close it (a step ahead of the
+  // receive clock takes three readings: bridge/watermark.ts); then one more
+  // for it, late.
+  await publish(c, 'd', 1, w + 1_000, { temp: 1 })
+  await publish(c, 'd', 2, w + 2_000, { temp: 2 })
+  for (const k of [0, 1, 2]) await publish(c, 'd', 3 + k, w + 15_000 + k, { temp: 7 })
+  await publish(c, 'd', 6, w + 3_000, { temp: 6 })
+  const range = `device=d&from=${iso(w)}&to=${iso(w + 10_000)}`
+  const asLive = await windows(a.httpPort, range)
+  const truth = await windows(a.httpPort, `${range}&late=include`)
+  const explicit = await windows(a.httpPort, `${range}&late=exclude`)
+  t.same(
+    asLive.map((r) => [r.temp_count_10s, r.temp_mean_10s]),
+    [[2, 1.5]],
+    'default: the window as it closed',
+  )
+  t.same(explicit, asLive, 'late=exclude is the default')
+  t.same(
+    truth.map((r) => [r.temp_count_10s, r.temp_mean_10s]),
+    [[3, 3]],
+    'late=include: every stored reading of the window',
+  )
+})
+
 /** CSV cells are text: numbers become numbers, empty cells null. */
 function castCsv(value: string, column: string): string | number | null {
   if (column === 'device' || column === 'window_end') return value
@@ -230,6 +261,7 @@ t.test('windows - a bad parameter is a 400 naming it', async (t) => {
     ['', 'device', 'TLM_ERR_INVALID_PARAMETER'],
     ['device=known&format=xlsx', 'format', 'TLM_ERR_INVALID_PARAMETER'],
     ['device=known&from=1&from=2', 'from', 'TLM_ERR_INVALID_PARAMETER'],
+    ['device=known&late=all', 'late', 'TLM_ERR_INVALID_PARAMETER'],
   ]
   for (const [query, parameter, code] of cases) {
     const res = await getJson<{ code: string; parameter: string; message: string }>(

@@ -90,6 +90,7 @@ t.test(
       fromNs: T0 - 60_000_000_000n,
       toNs: T0 + 600_000_000_000n,
       asOfNs: null,
+      includeLate: false,
     }))
       for (const row of chunk) history.set(`${row.device} ${row.windowEndNs}`, row.values)
 
