@@ -10,9 +10,9 @@
  * must then not acknowledge it, and the device sends it again.
  */
 
-import { Rejection, reject } from '../src/errors.js'
+import { Rejection, reject } from '../src/core/errors.js'
+import { type DeadLetter, type FieldKind, nowNs, type Reading } from '../src/core/telemetry.js'
 import type { Metrics } from '../src/metrics.js'
-import { type DeadLetter, type FieldKind, nowNs, type Reading } from '../src/telemetry.js'
 import { type ClockOptions, ClockTracker, DEFAULT_CLOCK_OPTIONS } from './clock.js'
 import { decodePayload } from './decode.js'
 import { DedupeIndex } from './dedupe.js'

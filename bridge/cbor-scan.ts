@@ -16,7 +16,7 @@
  * those by their encoding; a float like 21.5 needs no record.
  */
 
-import { type Rejection, type RejectReason, reject } from '../src/errors.js'
+import { type Rejection, type RejectReason, reject } from '../src/core/errors.js'
 
 export interface ScanLimits {
   /** Deepest container nesting accepted. A reading needs 4. */

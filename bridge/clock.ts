@@ -35,7 +35,7 @@
  *   dropped at once when one falls below (the clock moved ahead).
  */
 
-import { CLOCK_VALID_FROM_NS } from './time.js'
+import { CLOCK_VALID_FROM_NS } from '../src/core/time.js'
 
 /** How much a device's time is trusted (docs/wire-format.md, "Time"). */
 export type ClockCorrection = 'off' | 'future-only' | 'auto'

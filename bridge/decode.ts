@@ -6,8 +6,8 @@
  */
 
 import { addExtension, Decoder } from 'cbor-x'
-import { crc32c } from '../src/crc32c.js'
-import { type Rejection, reject } from '../src/errors.js'
+import { crc32c } from '../src/core/crc32c.js'
+import { type Rejection, reject } from '../src/core/errors.js'
 import { scanCbor } from './cbor-scan.js'
 
 /** A CBOR tag 0 (RFC 3339 string) or tag 1 (epoch seconds) time, kept exact. */

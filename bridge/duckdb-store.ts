@@ -38,9 +38,9 @@ import {
   USMALLINT,
   VARCHAR,
 } from '@duckdb/node-api'
+import type { DeadLetter, FieldKind, Reading } from '../src/core/telemetry.js'
 import { type WindowQuery, windowColumns, windowsSql } from '../src/features/sql.js'
 import { type LineOptions, linesSql } from '../src/influx/line-protocol.js'
-import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
 import { NO_TAGS, packReadings, type ReadingColumns } from './reading-columns.js'
 import type {
   DeadLetterQuery,

@@ -6,8 +6,8 @@
  * encoders write 20.0 as the integer 20; anything else is a conflict.
  */
 
-import { type Rejection, reject } from '../src/errors.js'
-import type { Field, FieldKind } from '../src/telemetry.js'
+import { type Rejection, reject } from '../src/core/errors.js'
+import type { Field, FieldKind } from '../src/core/telemetry.js'
 
 export interface PinnedField {
   readonly name: string

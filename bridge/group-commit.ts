@@ -13,7 +13,7 @@
  * a commit takes longer than the linger and batches grow without waiting.
  */
 
-import type { DeadLetter, Reading } from '../src/telemetry.js'
+import type { DeadLetter, Reading } from '../src/core/telemetry.js'
 
 export type CommitFn = (readings: Reading[], deadLetters: DeadLetter[]) => Promise<void>
 

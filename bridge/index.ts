@@ -1,3 +1,4 @@
+export { formatRfc3339Ns, parseRfc3339 } from '../src/core/time.js'
 export {
   Bridge,
   type BridgeOptions,
@@ -9,5 +10,4 @@ export { CLOCK_CORRECTIONS, type ClockCorrection, type ClockOptions, DEFAULT_CLO
 export { decodePayload } from './decode.js'
 export { DuckDBStore } from './duckdb-store.js'
 export type { DeadLetterRow, ParquetExport, ReadingRow, Store, StoredField, WindowRow } from './store.js'
-export { formatRfc3339Ns, parseRfc3339 } from './time.js'
 export { WorkerStore } from './worker-store.js'

@@ -4,9 +4,9 @@
  * worker thread, which is what the app runs.
  */
 
+import type { DeadLetter, FieldKind, Reading } from '../src/core/telemetry.js'
 import type { WindowQuery } from '../src/features/sql.js'
 import type { LineOptions } from '../src/influx/line-protocol.js'
-import type { DeadLetter, FieldKind, Reading } from '../src/telemetry.js'
 
 /** `"f_temp"`: a field's column in the readings table, quoted. */
 export function fieldColumn(name: string): string {

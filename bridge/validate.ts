@@ -4,8 +4,8 @@
  * throws on any input.
  */
 
-import { Rejection, reject } from '../src/errors.js'
-import { type Field, NAME_PATTERN } from '../src/telemetry.js'
+import { Rejection, reject } from '../src/core/errors.js'
+import { type Field, NAME_PATTERN } from '../src/core/telemetry.js'
 import { TaggedTime } from './decode.js'
 import { type DeviceTime, parseDeviceTime } from './time.js'
 

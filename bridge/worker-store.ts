@@ -19,9 +19,9 @@
  */
 
 import { Worker } from 'node:worker_threads'
+import type { DeadLetter, Reading } from '../src/core/telemetry.js'
 import type { WindowQuery } from '../src/features/sql.js'
 import type { LineOptions } from '../src/influx/line-protocol.js'
-import type { DeadLetter, Reading } from '../src/telemetry.js'
 import { packReadings, transferables } from './reading-columns.js'
 import type {
   DeadLetterQuery,

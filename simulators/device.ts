@@ -5,8 +5,7 @@
 
 import { performance } from 'node:perf_hooks'
 import mqtt, { type MqttClient } from 'mqtt'
-import { crc32c } from '../src/crc32c.js'
-import { encodeReading, Float64, wrapEnvelope } from './encode.js'
+import { crc32c, encodeReading, Float64, wrapEnvelope } from './encode.js'
 import {
   badChecksumPayload,
   deviceClock,

@@ -11,7 +11,12 @@
  */
 
 import { addExtension, Encoder, Tag } from 'cbor-x'
-import { crc32c } from '../src/crc32c.js'
+import CRC32C from 'crc-32/crc32c.js'
+
+/** CRC-32C (Castagnoli) of the bytes, unsigned, as a device computes it for the envelope. */
+export function crc32c(bytes: Uint8Array): number {
+  return CRC32C.buf(bytes) >>> 0
+}
 
 /** A field value that must be encoded as a CBOR float64 even when integral. */
 export class Float64 {

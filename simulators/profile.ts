@@ -15,9 +15,8 @@
  * devices differ from one another.
  */
 
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { packageRoot } from '../src/config.js'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { type FieldValue, float } from './encode.js'
 
 export type Signal =
@@ -61,7 +60,14 @@ export interface Profile {
   readonly types: readonly DeviceType[]
 }
 
-export const DEFAULT_PROFILE_PATH = join(packageRoot(), 'simulators', 'profiles', 'default.json')
+/** The profiles shipped in simulators/profiles, from simulators/ or from dist/simulators/. */
+function profilesDir(): string {
+  let dir = import.meta.dirname
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
+  return join(dir, 'simulators', 'profiles')
+}
+
+export const DEFAULT_PROFILE_PATH = join(profilesDir(), 'default.json')
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
 

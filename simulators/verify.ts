@@ -29,8 +29,7 @@ import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { parseRfc3339 } from '../bridge/time.js'
-import { crc32c } from '../src/crc32c.js'
+import { crc32c } from './encode.js'
 import { expectedDeviceTimeNs, FAULTS, type Fault } from './faults.js'
 import { readTruth, type TruthEntry, type TruthHeader } from './truth.js'
 
@@ -264,11 +263,12 @@ async function fetchDeadLetters(httpUrl: string, header: TruthHeader): Promise<M
   return counts
 }
 
-/** An RFC 3339 time of the API, to epoch ns. */
+/** A time of the API (RFC 3339 in UTC, nine fraction digits: docs/http-api.md) to epoch ns. */
 function parseNs(text: string): bigint {
-  const ns = parseRfc3339(text)
-  if (ns === null) throw new Error(`not an RFC 3339 time: ${text}`)
-  return ns
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{9})Z$/.exec(text)
+  const ms = m === null ? Number.NaN : Date.parse(`${m[1]}Z`)
+  if (m === null || Number.isNaN(ms)) throw new Error(`not a time as the API writes it: ${text}`)
+  return BigInt(ms) * 1_000_000n + BigInt(m[2]!)
 }
 
 function abs(v: bigint): bigint {

@@ -16,11 +16,11 @@ import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
 import { registerWindowRoutes } from './api/windows.js'
 import type { Config } from './config.js'
+import { nowNs } from './core/telemetry.js'
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { type History, InfluxHistory } from './influx/history.js'
 import { createMetrics, type Metrics, watchStoreMemory } from './metrics.js'
-import { nowNs } from './telemetry.js'
 
 /** A device silent this long has its open windows closed and is forgotten by the feature engine. */
 const IDLE_DEVICE_NS = 600_000_000_000n

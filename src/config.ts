@@ -15,8 +15,8 @@ import {
   DEVICE_ID_PATTERN,
 } from '../bridge/index.js'
 import { DEFAULT_STORE_MEMORY_MB } from '../bridge/store.js'
-import { ConfigError } from './errors.js'
-import { type FieldKind, NAME_PATTERN } from './telemetry.js'
+import { ConfigError } from './core/errors.js'
+import { type FieldKind, NAME_PATTERN } from './core/telemetry.js'
 
 export interface Config {
   /** Address both listeners bind. Default 127.0.0.1. */

@@ -3,7 +3,7 @@
 import { pino } from 'pino'
 import { startApp } from './app.js'
 import { loadConfig } from './config.js'
-import { ConfigError } from './errors.js'
+import { ConfigError } from './core/errors.js'
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance } from 'fastify'
 import { type Bridge, DEVICE_ID_PATTERN, formatRfc3339Ns, type Store } from '../../bridge/index.js'
-import { InvalidParameterError, REJECT_REASONS } from '../errors.js'
+import { InvalidParameterError, REJECT_REASONS } from '../core/errors.js'
 import { choice, integer, list, one, type Query } from './params.js'
 
 const MAX_LIST = 10_000

@@ -1,7 +1,7 @@
 /** Query-string parsing shared by the routes: each failure names its parameter. */
 
 import { DEVICE_ID_PATTERN, parseRfc3339 } from '../../bridge/index.js'
-import { InvalidParameterError, UnknownDeviceError } from '../errors.js'
+import { InvalidParameterError, UnknownDeviceError } from '../core/errors.js'
 
 export type Query = Record<string, string | string[] | undefined>
 

@@ -6,7 +6,7 @@
 
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
-import { InvalidParameterError, TelemetryError } from '../errors.js'
+import { InvalidParameterError, TelemetryError } from '../core/errors.js'
 import { createDualServer, type TlsFiles } from './dual-server.js'
 
 export function createHttpServer(log: Logger, tls: TlsFiles | null = null): FastifyInstance {

@@ -5,8 +5,8 @@
  */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { InvalidParameterError, UnknownFeatureError } from '../errors.js'
-import { NAME_PATTERN } from '../telemetry.js'
+import { InvalidParameterError, UnknownFeatureError } from '../core/errors.js'
+import { NAME_PATTERN } from '../core/telemetry.js'
 import { devicesParam, list, one, type Query } from './params.js'
 import type { ClientFilter, SseHub, StreamResponse } from './sse.js'
 

@@ -7,9 +7,9 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { DEVICE_ID_PATTERN, formatRfc3339Ns, type ReadingRow } from '../../bridge/index.js'
-import { InvalidParameterError } from '../errors.js'
+import { InvalidParameterError } from '../core/errors.js'
+import { NAME_PATTERN } from '../core/telemetry.js'
 import type { History } from '../influx/history.js'
-import { NAME_PATTERN } from '../telemetry.js'
 import { choice, integer, list, type Query, time } from './params.js'
 import { sendParquet } from './parquet.js'
 

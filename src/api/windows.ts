@@ -9,7 +9,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { formatRfc3339Ns, type WindowRow } from '../../bridge/index.js'
-import { InvalidParameterError, UnknownFeatureError } from '../errors.js'
+import { InvalidParameterError, UnknownFeatureError } from '../core/errors.js'
 import { FEATURE_NAME_PATTERN, type FeatureDefinition } from '../features/definitions.js'
 import { type WindowQuery, windowColumns } from '../features/sql.js'
 import type { History } from '../influx/history.js'

@@ -21,7 +21,7 @@
  * (docs/training-data.md gives the bound).
  */
 
-import type { Field } from '../telemetry.js'
+import type { Field } from '../core/telemetry.js'
 import type { Aggregation } from './definitions.js'
 
 /** Values of the aggregations a feature asked for; null where one is undefined (std of one reading). */

@@ -6,8 +6,8 @@
  */
 
 import { readFileSync } from 'node:fs'
-import { ConfigError } from '../errors.js'
-import { NAME_PATTERN } from '../telemetry.js'
+import { ConfigError } from '../core/errors.js'
+import { NAME_PATTERN } from '../core/telemetry.js'
 
 export const AGGREGATIONS = ['count', 'mean', 'min', 'max', 'sum', 'std', 'first', 'last', 'rate'] as const
 

@@ -35,8 +35,8 @@
  *   emitted on eviction can be emitted again with what came after.
  */
 
-import { ConfigError } from '../errors.js'
-import type { Reading } from '../telemetry.js'
+import { ConfigError } from '../core/errors.js'
+import type { Reading } from '../core/telemetry.js'
 import { AggregateSlab, type FeatureValues, fieldNumber } from './aggregate.js'
 import type { FeatureDefinition } from './definitions.js'
 import { hopIndex, newestClosedHop, windowEnd, windowsPerTime } from './windows.js'

@@ -1,6 +1,6 @@
 /** Readings as the bridge hands them to the store, for tests that drive a store directly. */
 
-import type { Reading } from '../../src/telemetry.js'
+import type { Reading } from '../../src/core/telemetry.js'
 
 /** Reading `seq` of a fleet of `devices`, 1 ms apart from 2023-11-14, with a float and an int field. */
 export function storeReading(seq: number, devices: number): Reading {

@@ -6,7 +6,7 @@
 
 import t from 'tap'
 import { DuckDBStore } from '../../bridge/duckdb-store.js'
-import type { Reading } from '../../src/telemetry.js'
+import type { Reading } from '../../src/core/telemetry.js'
 import { tempDir } from '../helpers/app.js'
 
 const base: Reading = {

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import t from 'tap'
 import { DuckDBStore } from '../../bridge/duckdb-store.js'
-import type { Reading } from '../../src/telemetry.js'
+import type { Reading } from '../../src/core/telemetry.js'
 import { tempDir } from '../helpers/app.js'
 import { storeReading } from '../helpers/store.js'
 

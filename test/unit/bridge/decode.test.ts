@@ -8,7 +8,7 @@
 
 import t from 'tap'
 import { type DecodeOptions, decodePayload, TaggedTime } from '../../../bridge/decode.js'
-import { crc32c } from '../../../src/crc32c.js'
+import { crc32c } from '../../../src/core/crc32c.js'
 import { hex, loadFixture } from '../../helpers/fixtures.js'
 
 type Bytes = { hex: string } | { json: string }

@@ -4,8 +4,8 @@
 
 import t from 'tap'
 import { FieldRegistry } from '../../../bridge/field-types.js'
-import { Rejection } from '../../../src/errors.js'
-import type { Field, FieldKind } from '../../../src/telemetry.js'
+import { Rejection } from '../../../src/core/errors.js'
+import type { Field, FieldKind } from '../../../src/core/telemetry.js'
 import { loadFixture } from '../../helpers/fixtures.js'
 
 type FieldRow = [string, FieldKind, number | bigint | boolean]

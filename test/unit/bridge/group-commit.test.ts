@@ -2,7 +2,7 @@
 
 import t from 'tap'
 import { GroupCommit } from '../../../bridge/group-commit.js'
-import type { Reading } from '../../../src/telemetry.js'
+import type { Reading } from '../../../src/core/telemetry.js'
 
 const reading = (seq: number) => ({ seq }) as unknown as Reading
 

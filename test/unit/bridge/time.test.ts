@@ -4,7 +4,8 @@
 
 import t from 'tap'
 import { TaggedTime } from '../../../bridge/decode.js'
-import { formatRfc3339Ns, inferUnit, parseDeviceTime, parseRfc3339 } from '../../../bridge/time.js'
+import { inferUnit, parseDeviceTime } from '../../../bridge/time.js'
+import { formatRfc3339Ns, parseRfc3339 } from '../../../src/core/time.js'
 import { loadFixture } from '../../helpers/fixtures.js'
 
 function revive(_key: string, value: unknown): unknown {

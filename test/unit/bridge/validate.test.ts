@@ -7,7 +7,7 @@
 import t from 'tap'
 import { decodePayload, TaggedTime } from '../../../bridge/decode.js'
 import { DEFAULT_VALIDATE_LIMITS, type Message, validateMessage } from '../../../bridge/validate.js'
-import { Rejection } from '../../../src/errors.js'
+import { Rejection } from '../../../src/core/errors.js'
 import { hex, loadFixture } from '../../helpers/fixtures.js'
 
 interface ExpectedMessage {

@@ -5,8 +5,8 @@
  */
 
 import t from 'tap'
+import type { Field } from '../../../src/core/telemetry.js'
 import { AGGREGATIONS, AggregateSlab, type Aggregation, fieldNumber } from '../../../src/features/index.js'
-import type { Field } from '../../../src/telemetry.js'
 import { loadFixture } from '../../helpers/fixtures.js'
 
 type FixtureValue = number | boolean | { int: string }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError } from '../../../src/errors.js'
+import { ConfigError } from '../../../src/core/errors.js'
 import {
   columnName,
   formatDuration,

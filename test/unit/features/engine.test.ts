@@ -5,14 +5,14 @@
  */
 
 import t from 'tap'
-import { ConfigError } from '../../../src/errors.js'
+import { ConfigError } from '../../../src/core/errors.js'
+import type { Field } from '../../../src/core/telemetry.js'
 import {
   FeatureEngine,
   type FeatureEngineOptions,
   type FeatureEvent,
   parseFeatureDefinitions,
 } from '../../../src/features/index.js'
-import type { Field } from '../../../src/telemetry.js'
 import { loadFixture } from '../../helpers/fixtures.js'
 
 type FixtureValue = number | boolean | { int: string }

@@ -22,7 +22,7 @@ import {
 } from '../../../simulators/faults.js'
 import { loadProfile, parseProfile, typeOf } from '../../../simulators/profile.js'
 import { parseSimulateArgs } from '../../../simulators/simulate.js'
-import { Rejection } from '../../../src/errors.js'
+import { Rejection } from '../../../src/core/errors.js'
 
 const OPTIONS = { acceptUnwrapped: true }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { DEFAULT_CONFIG, loadConfig } from '../../../src/config.js'
-import { ConfigError } from '../../../src/errors.js'
+import { ConfigError } from '../../../src/core/errors.js'
 
 t.test('config - defaults with no flags and no variables', async (t) => {
   t.same(loadConfig([], {}), DEFAULT_CONFIG)

@@ -16,7 +16,7 @@ import {
   type StreamResponse,
 } from '../../../src/api/sse.js'
 import { reviveTelemetry, telemetryEvent } from '../../../src/api/stream-events.js'
-import type { Reading } from '../../../src/telemetry.js'
+import type { Reading } from '../../../src/core/telemetry.js'
 import { parseSse, type SseEvent } from '../../helpers/sse.js'
 
 class FakeResponse extends EventEmitter implements StreamResponse {
