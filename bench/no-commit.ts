@@ -6,7 +6,7 @@
  * thread, appending to DuckDB, its WAL and fsync), and how much is everything
  * else (MQTT, the bridge, the feature engine, garbage collection). The
  * server's code is untouched: this only answers the messages WorkerStore
- * posts (bridge/worker-store.ts) as the worker would, on the next turn of the
+ * posts (src/store/worker-store.ts) as the worker would, on the next turn of the
  * loop.
  */
 

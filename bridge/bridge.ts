@@ -11,14 +11,20 @@
  */
 
 import { Rejection, reject } from '../src/core/errors.js'
-import { type DeadLetter, type FieldKind, nowNs, type Reading } from '../src/core/telemetry.js'
-import type { Metrics } from '../src/metrics.js'
+import {
+  DEVICE_ID_PATTERN,
+  type DeadLetter,
+  type FieldKind,
+  nowNs,
+  type Reading,
+} from '../src/core/telemetry.js'
+import type { Store } from '../src/store/index.js'
 import { type ClockOptions, ClockTracker, DEFAULT_CLOCK_OPTIONS } from './clock.js'
 import { decodePayload } from './decode.js'
 import { DedupeIndex } from './dedupe.js'
 import { FieldRegistry } from './field-types.js'
 import { GroupCommit } from './group-commit.js'
-import type { Store } from './store.js'
+import type { BridgeMetrics } from './metrics.js'
 import { DEFAULT_VALIDATE_LIMITS, type Message, type ValidateLimits, validateMessage } from './validate.js'
 import { DEFAULT_WATERMARK_OPTIONS, type WatermarkOptions, Watermarks } from './watermark.js'
 
@@ -53,15 +59,12 @@ export type IngestOutcome =
   /** Not a telemetry topic: ordinary MQTT traffic the bridge leaves alone. */
   | { readonly kind: 'ignored' }
 
-/** `devices/{deviceId}/telemetry` [wire format v1]. */
-export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
-
 type Listener = (readings: readonly Reading[]) => void
 
 export class Bridge {
   readonly #store: Store
   readonly #options: BridgeOptions
-  readonly #metrics: Metrics
+  readonly #metrics: BridgeMetrics
   readonly #fields: FieldRegistry
   readonly #dedupe = new DedupeIndex()
   readonly #clock: ClockTracker
@@ -71,7 +74,7 @@ export class Bridge {
   /** Each device's watermark, over every reading handed to a commit: stored as newest_ts. */
   readonly #watermarks: Watermarks
 
-  private constructor(store: Store, options: BridgeOptions, metrics: Metrics) {
+  private constructor(store: Store, options: BridgeOptions, metrics: BridgeMetrics) {
     this.#store = store
     this.#options = options
     this.#metrics = metrics
@@ -82,7 +85,7 @@ export class Bridge {
   }
 
   /** Loads pinned types and the dedupe index from the store. */
-  static async open(store: Store, options: BridgeOptions, metrics: Metrics): Promise<Bridge> {
+  static async open(store: Store, options: BridgeOptions, metrics: BridgeMetrics): Promise<Bridge> {
     const bridge = new Bridge(store, options, metrics)
     for (const [name, kind] of Object.entries(options.fieldTypes)) {
       const stored = store.storedFields().find((f) => f.name.toLowerCase() === name.toLowerCase())

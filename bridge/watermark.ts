@@ -1,7 +1,7 @@
 /**
  * A device's watermark (issue 19): the event time its feature windows close
  * by and lateness is judged against. It is stored with every reading as
- * newest_ts, so the live engine and the history API (src/features/sql.ts)
+ * newest_ts, so the live engine and the history API (src/store/window-sql.ts)
  * judge alike, across restarts too.
  *
  * The newest event time alone is too easy to move: one reading stamped a

@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs'
 import { type Logger, pino } from 'pino'
-import { Bridge, DEFAULT_BRIDGE_OPTIONS, WorkerStore } from '../bridge/index.js'
+import { Bridge, DEFAULT_BRIDGE_OPTIONS } from '../bridge/index.js'
 import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import { registerHealthRoutes } from './api/health.js'
@@ -21,6 +21,7 @@ import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { type History, InfluxHistory } from './influx/history.js'
 import { createMetrics, type Metrics, watchStoreMemory } from './metrics.js'
+import { WorkerStore } from './store/index.js'
 
 /** A device silent this long has its open windows closed and is forgotten by the feature engine. */
 const IDLE_DEVICE_NS = 600_000_000_000n

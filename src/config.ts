@@ -8,15 +8,10 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Ajv } from 'ajv'
-import {
-  CLOCK_CORRECTIONS,
-  type ClockCorrection,
-  DEFAULT_CLOCK_OPTIONS,
-  DEVICE_ID_PATTERN,
-} from '../bridge/index.js'
-import { DEFAULT_STORE_MEMORY_MB } from '../bridge/store.js'
+import { CLOCK_CORRECTIONS, type ClockCorrection, DEFAULT_CLOCK_OPTIONS } from '../bridge/index.js'
 import { ConfigError } from './core/errors.js'
-import { type FieldKind, NAME_PATTERN } from './core/telemetry.js'
+import { DEVICE_ID_PATTERN, type FieldKind, NAME_PATTERN } from './core/telemetry.js'
+import { DEFAULT_STORE_MEMORY_MB } from './store/store.js'
 
 export interface Config {
   /** Address both listeners bind. Default 127.0.0.1. */

@@ -16,8 +16,8 @@ import { dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { formatRfc3339Ns, parseRfc3339 } from '../bridge/index.js'
-import { sqlString } from '../bridge/store.js'
+import { formatRfc3339Ns, parseRfc3339 } from './core/time.js'
+import { sqlString } from './store/store.js'
 
 const USAGE = `usage: npm run export -- --from TIME --to TIME --out FILE.parquet [options]
 

@@ -4,7 +4,7 @@
  */
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { StoreMemory } from '../bridge/store.js'
+import type { StoreMemory } from './store/store.js'
 
 /**
  * prom-client's default metrics that walk every open handle on each scrape:

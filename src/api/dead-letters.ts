@@ -5,8 +5,11 @@
  */
 
 import type { FastifyInstance } from 'fastify'
-import { type Bridge, DEVICE_ID_PATTERN, formatRfc3339Ns, type Store } from '../../bridge/index.js'
+import type { Bridge } from '../../bridge/index.js'
 import { InvalidParameterError, REJECT_REASONS } from '../core/errors.js'
+import { DEVICE_ID_PATTERN } from '../core/telemetry.js'
+import { formatRfc3339Ns } from '../core/time.js'
+import type { Store } from '../store/index.js'
 import { choice, integer, list, one, type Query } from './params.js'
 
 const MAX_LIST = 10_000

@@ -1,7 +1,8 @@
 /** Query-string parsing shared by the routes: each failure names its parameter. */
 
-import { DEVICE_ID_PATTERN, parseRfc3339 } from '../../bridge/index.js'
 import { InvalidParameterError, UnknownDeviceError } from '../core/errors.js'
+import { DEVICE_ID_PATTERN } from '../core/telemetry.js'
+import { parseRfc3339 } from '../core/time.js'
 
 export type Query = Record<string, string | string[] | undefined>
 

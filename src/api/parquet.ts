@@ -8,8 +8,8 @@
 import { createReadStream } from 'node:fs'
 import { rm, stat } from 'node:fs/promises'
 import type { FastifyReply } from 'fastify'
-import type { ParquetExport } from '../../bridge/index.js'
 import type { History } from '../influx/history.js'
+import type { ParquetExport } from '../store/index.js'
 
 export const PARQUET_TYPE = 'application/vnd.apache.parquet'
 

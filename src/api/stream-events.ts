@@ -1,7 +1,7 @@
 /** Readings and feature results as the SSE streams carry them (docs/http-api.md). */
 
-import { formatRfc3339Ns } from '../../bridge/index.js'
 import type { Reading } from '../core/telemetry.js'
+import { formatRfc3339Ns } from '../core/time.js'
 import type { FeatureEvent } from '../features/index.js'
 import type { LoggedEvent } from './replay-log.js'
 import type { HubEvent } from './sse.js'

@@ -6,10 +6,11 @@
 
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { DEVICE_ID_PATTERN, formatRfc3339Ns, type ReadingRow } from '../../bridge/index.js'
 import { InvalidParameterError } from '../core/errors.js'
-import { NAME_PATTERN } from '../core/telemetry.js'
+import { DEVICE_ID_PATTERN, NAME_PATTERN } from '../core/telemetry.js'
+import { formatRfc3339Ns } from '../core/time.js'
 import type { History } from '../influx/history.js'
+import type { ReadingRow } from '../store/index.js'
 import { choice, integer, list, type Query, time } from './params.js'
 import { sendParquet } from './parquet.js'
 

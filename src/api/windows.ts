@@ -2,17 +2,18 @@
  * GET /v1/windows: the features of the definitions file computed over stored
  * readings, one row per device and window end, as JSON, NDJSON, CSV or
  * Parquet (docs/training-data.md). The store does the aggregation
- * (src/features/sql.ts); a closed window has the values the live stream
+ * (src/store/window-sql.ts); a closed window has the values the live stream
  * emitted for it.
  */
 
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { formatRfc3339Ns, type WindowRow } from '../../bridge/index.js'
 import { InvalidParameterError, UnknownFeatureError } from '../core/errors.js'
+import { formatRfc3339Ns } from '../core/time.js'
 import { FEATURE_NAME_PATTERN, type FeatureDefinition } from '../features/definitions.js'
-import { type WindowQuery, windowColumns } from '../features/sql.js'
 import type { History } from '../influx/history.js'
+import type { WindowRow } from '../store/index.js'
+import { type WindowQuery, windowColumns } from '../store/index.js'
 import { choice, devicesParam, list, type Query, time } from './params.js'
 import { sendParquet } from './parquet.js'
 import { CONTENT_TYPE, csvCell } from './telemetry.js'

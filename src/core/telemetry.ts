@@ -5,6 +5,9 @@ export type FieldKind = 'int' | 'float' | 'bool'
 /** Field and tag names: they become store column names and InfluxDB keys. */
 export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
 
+/** `devices/{deviceId}/telemetry` [wire format v1]. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+
 export interface Field {
   readonly name: string
   readonly kind: FieldKind

@@ -5,7 +5,7 @@
  * bit-identical values.
  *
  * The history API (issue 4) computes the same values in DuckDB
- * (src/features/sql.ts), so each aggregation here is DuckDB's own algorithm,
+ * (src/store/window-sql.ts), so each aggregation here is DuckDB's own algorithm,
  * operation for operation:
  *
  *   sum   fsum():        Kahan summation (DuckDB's KahanAddInternal)

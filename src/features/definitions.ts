@@ -2,16 +2,15 @@
  * Feature definitions (issue 3): which field, which window, which
  * aggregations, how much lateness to allow. Read once at start-up, every
  * problem reported at once with its JSON path, then frozen. The history API of
- * issue 4 reads the same file, so the column names are made here too.
+ * issue 4 reads the same file; the store names its columns (src/store/window-sql.ts).
  */
 
 import { readFileSync } from 'node:fs'
+import { AGGREGATIONS, type Aggregation, columnName } from '../core/aggregations.js'
 import { ConfigError } from '../core/errors.js'
 import { NAME_PATTERN } from '../core/telemetry.js'
 
-export const AGGREGATIONS = ['count', 'mean', 'min', 'max', 'sum', 'std', 'first', 'last', 'rate'] as const
-
-export type Aggregation = (typeof AGGREGATIONS)[number]
+export { AGGREGATIONS, type Aggregation, columnName }
 
 /** Feature names become event names and query parameters, so they are plainer than field names. */
 export const FEATURE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
@@ -41,11 +40,6 @@ export interface FeatureDefinition {
 
 export interface FeatureDefinitions {
   readonly features: readonly FeatureDefinition[]
-}
-
-/** `temp_mean_10s`: the name a feature's value has in history results (issue 4). */
-export function columnName(definition: FeatureDefinition, aggregation: Aggregation): string {
-  return `${definition.field}_${aggregation}_${definition.sizeLabel}`
 }
 
 const UNIT_NS = { h: 3_600_000_000_000n, m: 60_000_000_000n, s: 1_000_000_000n, ms: 1_000_000n } as const

@@ -14,7 +14,7 @@
  *
  * A device's event time is the newest tsNs the bridge has seen of it
  * (`reading.newestTsNs`, stored with every reading), so the engine and the
- * history API (sql.ts) judge lateness alike, across restarts too.
+ * history API (src/store/window-sql.ts) judge lateness alike, across restarts too.
  *
  * Rules, in the order they apply:
  * - A window [start, end) closes once its feature's watermark reaches end

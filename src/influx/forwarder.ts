@@ -7,21 +7,20 @@
  *     │                                                       └─ rejected ─▶ halve until the bad line is alone:
  *     └── bridge commits (backlog grows)                                    it becomes a dead letter, the rest goes on
  *
- * The store renders a batch's lines itself (line-protocol.ts), and the next
+ * The store renders a batch's lines itself (src/store/line-sql.ts), and the next
  * batch is read while this one is written. The local store is the buffer:
  * nothing waits in memory but the batch in hand and the next, the checkpoint
  * moves only after InfluxDB confirmed a write, and a batch written again
- * after a crash overwrites the same points (line-protocol.ts), so every
+ * after a crash overwrites the same points (src/store/line-sql.ts), so every
  * reading arrives once. Past --max-backlog-bytes of unforwarded readings,
  * `admit()` holds ingest back (PUBACKs wait) instead of dropping anything,
  * and `problem()` says so for /readyz.
  */
 
 import type { Logger } from 'pino'
-import type { LineBatch, Store } from '../../bridge/store.js'
 import type { InfluxConfig } from '../config.js'
 import type { Metrics } from '../metrics.js'
-import type { LineOptions } from './line-protocol.js'
+import type { LineBatch, LineOptions, Store } from '../store/index.js'
 import { type LineWriter, openWriter } from './writer.js'
 
 const CHECKPOINT = 'influx'

@@ -6,11 +6,11 @@
  * - Readings: `SELECT *` in pages of PAGE rows by point time, answered as CSV
  *   (exact 64-bit integers; JSON numbers would round the nanosecond times),
  *   turned back into the rows the local store returns from the meta fields
- *   (line-protocol.ts).
+ *   (src/store/line-sql.ts).
  * - Windows: the readings the features need (event time, stored and newest
  *   times, the fields) go page by page into a scratch DuckDB database under
  *   the data directory, and the same query as for the local store
- *   (src/features/sql.ts) computes the windows there: one window
+ *   (src/store/window-sql.ts) computes the windows there: one window
  *   implementation whatever the source.
  */
 
@@ -19,6 +19,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import { parse } from 'csv-parse/sync'
+import type { InfluxConfig } from '../config.js'
 import {
   fieldColumn,
   type ParquetExport,
@@ -27,10 +28,11 @@ import {
   type ReadingRow,
   type StoredField,
   sqlString,
+  type WindowQuery,
   type WindowRow,
-} from '../../bridge/store.js'
-import type { InfluxConfig } from '../config.js'
-import { type WindowQuery, windowColumns, windowsSql } from '../features/sql.js'
+  windowColumns,
+  windowsSql,
+} from '../store/index.js'
 
 /** What the history routes ask of a source: the local store answers it, and so does this. */
 export interface History {

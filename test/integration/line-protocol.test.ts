@@ -1,12 +1,12 @@
 /**
- * The InfluxDB lines the store renders (src/influx/line-protocol.ts): tags,
+ * The InfluxDB lines the store renders (src/store/line-sql.ts): tags,
  * typed fields, meta fields and the tie-broken time, exactly; escaping; and
  * distinct times for thousands of readings of one millisecond.
  */
 
 import t from 'tap'
-import { DuckDBStore } from '../../bridge/duckdb-store.js'
 import type { Reading } from '../../src/core/telemetry.js'
+import { DuckDBStore } from '../../src/store/duckdb-store.js'
 import { tempDir } from '../helpers/app.js'
 
 const base: Reading = {

@@ -1,5 +1,5 @@
 /**
- * The store keeps DuckDB's checkpoints small (bridge/duckdb-store.ts): its
+ * The store keeps DuckDB's checkpoints small (src/store/duckdb-store.ts): its
  * write-ahead log is moved into the database file once it passes 2 MB, and
  * the table is written in row groups of 16,384 rows. With DuckDB's defaults
  * (16 MB, 122,880 rows) a checkpoint held every commit for 60-200 ms at
@@ -10,8 +10,8 @@ import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import t from 'tap'
-import { DuckDBStore } from '../../bridge/duckdb-store.js'
 import type { Reading } from '../../src/core/telemetry.js'
+import { DuckDBStore } from '../../src/store/duckdb-store.js'
 import { tempDir } from '../helpers/app.js'
 import { storeReading } from '../helpers/store.js'
 

@@ -5,7 +5,7 @@
  */
 
 import t from 'tap'
-import { DuckDBStore } from '../../bridge/duckdb-store.js'
+import { DuckDBStore } from '../../src/store/duckdb-store.js'
 import { tempDir } from '../helpers/app.js'
 import { isDuckDBLimit, storeReading } from '../helpers/store.js'
 

@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import t from 'tap'
-import { DuckDBStore } from '../../bridge/duckdb-store.js'
+import { DuckDBStore } from '../../src/store/duckdb-store.js'
 import { tempDir } from '../helpers/app.js'
 
 const S = 1_000_000_000n

@@ -12,14 +12,14 @@
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import t from 'tap'
-import { DuckDBStore } from '../../bridge/duckdb-store.js'
-import { formatRfc3339Ns } from '../../bridge/index.js'
+import { formatRfc3339Ns } from '../../src/core/time.js'
 import {
   type FeatureDefinition,
   FeatureEngine,
   parseFeatureDefinitions,
   type WindowEvent,
 } from '../../src/features/index.js'
+import { DuckDBStore } from '../../src/store/duckdb-store.js'
 import { tempDir } from '../helpers/app.js'
 
 const DEVICES = 200

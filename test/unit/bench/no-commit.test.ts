@@ -7,7 +7,7 @@
 
 import t from 'tap'
 import '../../../bench/no-commit.js'
-import { WorkerStore } from '../../../bridge/worker-store.js'
+import { WorkerStore } from '../../../src/store/worker-store.js'
 import { tempDir } from '../../helpers/app.js'
 import { storeReading } from '../../helpers/store.js'
 

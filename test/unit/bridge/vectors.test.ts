@@ -7,14 +7,10 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import {
-  Bridge,
-  DEFAULT_BRIDGE_OPTIONS,
-  DuckDBStore,
-  formatRfc3339Ns,
-  type ReadingRow,
-} from '../../../bridge/index.js'
+import { Bridge, DEFAULT_BRIDGE_OPTIONS } from '../../../bridge/index.js'
+import { formatRfc3339Ns } from '../../../src/core/time.js'
 import { createMetrics } from '../../../src/metrics.js'
+import { DuckDBStore, type ReadingRow } from '../../../src/store/index.js'
 import { tempDir, VECTORS_DIR } from '../../helpers/app.js'
 
 interface Case {

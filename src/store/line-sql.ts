@@ -1,6 +1,6 @@
 /**
  * Stored readings as InfluxDB line protocol (docs/influxdb.md), rendered by
- * the store in SQL (linesSql):
+ * the store in SQL (linesSql) for the InfluxDB forwarder:
  *
  *   telemetry,device=meter-7,site=north temp=21.5,count=3i,on=true,@boot=0i,@seq=17i,… 1764115200000000017
  *   └ measurement └ tags (device + allowed)  └ fields (pinned types)  └ meta fields   └ time (ns)
@@ -22,6 +22,8 @@
  *   and the same for a redelivery, which then overwrites instead of doubling.
  *   The exact event time is `@ts`.
  */
+
+import { fieldColumn, sqlString } from './store.js'
 
 /** Measurement names: commas and spaces escaped. */
 export function escapeMeasurement(name: string): string {
@@ -61,7 +63,7 @@ export function linesSql(
   /** An upper bound on stored_ts to look at, or null: a hint that lets DuckDB skip the rest of the table. */
   untilStoredTs: bigint | null = null,
 ): string {
-  const text = (value: string) => `'${value.replaceAll("'", "''")}'`
+  const text = sqlString
   const escapeSql = (expr: string) =>
     `replace(replace(replace(replace(${expr}, '\\', '\\\\'), ',', '\\,'), '=', '\\='), ' ', '\\ ')`
   // One concat() of many pieces: building the line with || made an intermediate string per operator.
@@ -71,7 +73,7 @@ export function linesSql(
     return `${text(`,${escapeKey(key)}=`)} || ${escapeSql(value)}`
   })
   const values = fields.map((f) => {
-    const column = `"f_${f.name.replaceAll('"', '""')}"`
+    const column = fieldColumn(f.name)
     const rendered =
       f.kind === 'int'
         ? `${column}::VARCHAR || 'i,'`

@@ -4,9 +4,9 @@
  * worker thread, which is what the app runs.
  */
 
-import type { DeadLetter, FieldKind, Reading } from '../src/core/telemetry.js'
-import type { WindowQuery } from '../src/features/sql.js'
-import type { LineOptions } from '../src/influx/line-protocol.js'
+import type { DeadLetter, FieldKind, Reading } from '../core/telemetry.js'
+import type { LineOptions } from './line-sql.js'
+import type { WindowQuery } from './window-sql.js'
 
 /** `"f_temp"`: a field's column in the readings table, quoted. */
 export function fieldColumn(name: string): string {
@@ -55,7 +55,7 @@ export interface ReadingQuery {
   readonly limit: number
 }
 
-/** One device's feature values for the windows ending at windowEndNs (see src/features/sql.ts). */
+/** One device's feature values for the windows ending at windowEndNs (see src/store/window-sql.ts). */
 export interface WindowRow {
   readonly device: string
   readonly windowEndNs: bigint
@@ -63,7 +63,7 @@ export interface WindowRow {
   readonly values: Array<number | null>
 }
 
-/** Readings as one body of InfluxDB line protocol (src/influx/line-protocol.ts). */
+/** Readings as one body of InfluxDB line protocol (src/store/line-sql.ts). */
 export interface LineBatch {
   /** One line per reading, newline-separated, in stored order. */
   readonly body: string

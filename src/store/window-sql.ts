@@ -25,13 +25,27 @@
  * devices match DEVICE_ID_PATTERN, fields NAME_PATTERN and are quoted.
  */
 
-import { fieldColumn, sqlString } from '../../bridge/store.js'
-import type { Aggregation, FeatureDefinition } from './definitions.js'
-import { columnName } from './definitions.js'
+import { type Aggregation, columnName } from '../core/aggregations.js'
+import { fieldColumn, sqlString } from './store.js'
+
+/**
+ * A feature as the store computes it: plain numbers and names. A feature
+ * definition (src/features/definitions.ts) is one.
+ */
+export interface WindowFeature {
+  /** The reading field it aggregates. */
+  readonly field: string
+  readonly sizeNs: bigint
+  readonly hopNs: bigint
+  readonly graceNs: bigint
+  /** The size in its shortest exact spelling ("10s"): part of every column name. */
+  readonly sizeLabel: string
+  readonly aggregations: readonly Aggregation[]
+}
 
 export interface WindowQuery {
   /** The features, in output column order. */
-  readonly features: readonly FeatureDefinition[]
+  readonly features: readonly WindowFeature[]
   /** null: every device. */
   readonly devices: readonly string[] | null
   /** Windows ending after fromNs and at or before toNs. */
@@ -48,7 +62,7 @@ export interface WindowQuery {
 }
 
 /** The output columns after device and window_end, in order. */
-export function windowColumns(features: readonly FeatureDefinition[]): string[] {
+export function windowColumns(features: readonly WindowFeature[]): string[] {
   return features.flatMap((f) => f.aggregations.map((a) => columnName(f, a)))
 }
 
@@ -74,7 +88,7 @@ const AGGREGATE_SQL: Record<Aggregation, string> = {
 }
 
 /** One feature's windows: device, window_end and its value columns. */
-function featureSql(f: FeatureDefinition, q: WindowQuery): string {
+function featureSql(f: WindowFeature, q: WindowQuery): string {
   const size = f.sizeNs
   const hop = f.hopNs
   const where = [

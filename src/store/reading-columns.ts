@@ -6,7 +6,7 @@
  * chunks from the columns on its own thread.
  */
 
-import type { FieldKind, Reading } from '../src/core/telemetry.js'
+import type { FieldKind, Reading } from '../core/telemetry.js'
 
 export interface FieldColumn {
   readonly name: string

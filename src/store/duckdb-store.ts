@@ -38,9 +38,8 @@ import {
   USMALLINT,
   VARCHAR,
 } from '@duckdb/node-api'
-import type { DeadLetter, FieldKind, Reading } from '../src/core/telemetry.js'
-import { type WindowQuery, windowColumns, windowsSql } from '../src/features/sql.js'
-import { type LineOptions, linesSql } from '../src/influx/line-protocol.js'
+import type { DeadLetter, FieldKind, Reading } from '../core/telemetry.js'
+import { type LineOptions, linesSql } from './line-sql.js'
 import { NO_TAGS, packReadings, type ReadingColumns } from './reading-columns.js'
 import type {
   DeadLetterQuery,
@@ -57,6 +56,7 @@ import type {
   WindowRow,
 } from './store.js'
 import { DEFAULT_STORE_MEMORY_MB, fieldColumn, READING_COLUMNS, sqlString } from './store.js'
+import { type WindowQuery, windowColumns, windowsSql } from './window-sql.js'
 
 const SQL_TYPE: Record<FieldKind, string> = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' }
 const CHUNK_TYPE: Record<FieldKind, DuckDBType> = { int: BIGINT, float: DOUBLE, bool: BOOLEAN }
@@ -497,7 +497,7 @@ export class DuckDBStore implements Store {
       ORDER BY ts, device, boot, seq, idx LIMIT ${Math.trunc(q.limit)}`
   }
 
-  /** Feature windows over stored readings (src/features/sql.ts), in chunks. */
+  /** Feature windows over stored readings (src/store/window-sql.ts), in chunks. */
   async *windows(q: WindowQuery): AsyncGenerator<WindowRow[]> {
     const result = await this.#read.stream(windowsSql(q, this.#storedFieldNames()))
     for await (const rows of result.yieldRowsJs()) {

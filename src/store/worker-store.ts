@@ -19,9 +19,8 @@
  */
 
 import { Worker } from 'node:worker_threads'
-import type { DeadLetter, Reading } from '../src/core/telemetry.js'
-import type { WindowQuery } from '../src/features/sql.js'
-import type { LineOptions } from '../src/influx/line-protocol.js'
+import type { DeadLetter, Reading } from '../core/telemetry.js'
+import type { LineOptions } from './line-sql.js'
 import { packReadings, transferables } from './reading-columns.js'
 import type {
   DeadLetterQuery,
@@ -38,6 +37,7 @@ import type {
   WindowRow,
 } from './store.js'
 import type { WorkerData, WorkerReply, WorkerRequest } from './store-worker.js'
+import type { WindowQuery } from './window-sql.js'
 
 interface Pending {
   resolve(value: unknown): void
@@ -71,7 +71,7 @@ export class WorkerStore implements Store {
   }
 
   static async open(dataDir: string, options?: StoreOptions): Promise<WorkerStore> {
-    // The .js sibling of this module: dist/bridge/store-worker.js when built,
+    // The .js sibling of this module: dist/src/store/store-worker.js when built,
     // store-worker.ts through the TypeScript loader in tests.
     const worker = new Worker(new URL('./store-worker.js', import.meta.url), {
       workerData: { dataDir, options } satisfies WorkerData,
