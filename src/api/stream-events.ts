@@ -1,5 +1,6 @@
 /** Readings and feature results as the SSE streams carry them (docs/http-api.md). */
 
+import { readingJson } from '../core/reading-json.js'
 import type { Reading } from '../core/telemetry.js'
 import { formatRfc3339Ns } from '../core/time.js'
 import type { FeatureEvent } from '../features/index.js'
@@ -44,23 +45,9 @@ class TelemetryEvent {
 
   #json(names: ReadonlySet<string> | null): string {
     const r = this.#reading
-    const fields: Record<string, number | boolean | string> = {}
-    for (const f of r.fields) {
-      if (names !== null && !names.has(f.name)) continue
-      // JSON has no 64-bit integers: beyond 2^53 an int goes as a string.
-      fields[f.name] = typeof f.value === 'bigint' ? jsonInt(f.value) : f.value
-    }
-    return JSON.stringify({
-      device: r.device,
-      ts: formatRfc3339Ns(r.tsNs),
-      boot: r.boot,
-      seq: r.seq,
-      idx: r.idx,
-      device_ts: r.deviceTsNs === null ? null : formatRfc3339Ns(r.deviceTsNs),
-      recv_ts: formatRfc3339Ns(r.recvTsNs),
-      fields,
-      tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
-    })
+    const fields: Record<string, number | bigint | boolean> = {}
+    for (const f of r.fields) if (names === null || names.has(f.name)) fields[f.name] = f.value
+    return readingJson({ ...r, fields })
   }
 }
 
@@ -80,12 +67,6 @@ export function reviveTelemetry(e: LoggedEvent): HubEvent {
       return JSON.stringify({ ...event, fields })
     },
   }
-}
-
-function jsonInt(v: bigint): number | string {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
-    ? Number(v)
-    : v.toString()
 }
 
 /**

@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { InvalidParameterError } from '../core/errors.js'
+import { readingJson } from '../core/reading-json.js'
 import { DEVICE_ID_PATTERN, NAME_PATTERN } from '../core/telemetry.js'
 import { formatRfc3339Ns } from '../core/time.js'
 import type { History } from '../influx/history.js'
@@ -61,9 +62,9 @@ async function* render(
     let out = ''
     for (const row of chunk) {
       if (format === 'csv') out += csvRow(row, columns)
-      else if (format === 'ndjson') out += `${JSON.stringify(toJson(row))}\n`
+      else if (format === 'ndjson') out += `${toJson(row)}\n`
       else {
-        out += (first ? '' : ',') + JSON.stringify(toJson(row))
+        out += (first ? '' : ',') + toJson(row)
         first = false
       }
     }
@@ -72,29 +73,20 @@ async function* render(
   if (format === 'json') yield ']}\n'
 }
 
-/** The reading as the API shows it: times in RFC 3339 with nanoseconds. */
-export function toJson(row: ReadingRow): Record<string, unknown> {
-  const fields: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(row.fields)) fields[k] = jsonNumber(v)
-  return {
+/** A stored reading as the API shows it (src/core/reading-json.ts). */
+function toJson(row: ReadingRow): string {
+  return readingJson({
     device: row.device,
-    ts: formatRfc3339Ns(row.ts),
-    boot: Number(row.boot),
-    seq: Number(row.seq),
+    tsNs: row.ts,
+    boot: row.boot,
+    seq: row.seq,
     idx: row.idx,
-    device_ts: row.device_ts === null ? null : formatRfc3339Ns(row.device_ts),
-    recv_ts: formatRfc3339Ns(row.recv_ts),
-    offset_ns: jsonNumber(row.offset_ns),
-    fields,
-    tags: row.tags === null ? {} : JSON.parse(row.tags),
-  }
-}
-
-function jsonNumber(v: number | bigint | boolean | null): number | string | boolean | null {
-  if (typeof v !== 'bigint') return v
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
-    ? Number(v)
-    : v.toString()
+    deviceTsNs: row.device_ts,
+    recvTsNs: row.recv_ts,
+    offsetNs: row.offset_ns,
+    fields: row.fields,
+    tags: row.tags,
+  })
 }
 
 function csvRow(row: ReadingRow, columns: readonly string[]): string {

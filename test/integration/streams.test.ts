@@ -467,3 +467,26 @@ t.test(
     t.equal(await metric(app.httpPort, 'sse_clients'), 0, 'both clients removed once gone')
   },
 )
+
+t.test('streams - a telemetry event is the same JSON as the reading from GET /v1/telemetry', async (t) => {
+  const app = await startTestApp(t)
+  const c = await mqttClient(t, app.mqttPort)
+  const live = await h2Stream(t, app.httpPort, '/v1/stream/telemetry?device=*')
+  const now = Date.now()
+  await c.publishAsync(
+    'devices/same/telemetry',
+    reading(1, { temp: 21.5, big: 2n ** 60n, on: true }, { ts: now - 1000, t: { site: 'north' } }),
+    { qos: 1 },
+  )
+  await c.publishAsync('devices/same/telemetry', reading(2, { temp: 22.25 }), { qos: 1 })
+  await live.reader.until((r) => dataOf(r.events, 'telemetry').length >= 2, 'two telemetry events')
+  const res = await fetch(`http://127.0.0.1:${app.httpPort}/v1/telemetry?device=same&from=0&format=ndjson`)
+  const history = (await res.text()).split('\n').filter((l) => l !== '')
+  const events = live.reader.events.filter((e) => e.event === 'telemetry').map((e) => e.data)
+  t.same(events, history, 'byte for byte')
+  t.match(JSON.parse(events[0]!), {
+    offset_ns: 0,
+    fields: { big: '1152921504606846976', on: true },
+    tags: { site: 'north' },
+  })
+})
