@@ -2,6 +2,7 @@
 
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
+import { NotReadyError } from '../core/errors.js'
 
 export interface Readiness {
   /** Resolves with null when ready, or with why not. */
@@ -11,10 +12,10 @@ export interface Readiness {
 export function registerHealthRoutes(app: FastifyInstance, readiness: Readiness, registry: Registry): void {
   app.get('/healthz', async () => ({ status: 'ok' }))
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', async () => {
     const problem = await readiness.check().catch((err: unknown) => `check failed: ${(err as Error).message}`)
     if (problem === null) return { status: 'ready' }
-    return reply.status(503).send({ code: 'TLM_ERR_NOT_READY', message: problem })
+    throw new NotReadyError(problem)
   })
 
   app.get('/metrics', async (_request, reply) => {

@@ -6,7 +6,7 @@
 
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
-import { InvalidParameterError, TelemetryError } from '../core/errors.js'
+import { BadRequestError, InvalidParameterError, NotFoundError, TelemetryError } from '../core/errors.js'
 import { createDualServer, type TlsFiles } from './dual-server.js'
 
 export function createHttpServer(log: Logger, tls: TlsFiles | null = null): FastifyInstance {
@@ -24,29 +24,24 @@ export function createHttpServer(log: Logger, tls: TlsFiles | null = null): Fast
   }) as unknown as FastifyInstance
 
   app.setErrorHandler((err, request, reply) => {
-    if (err instanceof TelemetryError) {
-      const body: Record<string, unknown> = { code: err.code, message: err.message }
-      if (err instanceof InvalidParameterError) body.parameter = err.parameter
-      return reply.status(err.statusCode).send(body)
+    let error: TelemetryError
+    if (err instanceof TelemetryError) error = err
+    else {
+      const status = (err as { statusCode?: number }).statusCode
+      if (status !== undefined && status >= 400 && status < 500)
+        error = new BadRequestError((err as Error).message, status, { cause: err })
+      else {
+        request.log.error({ err }, 'request failed')
+        error = new TelemetryError('internal error', { cause: err })
+      }
     }
-    const fastifyError = err as { statusCode?: number; code?: string; message: string }
-    if (
-      fastifyError.statusCode !== undefined &&
-      fastifyError.statusCode >= 400 &&
-      fastifyError.statusCode < 500
-    ) {
-      return reply
-        .status(fastifyError.statusCode)
-        .send({ code: 'TLM_ERR_BAD_REQUEST', message: fastifyError.message })
-    }
-    request.log.error({ err }, 'request failed')
-    return reply.status(500).send({ code: 'TLM_ERR_INTERNAL', message: 'internal error' })
+    const body: Record<string, unknown> = { code: error.code, message: error.message }
+    if (error instanceof InvalidParameterError) body.parameter = error.parameter
+    return reply.status(error.statusCode).send(body)
   })
 
-  app.setNotFoundHandler((request, reply) => {
-    reply
-      .status(404)
-      .send({ code: 'TLM_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` })
+  app.setNotFoundHandler(async (request) => {
+    throw new NotFoundError(`no route ${request.method} ${request.url.split('?')[0]}`)
   })
   return app
 }

@@ -61,17 +61,31 @@ export class ConfigError extends TelemetryError {
   }
 }
 
-/** The store cannot take or serve data right now; a retry may help. */
-export class StoreUnavailableError extends TelemetryError {
-  override name = 'StoreUnavailableError'
-  override readonly code = 'TLM_ERR_STORE_UNAVAILABLE'
-  override readonly statusCode = 503
-}
-
+/** No route answers this method and path. */
 export class NotFoundError extends TelemetryError {
   override name = 'NotFoundError'
   override readonly code = 'TLM_ERR_NOT_FOUND'
   override readonly statusCode = 404
+}
+
+/** A request Fastify refused before any route ran (its body, its content type, its size). */
+export class BadRequestError extends TelemetryError {
+  override name = 'BadRequestError'
+  override readonly code = 'TLM_ERR_BAD_REQUEST'
+  constructor(
+    message: string,
+    override readonly statusCode: number,
+    options: TelemetryErrorOptions = {},
+  ) {
+    super(message, options)
+  }
+}
+
+/** GET /readyz: the store or the broker is not ready; a retry later may help. */
+export class NotReadyError extends TelemetryError {
+  override name = 'NotReadyError'
+  override readonly code = 'TLM_ERR_NOT_READY'
+  override readonly statusCode = 503
 }
 
 /**
