@@ -102,7 +102,8 @@ export class Bridge {
       if (bridge.#fields.get(name) === undefined) bridge.#fields.pin(name, kind, false)
     }
     for await (const run of store.seqRuns()) bridge.#dedupe.loadRange(run.device, run.boot, run.lo, run.hi)
-    for (const [device, tsNs] of await store.newestTimes()) bridge.#watermarks.restore(device, tsNs)
+    const now = nowNs()
+    for (const [device, tsNs] of await store.newestTimes()) bridge.#watermarks.restore(device, tsNs, now)
     return bridge
   }
 
@@ -175,6 +176,24 @@ export class Bridge {
       results.push({ id: letter.id, result })
     }
     return results
+  }
+
+  /**
+   * Forgets the clock and watermark of every device with no reading for
+   * idleNs, so that per-device state does not grow with every device ever
+   * seen. app.ts calls it when the feature engine forgets the same devices:
+   * a device that comes back starts afresh on both sides, and history
+   * (newest_ts) agrees with what the live stream then sends. The dedupe
+   * index keeps every device: forgetting it would store a resent reading twice.
+   */
+  forgetIdle(nowNs: bigint, idleNs: bigint): number {
+    let forgotten = 0
+    for (const device of [...this.#watermarks.idleSince(nowNs - idleNs)]) {
+      this.#watermarks.forget(device)
+      this.#clock.forget(device)
+      forgotten++
+    }
+    return forgotten
   }
 
   /** Waits for every commit in flight. */

@@ -38,6 +38,8 @@ interface DeviceMark {
   watermarkNs: bigint
   /** Receive time of the device's previous reading; null after a restart, when it is not known. */
   lastRecvNs: bigint | null
+  /** The receive time of its last reading, or when it was restored. */
+  lastSeenNs: bigint
   /** The newest event times seen, newest first, at most `confirmations` of them. */
   readonly newest: bigint[]
 }
@@ -54,9 +56,9 @@ export class Watermarks {
     this.#slackNs = BigInt(options.slackMs) * 1_000_000n
   }
 
-  /** The watermark a stored device had before a restart. */
-  restore(device: string, watermarkNs: bigint): void {
-    this.#devices.set(device, { watermarkNs, lastRecvNs: null, newest: [watermarkNs] })
+  /** The watermark a stored device had before a restart; `nowNs` counts as its last receive time for idleness. */
+  restore(device: string, watermarkNs: bigint, nowNs: bigint): void {
+    this.#devices.set(device, { watermarkNs, lastRecvNs: null, lastSeenNs: nowNs, newest: [watermarkNs] })
   }
 
   /** The device's watermark before this reading; null for a device not seen yet. */
@@ -68,7 +70,7 @@ export class Watermarks {
   advance(device: string, tsNs: bigint, recvNs: bigint): bigint {
     const mark = this.#devices.get(device)
     if (mark === undefined) {
-      this.#devices.set(device, { watermarkNs: tsNs, lastRecvNs: recvNs, newest: [tsNs] })
+      this.#devices.set(device, { watermarkNs: tsNs, lastRecvNs: recvNs, lastSeenNs: recvNs, newest: [tsNs] })
       return tsNs
     }
     const newest = mark.newest
@@ -87,7 +89,13 @@ export class Watermarks {
     }
     mark.watermarkNs = next
     mark.lastRecvNs = recvNs
+    mark.lastSeenNs = recvNs
     return next
+  }
+
+  /** The devices with no reading received since `beforeNs`. */
+  *idleSince(beforeNs: bigint): Generator<string> {
+    for (const [device, mark] of this.#devices) if (mark.lastSeenNs < beforeNs) yield device
   }
 
   forget(device: string): void {

@@ -23,9 +23,6 @@ import { type History, InfluxHistory } from './influx/history.js'
 import { createMetrics, type Metrics, watchStoreMemory } from './metrics.js'
 import { WorkerStore } from './store/index.js'
 
-/** A device silent this long has its open windows closed and is forgotten by the feature engine. */
-const IDLE_DEVICE_NS = 600_000_000_000n
-
 export interface App {
   readonly mqttPort: number
   readonly httpPort: number
@@ -98,8 +95,13 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     }
   })
   // Partial updates for low-latency consumers, and idle devices' windows closed and forgotten.
+  const idleNs = BigInt(config.deviceIdleMs) * 1_000_000n
   const timers = [
-    setInterval(() => engine.evictIdle(nowNs(), IDLE_DEVICE_NS), 60_000),
+    setInterval(() => {
+      const now = nowNs()
+      engine.evictIdle(now, idleNs)
+      bridge.forgetIdle(now, idleNs)
+    }, 60_000),
     ...(config.partialMs > 0 ? [setInterval(() => engine.partials(), config.partialMs)] : []),
   ]
 

@@ -58,6 +58,8 @@ export interface Config {
   readonly clockStableMs: number
   /** `auto`: readings over which a clock's offset must stay stable before it is corrected. Default 30. */
   readonly clockStableReadings: number
+  /** A device silent this long, by receive time, has its open windows closed and its per-device state forgotten, ms. Default 600000. */
+  readonly deviceIdleMs: number
 }
 
 export interface InfluxConfig {
@@ -100,6 +102,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   clockCorrectionDevices: Object.freeze({}),
   clockStableMs: DEFAULT_CLOCK_OPTIONS.stableSpanMs,
   clockStableReadings: DEFAULT_CLOCK_OPTIONS.stableReadings,
+  deviceIdleMs: 600_000,
 })
 
 export const DEFAULT_MAX_BACKLOG_BYTES = 1024 ** 3
@@ -144,6 +147,7 @@ const OPTIONS = {
   'clock-correction': ['CLOCK_CORRECTION', 'clockCorrection'],
   'clock-stable-ms': ['CLOCK_STABLE_MS', 'clockStableMs'],
   'clock-stable-readings': ['CLOCK_STABLE_READINGS', 'clockStableReadings'],
+  'device-idle-ms': ['DEVICE_IDLE_MS', 'deviceIdleMs'],
 } as const satisfies Record<string, readonly [string, keyof Config]>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -215,6 +219,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     }),
     clockStableMs: DEFAULT_CONFIG.clockStableMs,
     clockStableReadings: DEFAULT_CONFIG.clockStableReadings,
+    deviceIdleMs: DEFAULT_CONFIG.deviceIdleMs,
   }
 
   const influxUrl = raw('influx-url')
@@ -308,6 +313,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   for (const [flag, key, least, most] of [
     ['clock-stable-ms', 'clockStableMs', 1000, 86_400_000],
     ['clock-stable-readings', 'clockStableReadings', 2, 1_000_000],
+    ['device-idle-ms', 'deviceIdleMs', 60_000, 2_592_000_000],
   ] as const) {
     const r = raw(flag)
     if (r === null) continue

@@ -243,3 +243,30 @@ t.test('ingest - device times in other units, in the future and at epoch 0', asy
   }
   await c.endAsync()
 })
+
+t.test('ingest - a device idle past --device-idle-ms is forgotten, and starts afresh', async (t) => {
+  const app = await startTestApp(t)
+  const c = await client(app.mqttPort)
+  t.teardown(() => c.endAsync(true))
+  const now = Date.now()
+  const send = (device: string, seq: number, ts: number) =>
+    c.publishAsync(`devices/${device}/telemetry`, reading(seq, { temp: 1.5 }, { ts }), { qos: 1 })
+  await send('gone', 1, now - 10_000)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const between = BigInt(Date.now()) * 1_000_000n
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  await send('kept', 1, now - 10_000)
+  // As the app's timer would see it 10 minutes on: 'gone' silent since before `between`.
+  const idleNs = 600_000_000_000n
+  t.equal(app.bridge.forgetIdle(between + idleNs, idleNs), 1, 'one device idle for the whole time')
+  // An older reading than each device's last: late for the one still known, not for the forgotten one.
+  await send('gone', 2, now - 60_000)
+  t.equal(
+    await metric(app.httpPort, 'telemetry_readings_late_total'),
+    0,
+    'the forgotten device starts afresh',
+  )
+  await send('kept', 3, now - 60_000)
+  t.equal(await metric(app.httpPort, 'telemetry_readings_late_total'), 1, 'the other still has its watermark')
+  t.equal((await readings(app.httpPort, 'gone')).length, 2, 'and what it stored is kept')
+})

@@ -181,7 +181,7 @@ t.test('clock - the default options are the documented ones', async (t) => {
 
 t.test('watermark - a restored device moves on from its stored watermark', async (t) => {
   const marks = new Watermarks()
-  marks.restore('a', ns(10_000))
+  marks.restore('a', ns(10_000), ns(19_000))
   t.equal(marks.current('a'), ns(10_000))
   t.equal(marks.advance('a', ns(5_000), ns(20_000)), ns(10_000), 'an older reading leaves it')
   t.equal(marks.advance('a', ns(70_000), ns(20_100)), ns(10_000), 'a minute ahead in 100 ms: not yet')
@@ -190,3 +190,16 @@ t.test('watermark - a restored device moves on from its stored watermark', async
   t.equal(marks.current('a'), null, 'forgotten')
   t.throws(() => new Watermarks({ confirmations: 0, slackMs: 0 }), RangeError)
 })
+
+t.test(
+  'watermark - idleSince names the devices with no reading since a time, restored ones included',
+  async (t) => {
+    const marks = new Watermarks()
+    marks.restore('restored', ns(0), ns(1_000))
+    marks.advance('quiet', ns(500), ns(2_000))
+    marks.advance('busy', ns(500), ns(2_000))
+    marks.advance('busy', ns(9_000), ns(9_000))
+    t.same([...marks.idleSince(ns(5_000))].sort(), ['quiet', 'restored'])
+    t.same([...marks.idleSince(ns(1_000))], [], 'none before its own last reading')
+  },
+)
