@@ -225,9 +225,9 @@ export class Bridge {
       )
     }
 
-    const decoded = decodePayload(payload, this.#options)
+    const decoded = guarded(() => decodePayload(payload, this.#options))
     if (decoded instanceof Rejection) return decoded
-    const message = validateMessage(decoded.body, decoded.floatPaths, this.#options.limits)
+    const message = guarded(() => validateMessage(decoded.body, decoded.floatPaths, this.#options.limits))
     if (message instanceof Rejection) return message
 
     const verdict = this.#dedupe.check(device, message.boot, message.seq)
@@ -245,7 +245,7 @@ export class Bridge {
       return { kind: 'duplicate' }
     }
 
-    const readings = this.#readings(device, message, decoded.crc, recvNs)
+    const readings = guarded(() => this.#readings(device, message, decoded.crc, recvNs))
     if (readings instanceof Rejection) return readings
 
     const durable = this.#commits.add(readings, [])
@@ -311,6 +311,20 @@ export class Bridge {
     this.#metrics.commitReadings.observe(readings.length + deadLetters.length)
     this.#metrics.readingsAccepted.inc(readings.length)
     if (readings.length > 0) for (const listener of this.#listeners) listener(readings)
+  }
+}
+
+/**
+ * Runs a step of the pipeline that touches no store. An exception there is
+ * a bug, not a store failure: the message becomes an `internal_error` dead
+ * letter and is acknowledged, instead of going unacknowledged and being
+ * resent forever (issue 21). Store failures stay outside, and are not acked.
+ */
+function guarded<T>(step: () => T | Rejection): T | Rejection {
+  try {
+    return step()
+  } catch (err) {
+    return reject('internal_error', `${(err as Error).name}: ${(err as Error).message}`)
   }
 }
 

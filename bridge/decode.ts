@@ -123,13 +123,39 @@ function decodeCbor(bytes: Uint8Array): DecodedPayload | Rejection {
 }
 
 function decodeJson(bytes: Uint8Array): DecodedPayload | Rejection {
+  let text: string
   let body: unknown
   try {
-    body = JSON.parse(strictUtf8.decode(bytes))
+    text = strictUtf8.decode(bytes)
+  } catch (err) {
+    return reject('json_malformed', (err as Error).message)
+  }
+  // The CBOR scan caps nesting before decoding; JSON gets the same cap (issue 21).
+  if (jsonNestingExceeds(text, SCAN_LIMITS.maxDepth))
+    return reject('payload_too_deep', `nesting exceeds ${SCAN_LIMITS.maxDepth} levels`)
+  try {
+    body = JSON.parse(text)
   } catch (err) {
     return reject('json_malformed', (err as Error).message)
   }
   return { ok: true, format: 'json', body, floatPaths: NO_FLOATS, crc: crc32c(bytes), wrapped: false }
+}
+
+/** Whether arrays and objects in JSON text nest deeper than `max`; strings are skipped, escapes and all. */
+function jsonNestingExceeds(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true
+    } else if (c === 0x7d || c === 0x5d) depth--
+  }
+  return false
 }
 
 /**

@@ -103,6 +103,8 @@ function parseSample(
   if (raw.ts !== undefined && raw.ts !== null) {
     time = parseDeviceTime(raw.ts, TaggedTime)
     if (time === null) return reject('invalid_timestamp', `ts is ${describe(raw.ts)}`)
+    if (time.ns < INT64_MIN || time.ns > INT64_MAX)
+      return reject('ts_out_of_range', `ts is ${describe(raw.ts)}: beyond 64-bit nanoseconds (1677 to 2262)`)
   }
   const m = raw.m
   if (!isRecord(m)) return reject('invalid_fields', 'm must be a map of metric name to number or boolean')

@@ -108,6 +108,8 @@ export const REJECT_REASONS = [
   'invalid_seq',
   'invalid_boot',
   'invalid_timestamp',
+  // A time outside what 64-bit nanoseconds hold (1677-09-21 to 2262-04-11).
+  'ts_out_of_range',
   'invalid_fields',
   'invalid_field_name',
   'invalid_tags',
@@ -120,6 +122,8 @@ export const REJECT_REASONS = [
   'influx_rejected',
   // With --device-auth client-id: a client published on another device's topic.
   'device_not_authorized',
+  // Not the device's fault: the pipeline threw on this message (a bug). Kept so it is acknowledged, not resent forever.
+  'internal_error',
 ] as const
 
 export type RejectReason = (typeof REJECT_REASONS)[number]

@@ -2,8 +2,12 @@
 
 export type FieldKind = 'int' | 'float' | 'bool'
 
-/** Field and tag names: they become store column names and InfluxDB keys. */
-export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
+/**
+ * Field and tag names: they become store column names and InfluxDB keys.
+ * A leading `__` is reserved: it would let `__proto__` in, which JSON and
+ * CBOR decoders each treat their own way (cbor-x renames it `__proto_`).
+ */
+export const NAME_PATTERN = /^(?!__)[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
 
 /** `devices/{deviceId}/telemetry` [wire format v1]. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
