@@ -53,6 +53,10 @@ export function createDualServer(handler: Handler, tls: TlsFiles | null): DualSe
   } else {
     const h1 = createHttp1Server(handler as never)
     const h2 = createHttp2Server(handler as never)
+    // Fastify listens for clientError on the server it is given: this one.
+    // Without the hand-on, Node answered a bad HTTP/1.1 request (a URL over
+    // the header limit, say) itself, with an empty body (issue 21).
+    h1.on('clientError', (err, socket) => server.emit('clientError', err, socket))
     server = createNetServer((socket) => {
       track(socket)
       routeByPreface(socket, (isHttp2) => (isHttp2 ? h2 : h1).emit('connection', socket))

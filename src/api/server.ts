@@ -4,10 +4,37 @@
  * a human message; a bad parameter is a 400 naming it.
  */
 
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import { BadRequestError, InvalidParameterError, NotFoundError, TelemetryError } from '../core/errors.js'
 import { createDualServer, type TlsFiles } from './dual-server.js'
+
+/**
+ * A request Node's parser refused before Fastify saw it (headers or URL over
+ * the limit, a malformed request line, a request that timed out): answered
+ * with our JSON error, like every other refusal, then the connection closed.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  const message =
+    status === 431
+      ? 'the request line and headers exceed the server limit (16 KiB): send long device or feature lists in fewer requests'
+      : status === 408
+        ? 'the request was not received in time'
+        : `malformed HTTP request (${err.code ?? err.message})`
+  const error = new BadRequestError(message, status)
+  const body = JSON.stringify({ code: error.code, message: error.message })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
+}
 
 export function createHttpServer(log: Logger, tls: TlsFiles | null = null): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = log.child({ module: 'http' })
@@ -21,6 +48,7 @@ export function createHttpServer(log: Logger, tls: TlsFiles | null = null): Fast
     loggerInstance,
     // No log line per request: ML jobs and dashboards poll, and would flood the log.
     logController: new LogController({ disableRequestLogging: true }),
+    clientErrorHandler: answerClientError,
   }) as unknown as FastifyInstance
 
   app.setErrorHandler((err, request, reply) => {

@@ -92,3 +92,16 @@ t.test('http - a bad parameter is a 400 naming it, never a 500', async (t) => {
   const missing = await getJson<{ code: string }>(app.httpPort, '/v2/nothing')
   t.same([missing.status, missing.body.code], [404, 'TLM_ERR_NOT_FOUND'])
 })
+
+t.test(
+  'http - a URL over the header limit is a 431 with our JSON error, and the server serves on',
+  async (t) => {
+    const app = await startTestApp(t)
+    const long = `/v1/telemetry?device=${'d'.repeat(20_000)}`
+    const res = await fetch(`http://127.0.0.1:${app.httpPort}${long}`)
+    t.equal(res.status, 431)
+    t.match(res.headers.get('content-type'), /^application\/json/)
+    t.match(await res.json(), { code: 'TLM_ERR_BAD_REQUEST', message: /exceed the server limit/ })
+    t.equal((await getJson(app.httpPort, '/healthz')).status, 200, 'and the server still answers')
+  },
+)
