@@ -167,10 +167,11 @@ export class Bridge {
       includeReplayed: false,
       limit: ids.length,
       afterId: 0n,
+      payloadBytes: Number.POSITIVE_INFINITY,
     })
     const results: Array<{ id: bigint; result: string }> = []
     for (const letter of letters) {
-      const outcome = await this.#process(letter.topic, letter.payload, letter.recvTsNs)
+      const outcome = await this.#process(letter.topic, letter.payload ?? new Uint8Array(0), letter.recvTsNs)
       const result = outcome instanceof Rejection ? `rejected:${outcome.reason}` : outcome.kind
       await this.#store.markReplayed(letter.id, result)
       results.push({ id: letter.id, result })

@@ -248,7 +248,9 @@ async function fetchDeadLetters(httpUrl: string, header: TruthHeader): Promise<M
   const counts = new Map<string, number>()
   let after = 0
   for (let page = 0; page < 100_000; page++) {
-    const body = (await (await get(`${httpUrl}/v1/dead-letters?limit=10000&after=${after}`)).json()) as {
+    const body = (await (
+      await get(`${httpUrl}/v1/dead-letters?limit=10000&include=payload&after=${after}`)
+    ).json()) as {
       deadLetters: Array<{ device: string | null; reason: string; recv_ts: string; payload: string }>
       next: number | null
     }

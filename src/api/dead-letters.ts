@@ -13,6 +13,12 @@ import type { Store } from '../store/index.js'
 import { choice, integer, list, one, type Query } from './params.js'
 
 const MAX_LIST = 10_000
+/**
+ * Payload bytes one page of `include=payload` carries (base64 makes it 4/3 as
+ * much JSON): a page is cut before the letter that would pass it, and `next`
+ * goes on from there. The first letter of a page always comes whole.
+ */
+export const MAX_PAGE_PAYLOAD_BYTES = 8 * 1024 * 1024
 
 export function registerDeadLetterRoutes(app: FastifyInstance, store: Store, bridge: Bridge): void {
   app.get('/v1/dead-letters', async (request) => {
@@ -22,14 +28,21 @@ export function registerDeadLetterRoutes(app: FastifyInstance, store: Store, bri
     const limit = integer(query, 'limit', 1, MAX_LIST) ?? 100
     const after = integer(query, 'after', 0, Number.MAX_SAFE_INTEGER) ?? 0
     const includeReplayed = choice(query, 'replayed', ['true', 'false'] as const) === 'true'
+    const withPayload = choice(query, 'include', ['payload'] as const) === 'payload'
+    const select = { device, reason, ids: null, includeReplayed }
     const rows = await store.deadLetters({
-      device,
-      reason,
-      ids: null,
-      includeReplayed,
+      ...select,
       limit,
       afterId: BigInt(after),
+      payloadBytes: withPayload ? MAX_PAGE_PAYLOAD_BYTES : 0,
     })
+    const last = rows.at(-1)?.id
+    // Keyset paging: pass as `after` for the next page. A page cut by the byte budget has more after it.
+    const more =
+      last !== undefined &&
+      (rows.length === limit ||
+        (withPayload &&
+          (await store.deadLetters({ ...select, limit: 1, afterId: last, payloadBytes: 0 })).length > 0))
     return {
       deadLetters: rows.map((r) => ({
         id: Number(r.id),
@@ -38,12 +51,12 @@ export function registerDeadLetterRoutes(app: FastifyInstance, store: Store, bri
         device: r.device,
         topic: r.topic,
         recv_ts: formatRfc3339Ns(r.recvTsNs),
-        payload: Buffer.from(r.payload).toString('base64'),
+        payload_bytes: r.payloadSize,
+        ...(r.payload === null ? {} : { payload: Buffer.from(r.payload).toString('base64') }),
         replayed_at: r.replayedAtNs === null ? null : formatRfc3339Ns(r.replayedAtNs),
         replay_result: r.replayResult,
       })),
-      // Keyset paging: pass as `after` for the next page.
-      next: rows.length === limit ? Number(rows[rows.length - 1]!.id) : null,
+      next: more ? Number(last) : null,
     }
   })
 
@@ -76,6 +89,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, store: Store, bri
         includeReplayed: false,
         limit,
         afterId: 0n,
+        payloadBytes: 0,
       })
       ids = rows.map((r) => r.id)
     }

@@ -103,10 +103,18 @@ export interface DeadLetterQuery {
   readonly limit: number
   /** Only ids greater than this (keyset paging). */
   readonly afterId: bigint
+  /**
+   * Payload bytes to return: the rows stop before the one whose payload would
+   * pass this (the first row always comes). 0: no payloads, only their sizes.
+   */
+  readonly payloadBytes: number
 }
 
-export interface DeadLetterRow extends DeadLetter {
+export interface DeadLetterRow extends Omit<DeadLetter, 'payload'> {
   readonly id: bigint
+  /** null when the query asked for no payloads. */
+  readonly payload: Uint8Array | null
+  readonly payloadSize: number
   readonly replayedAtNs: bigint | null
   readonly replayResult: string | null
 }

@@ -166,7 +166,7 @@ t.test('ingest - bad payloads become dead letters and the device keeps being ser
   await c.publishAsync('devices/b1/telemetry', reading(1, { temp: 1.5 }), { qos: 1 })
   await c.endAsync()
 
-  const dl = await getJson<DeadLettersBody>(app.httpPort, '/v1/dead-letters?limit=100')
+  const dl = await getJson<DeadLettersBody>(app.httpPort, '/v1/dead-letters?limit=100&include=payload')
   t.same(
     dl.body.deadLetters.map((d) => d.reason),
     bad.map(([, , reason]) => reason),

@@ -67,6 +67,7 @@ t.test(
       includeReplayed: false,
       limit: 10,
       afterId: 0n,
+      payloadBytes: 0,
     })
     t.same(
       letters.map((l) => l.reason),
