@@ -4,9 +4,9 @@
  * the ground-truth log records and `verify` checks.
  *
  *   fault            rate is…                          outcome
- *   skew             share of devices                  stored; corrected once the clock estimate settles
- *   drift            share of devices                  stored; corrected likewise
- *   jump             per reading: the clock jumps      stored; raw time (clamped) until it settles again
+ *   skew             share of devices                  stored at device time (clamped when > 5 s ahead)
+ *   drift            share of devices                  likewise
+ *   jump             per reading: the clock jumps      likewise
  *   units            per reading: s, µs, ns, tag 1     stored; converted by magnitude or tag
  *                    or RFC 3339 instead of ms
  *   duplicate        per reading: sent twice           stored once
