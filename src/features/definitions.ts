@@ -6,7 +6,7 @@
  */
 
 import { readFileSync } from 'node:fs'
-import { AGGREGATIONS, type Aggregation, columnName } from '../core/aggregations.js'
+import { AGGREGATIONS, type Aggregation, columnName, type WindowFeature } from '../core/aggregations.js'
 import { ConfigError } from '../core/errors.js'
 import { NAME_PATTERN } from '../core/telemetry.js'
 
@@ -23,19 +23,8 @@ export const MAX_FEATURES = 256
  */
 export const MAX_WINDOW_NS = 2400n * 3_600_000_000_000n
 
-export interface FeatureDefinition {
+export interface FeatureDefinition extends WindowFeature {
   readonly name: string
-  /** The reading field it aggregates. */
-  readonly field: string
-  /** Window length, ns. */
-  readonly sizeNs: bigint
-  /** Distance between window starts, ns; equal to sizeNs for a tumbling window. */
-  readonly hopNs: bigint
-  /** How far behind its device's newest event time a reading may arrive and still count, ns. Default 0. */
-  readonly graceNs: bigint
-  /** The size in its shortest exact spelling ("10s", "1m", "500ms"): part of every column name. */
-  readonly sizeLabel: string
-  readonly aggregations: readonly Aggregation[]
 }
 
 export interface FeatureDefinitions {

@@ -14,5 +14,5 @@ export type {
   WindowRow,
 } from './store.js'
 export { DEFAULT_STORE_MEMORY_MB, fieldColumn, READING_COLUMNS, sqlString } from './store.js'
-export { type WindowFeature, type WindowQuery, windowColumns, windowsSql } from './window-sql.js'
+export { type WindowQuery, windowColumns, windowsSql } from './window-sql.js'
 export { WorkerStore } from './worker-store.js'

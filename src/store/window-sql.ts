@@ -25,23 +25,8 @@
  * devices match DEVICE_ID_PATTERN, fields NAME_PATTERN and are quoted.
  */
 
-import { type Aggregation, columnName } from '../core/aggregations.js'
+import { type Aggregation, columnName, type WindowFeature } from '../core/aggregations.js'
 import { fieldColumn, sqlString } from './store.js'
-
-/**
- * A feature as the store computes it: plain numbers and names. A feature
- * definition (src/features/definitions.ts) is one.
- */
-export interface WindowFeature {
-  /** The reading field it aggregates. */
-  readonly field: string
-  readonly sizeNs: bigint
-  readonly hopNs: bigint
-  readonly graceNs: bigint
-  /** The size in its shortest exact spelling ("10s"): part of every column name. */
-  readonly sizeLabel: string
-  readonly aggregations: readonly Aggregation[]
-}
 
 export interface WindowQuery {
   /** The features, in output column order. */
