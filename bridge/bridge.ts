@@ -18,6 +18,7 @@ import {
   nowNs,
   type Reading,
 } from '../src/core/telemetry.js'
+import { CLOCK_VALID_FROM_NS } from '../src/core/time.js'
 import type { Store } from '../src/store/index.js'
 import { type ClockOptions, ClockTracker, DEFAULT_CLOCK_OPTIONS } from './clock.js'
 import { decodePayload } from './decode.js'
@@ -171,7 +172,8 @@ export class Bridge {
     })
     const results: Array<{ id: bigint; result: string }> = []
     for (const letter of letters) {
-      const outcome = await this.#process(letter.topic, letter.payload ?? new Uint8Array(0), letter.recvTsNs)
+      if (letter.payload === null) throw new Error(`dead letter ${letter.id} came without its payload`)
+      const outcome = await this.#process(letter.topic, letter.payload, letter.recvTsNs)
       const result = outcome instanceof Rejection ? `rejected:${outcome.reason}` : outcome.kind
       await this.#store.markReplayed(letter.id, result)
       results.push({ id: letter.id, result })
@@ -276,7 +278,9 @@ export class Bridge {
         this.#metrics.unitsInferred.inc({ unit: sample.time.unit })
       }
       const { tsNs, offsetNs, reason } = this.#clock.normalize(device, deviceTsNs, recvNs)
-      if (deviceTsNs !== null) this.#metrics.clockOffset.observe(Math.abs(Number(offsetNs)) / 1e9)
+      // Before 2001 a time means no clock (wire format v1): it has no offset to observe.
+      if (deviceTsNs !== null && deviceTsNs >= CLOCK_VALID_FROM_NS)
+        this.#metrics.clockOffset.observe(Math.abs(Number(offsetNs)) / 1e9)
       if (reason !== null) this.#metrics.clockCorrections.inc({ reason })
       const before = this.#watermarks.current(device)
       if (before !== null && tsNs < before) this.#metrics.readingsLate.inc()

@@ -11,7 +11,7 @@ import { Ajv } from 'ajv'
 import { CLOCK_CORRECTIONS, type ClockCorrection, DEFAULT_CLOCK_OPTIONS } from '../bridge/index.js'
 import { ConfigError } from './core/errors.js'
 import { DEVICE_ID_PATTERN, type FieldKind, NAME_PATTERN } from './core/telemetry.js'
-import { DEFAULT_STORE_MEMORY_MB } from './store/store.js'
+import { DEFAULT_STORE_MEMORY_MB } from './store/index.js'
 
 export interface Config {
   /** Address both listeners bind. Default 127.0.0.1. */

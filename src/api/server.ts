@@ -4,7 +4,7 @@
  * a human message; a bad parameter is a 400 naming it.
  */
 
-import { STATUS_CODES } from 'node:http'
+import { maxHeaderSize, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
@@ -25,7 +25,7 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
     err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
   const message =
     status === 431
-      ? 'the request line and headers exceed the server limit (16 KiB): send long device or feature lists in fewer requests'
+      ? `the request line and headers exceed the server limit (${maxHeaderSize} bytes): send long device or feature lists in fewer requests`
       : status === 408
         ? 'the request was not received in time'
         : `malformed HTTP request (${err.code ?? err.message})`

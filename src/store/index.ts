@@ -1,16 +1,14 @@
 /** The durable store: what the layers above it may use (docs/architecture.md). */
 
 export { DuckDBStore } from './duckdb-store.js'
-export { type LineField, type LineOptions, linesSql } from './line-sql.js'
+export type { LineOptions } from './line-sql.js'
 export type {
-  DeadLetterRow,
   LineBatch,
   ParquetExport,
   ReadingQuery,
   ReadingRow,
   Store,
   StoredField,
-  StoreOptions,
   WindowRow,
 } from './store.js'
 export { DEFAULT_STORE_MEMORY_MB, fieldColumn, READING_COLUMNS, sqlString } from './store.js'

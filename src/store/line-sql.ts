@@ -23,15 +23,15 @@
  *   The exact event time is `@ts`.
  */
 
-import { fieldColumn, sqlString } from './store.js'
+import { fieldColumn, type StoredField, sqlString } from './store.js'
 
 /** Measurement names: commas and spaces escaped. */
-export function escapeMeasurement(name: string): string {
+function escapeMeasurement(name: string): string {
   return name.replace(/[\\, ]/g, (c) => `\\${c}`)
 }
 
 /** Tag keys and values, field keys: commas, equals signs and spaces escaped. */
-export function escapeKey(name: string): string {
+function escapeKey(name: string): string {
   return name.replace(/[\\,= ]/g, (c) => `\\${c}`)
 }
 
@@ -39,12 +39,6 @@ export interface LineOptions {
   readonly measurement: string
   /** Reading tags written as InfluxDB tags; the others are left out. */
   readonly allowedTags: readonly string[]
-}
-
-/** What the store's readings table holds, as the line builder needs it. */
-export interface LineField {
-  readonly name: string
-  readonly kind: 'int' | 'float' | 'bool'
 }
 
 /**
@@ -56,21 +50,20 @@ export interface LineField {
  * (`20.0`, `1.5e-07`): other characters than JavaScript's, the same double.
  */
 export function linesSql(
-  fields: readonly LineField[],
+  fields: readonly StoredField[],
   options: LineOptions,
   afterStoredTs: bigint,
   limit: number,
   /** An upper bound on stored_ts to look at, or null: a hint that lets DuckDB skip the rest of the table. */
   untilStoredTs: bigint | null = null,
 ): string {
-  const text = sqlString
   const escapeSql = (expr: string) =>
     `replace(replace(replace(replace(${expr}, '\\', '\\\\'), ',', '\\,'), '=', '\\='), ' ', '\\ ')`
   // One concat() of many pieces: building the line with || made an intermediate string per operator.
   // A piece that is NULL (a field or tag the reading lacks) adds nothing.
   const tags = [...options.allowedTags].sort().map((key) => {
-    const value = `nullif(json_extract_string(tags, ${text(`$."${key}"`)}), '')`
-    return `${text(`,${escapeKey(key)}=`)} || ${escapeSql(value)}`
+    const value = `nullif(json_extract_string(tags, ${sqlString(`$."${key}"`)}), '')`
+    return `${sqlString(`,${escapeKey(key)}=`)} || ${escapeSql(value)}`
   })
   const values = fields.map((f) => {
     const column = fieldColumn(f.name)
@@ -80,10 +73,10 @@ export function linesSql(
         : f.kind === 'bool'
           ? `CASE WHEN ${column} THEN 'true,' WHEN NOT ${column} THEN 'false,' END`
           : `${column}::VARCHAR || ','`
-    return `${text(`${escapeKey(f.name)}=`)} || ${rendered}`
+    return `${sqlString(`${escapeKey(f.name)}=`)} || ${rendered}`
   })
   const line = `concat(${[
-    text(`${escapeMeasurement(options.measurement)},device=`),
+    sqlString(`${escapeMeasurement(options.measurement)},device=`),
     'device',
     ...tags,
     "' '",
