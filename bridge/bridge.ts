@@ -19,7 +19,7 @@ import {
   type Reading,
 } from '../src/core/telemetry.js'
 import { CLOCK_VALID_FROM_NS } from '../src/core/time.js'
-import type { Store } from '../src/store/index.js'
+import type { DeadLetterLog, IngestLog } from '../src/store/index.js'
 import { type ClockOptions, ClockTracker, DEFAULT_CLOCK_OPTIONS } from './clock.js'
 import { decodePayload } from './decode.js'
 import { DedupeIndex } from './dedupe.js'
@@ -28,6 +28,9 @@ import { GroupCommit } from './group-commit.js'
 import type { BridgeMetrics } from './metrics.js'
 import { DEFAULT_VALIDATE_LIMITS, type Message, type ValidateLimits, validateMessage } from './validate.js'
 import { DEFAULT_WATERMARK_OPTIONS, type WatermarkOptions, Watermarks } from './watermark.js'
+
+/** What the bridge asks of the store: its ingest log, and dead letters to replay. */
+type BridgeStore = IngestLog & DeadLetterLog
 
 export interface BridgeOptions {
   /** Accept payloads without the CRC-32C envelope. Default true. */
@@ -63,7 +66,7 @@ export type IngestOutcome =
 type Listener = (readings: readonly Reading[]) => void
 
 export class Bridge {
-  readonly #store: Store
+  readonly #store: BridgeStore
   readonly #options: BridgeOptions
   readonly #metrics: BridgeMetrics
   readonly #fields: FieldRegistry
@@ -75,7 +78,7 @@ export class Bridge {
   /** Each device's watermark, over every reading handed to a commit: stored as newest_ts. */
   readonly #watermarks: Watermarks
 
-  private constructor(store: Store, options: BridgeOptions, metrics: BridgeMetrics) {
+  private constructor(store: BridgeStore, options: BridgeOptions, metrics: BridgeMetrics) {
     this.#store = store
     this.#options = options
     this.#metrics = metrics
@@ -86,7 +89,7 @@ export class Bridge {
   }
 
   /** Loads pinned types and the dedupe index from the store. */
-  static async open(store: Store, options: BridgeOptions, metrics: BridgeMetrics): Promise<Bridge> {
+  static async open(store: BridgeStore, options: BridgeOptions, metrics: BridgeMetrics): Promise<Bridge> {
     const bridge = new Bridge(store, options, metrics)
     for (const [name, kind] of Object.entries(options.fieldTypes)) {
       const stored = store.storedFields().find((f) => f.name.toLowerCase() === name.toLowerCase())
@@ -323,7 +326,7 @@ export class Bridge {
  * Runs a step of the pipeline that touches no store. An exception there is
  * a bug, not a store failure: the message becomes an `internal_error` dead
  * letter and is acknowledged, instead of going unacknowledged and being
- * resent forever (issue 21). Store failures stay outside, and are not acked.
+ * resent forever (issue 21). BridgeStore failures stay outside, and are not acked.
  */
 function guarded<T>(step: () => T | Rejection): T | Rejection {
   try {

@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { formatRfc3339Ns, parseRfc3339 } from './core/time.js'
-import { sqlString } from './store/store.js'
+import { sqlString } from './store/index.js'
 
 const USAGE = `usage: npm run export -- --from TIME --to TIME --out FILE.parquet [options]
 

@@ -89,6 +89,17 @@ export class NotReadyError extends TelemetryError {
 }
 
 /**
+ * The store cannot take writes or answer now: it is closed, or its database
+ * failed and is being reopened. Nothing of the request was committed; a retry
+ * later may succeed.
+ */
+export class StoreUnavailableError extends TelemetryError {
+  override name = 'StoreUnavailableError'
+  override readonly code = 'TLM_ERR_STORE_UNAVAILABLE'
+  override readonly statusCode = 503
+}
+
+/**
  * Why the bridge refused a payload. These strings are stored with every dead
  * letter and exposed over HTTP and in metrics: they are part of the contract
  * (docs/wire-format.md) and are never renamed or reused.

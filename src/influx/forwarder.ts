@@ -20,7 +20,7 @@
 import type { Logger } from 'pino'
 import type { InfluxConfig } from '../config.js'
 import type { Metrics } from '../metrics.js'
-import type { LineBatch, LineOptions, Store } from '../store/index.js'
+import type { ForwardLog, LineBatch, LineOptions } from '../store/index.js'
 import { type LineWriter, openWriter } from './writer.js'
 
 const CHECKPOINT = 'influx'
@@ -37,7 +37,7 @@ export interface ForwarderOptions {
 }
 
 export class Forwarder {
-  readonly #store: Store
+  readonly #store: ForwardLog
   readonly #config: InfluxConfig
   readonly #metrics: Metrics
   readonly #log: Logger
@@ -61,7 +61,7 @@ export class Forwarder {
   #saving: Promise<void> | null = null
 
   private constructor(
-    store: Store,
+    store: ForwardLog,
     config: InfluxConfig,
     metrics: Metrics,
     log: Logger,
@@ -77,7 +77,7 @@ export class Forwarder {
 
   /** Resumes from the durable checkpoint; the loop runs until stop(). */
   static async start(
-    store: Store,
+    store: ForwardLog,
     config: InfluxConfig,
     metrics: Metrics,
     log: Logger,

@@ -7,11 +7,11 @@
  *   (exact 64-bit integers; JSON numbers would round the nanosecond times),
  *   turned back into the rows the local store returns from the meta fields
  *   (src/store/line-sql.ts).
- * - Windows: the readings the features need (event time, stored and newest
- *   times, the fields) go page by page into a scratch DuckDB database under
- *   the data directory, and the same query as for the local store
- *   (src/store/window-sql.ts) computes the windows there: one window
- *   implementation whatever the source.
+ * - Windows and Parquet: the points go page by page into a table of a
+ *   scratch DuckDB database under the data directory, made by the store's
+ *   schema (src/store/schema.ts), and the store's own queries run over that
+ *   table by its name (src/store/window-sql.ts, reading-sql.ts): one window
+ *   and export implementation whatever the source.
  */
 
 import { randomUUID } from 'node:crypto'
@@ -21,28 +21,28 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import { parse } from 'csv-parse/sync'
 import type { InfluxConfig } from '../config.js'
 import {
-  fieldColumn,
+  type HistoryReader,
   type ParquetExport,
-  READING_COLUMNS,
+  parquetCopySql,
   type ReadingQuery,
   type ReadingRow,
+  readingsTableSql,
   type StoredField,
   sqlString,
   type WindowQuery,
   type WindowRow,
-  windowColumns,
+  windowInputTableSql,
+  windowRow,
   windowsSql,
 } from '../store/index.js'
 
-/** What the history routes ask of a source: the local store answers it, and so does this. */
-export interface History {
-  storedFields(): readonly StoredField[]
-  readings(q: ReadingQuery): AsyncIterable<ReadingRow[]>
-  windows(q: WindowQuery): AsyncIterable<WindowRow[]>
-  exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }>
-}
+/** The routes' name for a history source: the local store, or InfluxHistory. */
+export type History = HistoryReader
 
 const PAGE = 50_000
+/** The scratch tables: what window SQL reads, and a copy of readings for a Parquet export. */
+const WINDOW_INPUT = 'influx_window_input'
+const READINGS_COPY = 'influx_readings'
 const MS = 1_000_000n
 const META = ['@boot', '@seq', '@idx', '@ts', '@recv', '@stored', '@newest', '@offset', '@device_ts']
 
@@ -89,13 +89,8 @@ export class InfluxHistory implements History {
   async *windows(q: WindowQuery): AsyncGenerator<WindowRow[]> {
     const scratch = await this.#load(q)
     try {
-      const result = await scratch.connection.stream(windowsSql(q, scratch.fields))
-      for await (const rows of result.yieldRowsJs())
-        yield rows.map((row) => ({
-          device: row[0] as string,
-          windowEndNs: row[1] as bigint,
-          values: row.slice(2).map((v) => (v === null ? null : Number(v))),
-        }))
+      const result = await scratch.connection.stream(windowsSql(q, scratch.fields, WINDOW_INPUT))
+      for await (const rows of result.yieldRowsJs()) yield rows.map(windowRow)
     } finally {
       scratch.close()
     }
@@ -107,10 +102,8 @@ export class InfluxHistory implements History {
     if (request.kind === 'windows') {
       const scratch = await this.#load(request.query)
       try {
-        const columns = windowColumns(request.query.features).map((c) => `"${c}"`)
-        const r = await scratch.connection.runAndReadAll(`COPY (
-          SELECT device, make_timestamp_ns(window_end) AS window_end, ${columns.join(', ')}
-          FROM (${windowsSql(request.query, scratch.fields)})) TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd)`)
+        const fields = [...scratch.fields].map((name) => ({ name, kind: 'float' as const }))
+        const r = await scratch.connection.runAndReadAll(parquetCopySql(WINDOW_INPUT, request, fields, path))
         return { path, rows: Number(r.getRowsJS()[0]?.[0] ?? 0) }
       } catch (err) {
         rmSync(path, { force: true })
@@ -122,22 +115,20 @@ export class InfluxHistory implements History {
     const instance = await DuckDBInstance.create(':memory:')
     const connection = await instance.connect()
     try {
-      // Readings: through a table like the store's, so the file has the local one's columns.
+      // Readings: through a table of the store's reading columns, then the store's own export query.
       const fields =
         request.query.fields === null
           ? this.#fields()
           : this.#fields().filter((f) => request.query.fields!.includes(f.name))
-      await connection.run(`CREATE TABLE r (device VARCHAR, ts BIGINT, boot UBIGINT, seq UBIGINT, idx USMALLINT,
-        device_ts BIGINT, recv_ts BIGINT, offset_ns BIGINT, tags VARCHAR, stored_ts BIGINT, newest_ts BIGINT
-        ${fields.map((f) => `, ${fieldColumn(f.name)} ${SQL_TYPE[f.kind]}`).join('')})`)
-      const appender = await connection.createAppender('r')
+      await connection.run(readingsTableSql(READINGS_COPY, fields, true))
+      const appender = await connection.createAppender(READINGS_COPY)
       for await (const rows of this.readings(request.query))
         for (const row of rows) {
           appender.appendVarchar(row.device)
-          appender.appendBigInt(row.ts)
           appender.appendUBigInt(row.boot)
           appender.appendUBigInt(row.seq)
           appender.appendUSmallInt(row.idx)
+          appender.appendBigInt(row.ts)
           if (row.device_ts === null) appender.appendNull()
           else appender.appendBigInt(row.device_ts)
           appender.appendBigInt(row.recv_ts)
@@ -150,13 +141,7 @@ export class InfluxHistory implements History {
           appender.endRow()
         }
       appender.closeSync()
-      // The columns, names and types of the local store's Parquet (duckdb-store.ts).
-      const select = READING_COLUMNS.map((c) =>
-        c.endsWith('ts') ? `make_timestamp_ns(${c}) AS ${c}` : c,
-      ).concat(fields.map((f) => `${fieldColumn(f.name)} AS "${f.name}"`))
-      const r = await connection.runAndReadAll(
-        `COPY (SELECT ${select.join(', ')} FROM r ORDER BY ts, device, boot, seq, idx) TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd)`,
-      )
+      const r = await connection.runAndReadAll(parquetCopySql(READINGS_COPY, request, fields, path))
       return { path, rows: Number(r.getRowsJS()[0]?.[0] ?? 0) }
     } catch (err) {
       rmSync(path, { force: true })
@@ -167,7 +152,7 @@ export class InfluxHistory implements History {
     }
   }
 
-  /** The readings the features need, in a scratch DuckDB database shaped like the store's. */
+  /** The readings the features need, in table WINDOW_INPUT of a scratch DuckDB database. */
   async #load(q: WindowQuery): Promise<{ connection: DuckDBConnection; fields: Set<string>; close(): void }> {
     mkdirSync(this.#scratchDir, { recursive: true })
     const file = join(this.#scratchDir, `${randomUUID()}.duckdb`)
@@ -182,8 +167,7 @@ export class InfluxHistory implements History {
     try {
       const kinds = new Map(this.#fields().map((f) => [f.name, f.kind]))
       const fields = [...new Set(q.features.map((f) => f.field))].filter((f) => kinds.has(f))
-      await connection.run(`CREATE TABLE raw (device VARCHAR, ts BIGINT, stored_ts BIGINT, newest_ts BIGINT
-        ${fields.map((f) => `, ${fieldColumn(f)} DOUBLE`).join('')})`)
+      await connection.run(windowInputTableSql('raw', fields))
       if (fields.length > 0) {
         // The longest window reaches this far before `from` (bigints: no Math.max).
         let maxSize = 0n
@@ -218,7 +202,7 @@ export class InfluxHistory implements History {
         appender.closeSync()
       }
       // In stored order, as the store keeps them: each window folds its readings in that order.
-      await connection.run('CREATE TABLE readings AS SELECT * FROM raw ORDER BY stored_ts')
+      await connection.run(`CREATE TABLE ${WINDOW_INPUT} AS SELECT * FROM raw ORDER BY stored_ts`)
       await connection.run('DROP TABLE raw')
       return { connection, fields: new Set(fields), close }
     } catch (err) {
@@ -328,8 +312,6 @@ export class InfluxHistory implements History {
 function key(p: Record<string, string>): string {
   return `${p.device} ${p['@stored']}`
 }
-
-const SQL_TYPE = { int: 'BIGINT', float: 'DOUBLE', bool: 'BOOLEAN' } as const
 
 function appendField(
   appender: Awaited<ReturnType<DuckDBConnection['createAppender']>>,

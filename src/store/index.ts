@@ -2,7 +2,13 @@
 
 export { DuckDBStore } from './duckdb-store.js'
 export type { LineOptions } from './line-sql.js'
+export { parquetCopySql, windowRow } from './reading-sql.js'
+export { readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {
+  DeadLetterLog,
+  ForwardLog,
+  HistoryReader,
+  IngestLog,
   LineBatch,
   ParquetExport,
   ReadingQuery,
@@ -11,6 +17,6 @@ export type {
   StoredField,
   WindowRow,
 } from './store.js'
-export { DEFAULT_STORE_MEMORY_MB, fieldColumn, READING_COLUMNS, sqlString } from './store.js'
+export { DEFAULT_STORE_MEMORY_MB } from './store.js'
 export { type WindowQuery, windowColumns, windowsSql } from './window-sql.js'
 export { WorkerStore } from './worker-store.js'

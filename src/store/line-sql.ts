@@ -23,7 +23,8 @@
  *   The exact event time is `@ts`.
  */
 
-import { fieldColumn, type StoredField, sqlString } from './store.js'
+import { fieldColumn, READINGS, sqlString } from './schema.js'
+import type { StoredField } from './store.js'
 
 /** Measurement names: commas and spaces escaped. */
 function escapeMeasurement(name: string): string {
@@ -91,6 +92,6 @@ export function linesSql(
   // The batch is chosen first, then rendered: the text of the rows after it is never built.
   return `SELECT string_agg(line, chr(10) ORDER BY stored_ts), count(*), min(stored_ts), max(stored_ts) FROM (
     SELECT stored_ts, ${line} AS line FROM (
-      SELECT * FROM readings WHERE stored_ts > ${afterStoredTs}${untilStoredTs === null ? '' : ` AND stored_ts <= ${untilStoredTs}`}
+      SELECT * FROM ${READINGS} WHERE stored_ts > ${afterStoredTs}${untilStoredTs === null ? '' : ` AND stored_ts <= ${untilStoredTs}`}
       ORDER BY stored_ts LIMIT ${Math.trunc(limit)}))`
 }

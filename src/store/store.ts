@@ -1,37 +1,14 @@
 /**
- * What the rest of the system may ask of the store. DuckDBStore implements
- * it on the calling thread; WorkerStore forwards it to a DuckDBStore in a
- * worker thread, which is what the app runs.
+ * What the rest of the system may ask of the store: one narrow interface per
+ * consumer (the bridge's ingest log, the history routes, the InfluxDB
+ * forwarder, the dead-letter routes, health), and Store, all of them.
+ * DuckDBStore implements it on the calling thread; WorkerStore forwards it to
+ * a DuckDBStore in a worker thread, which is what the app runs.
  */
 
 import type { DeadLetter, FieldKind, Reading } from '../core/telemetry.js'
 import type { LineOptions } from './line-sql.js'
 import type { WindowQuery } from './window-sql.js'
-
-/** `"f_temp"`: a field's column in the readings table, quoted. */
-export function fieldColumn(name: string): string {
-  return `"f_${name.replaceAll('"', '""')}"`
-}
-
-/** The fixed columns a reading row is returned with, in order. */
-export const READING_COLUMNS = [
-  'device',
-  'boot',
-  'seq',
-  'idx',
-  'ts',
-  'device_ts',
-  'recv_ts',
-  'offset_ns',
-  'tags',
-  'stored_ts',
-  'newest_ts',
-]
-
-/** A SQL string literal. */
-export function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`
-}
 
 export interface StoredField {
   readonly name: string
@@ -140,7 +117,8 @@ export interface StoreMemory {
   readonly limitBytes: number
 }
 
-export interface Store {
+/** The bridge's: pinned fields, group commits, and what dedupe and the watermarks resume from. */
+export interface IngestLog {
   /** Field columns the store holds, in table order. */
   storedFields(): readonly StoredField[]
   /** Widens an integer field to float (a configuration change). */
@@ -157,8 +135,25 @@ export interface Store {
   newestTimes(): Promise<Array<[string, bigint]>>
   /** CRC of a stored message, or null when there is none. */
   storedCrc(device: string, boot: number, seq: number): Promise<number | null>
+}
+
+/** The history routes': the local store answers it, and so does InfluxDB history (src/influx/history.ts). */
+export interface HistoryReader {
+  storedFields(): readonly StoredField[]
   /** Stored readings in event-time order, in chunks. */
   readings(q: ReadingQuery): AsyncIterable<ReadingRow[]>
+  /** Feature windows over stored readings, in (device, window end) order, in chunks. */
+  windows(q: WindowQuery): AsyncIterable<WindowRow[]>
+  /**
+   * Writes the rows to a new Parquet file under the data directory and
+   * returns its path; the caller deletes it. DuckDB writes it as the query
+   * runs, so memory stays bounded whatever the size.
+   */
+  exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }>
+}
+
+/** The InfluxDB forwarder's: the readings after a durable position, as line protocol. */
+export interface ForwardLog {
   /** Up to `limit` readings stored after storedTs as InfluxDB lines, in stored order; null when there is none. */
   linesAfter(
     storedTs: bigint,
@@ -171,19 +166,27 @@ export interface Store {
   /** A durable position saved under a name; 0 when none was. */
   checkpoint(name: string): Promise<bigint>
   saveCheckpoint(name: string, storedTs: bigint): Promise<void>
-  /** Feature windows over stored readings, in (device, window end) order, in chunks. */
-  windows(q: WindowQuery): AsyncIterable<WindowRow[]>
-  /**
-   * Writes the rows to a new Parquet file under the data directory and
-   * returns its path; the caller deletes it. DuckDB writes it as the query
-   * runs, so memory stays bounded whatever the size.
-   */
-  exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }>
+  /** Commits dead letters (lines InfluxDB refused) the way the bridge does. */
+  commit(
+    readings: readonly Reading[],
+    deadLetters: readonly DeadLetter[],
+    newFields: readonly StoredField[],
+  ): Promise<void>
+}
+
+/** The dead-letter routes' and replay's. */
+export interface DeadLetterLog {
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]>
   markReplayed(id: bigint, result: string): Promise<void>
+}
+
+/** The app's: health and shutdown. */
+export interface StoreHealth {
   /** What the database holds in memory now, and its limit (docs/configuration.md). */
   memory(): Promise<StoreMemory>
   /** Resolves when the store answers a query. */
   ping(): Promise<void>
   close(): Promise<void>
 }
+
+export interface Store extends IngestLog, HistoryReader, ForwardLog, DeadLetterLog, StoreHealth {}

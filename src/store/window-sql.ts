@@ -26,7 +26,7 @@
  */
 
 import { type Aggregation, columnName, type WindowFeature } from '../core/aggregations.js'
-import { fieldColumn, sqlString } from './store.js'
+import { fieldColumn, quoted, READINGS, sqlString } from './schema.js'
 
 export interface WindowQuery {
   /** The features, in output column order. */
@@ -51,10 +51,6 @@ export function windowColumns(features: readonly WindowFeature[]): string[] {
   return features.flatMap((f) => f.aggregations.map((a) => columnName(f, a)))
 }
 
-function quoted(identifier: string): string {
-  return `"${identifier.replaceAll('"', '""')}"`
-}
-
 // first and last: by event time, ties by arrival; a HUGEINT orders (ts, stored_ts) as a pair.
 const ORDER_KEY = '(ts::HUGEINT * 18446744073709551616 + stored_ts)'
 const FIRST = `arg_min(x, ${ORDER_KEY})`
@@ -73,7 +69,7 @@ const AGGREGATE_SQL: Record<Aggregation, string> = {
 }
 
 /** One feature's windows: device, window_end and its value columns. */
-function featureSql(f: WindowFeature, q: WindowQuery): string {
+function featureSql(f: WindowFeature, q: WindowQuery, table: string): string {
   const size = f.sizeNs
   const hop = f.hopNs
   const where = [
@@ -95,7 +91,7 @@ function featureSql(f: WindowFeature, q: WindowQuery): string {
     WITH r AS (
       SELECT device, ts, stored_ts, newest_ts, CAST(${fieldColumn(f.field)} AS DOUBLE) AS x,
         ts - ((ts % ${hop}) + ${hop}) % ${hop} AS base
-      FROM readings WHERE ${where.join(' AND ')})
+      FROM ${quoted(table)} WHERE ${where.join(' AND ')})
     ${starts})
   WHERE start + ${size} > ${q.fromNs} AND start + ${size} <= ${q.toNs}
     ${q.includeLate ? '' : `AND start + ${size} > newest_ts - ${f.graceNs}`}
@@ -107,7 +103,7 @@ function featureSql(f: WindowFeature, q: WindowQuery): string {
  * `window_end` is epoch ns. A feature whose field was never stored has no
  * column in the table, so no windows: its columns are null.
  */
-export function windowsSql(q: WindowQuery, storedFields: ReadonlySet<string>): string {
+export function windowsSql(q: WindowQuery, storedFields: ReadonlySet<string>, table = READINGS): string {
   const stored = q.features.filter((f) => storedFields.has(f.field))
   const columns = q.features.flatMap((f) =>
     f.aggregations.map((a) => {
@@ -122,9 +118,10 @@ export function windowsSql(q: WindowQuery, storedFields: ReadonlySet<string>): s
   const select = `SELECT device, window_end, ${columns.join(', ')}`
   if (stored.length === 0)
     return `${select} FROM (SELECT NULL::VARCHAR AS device, NULL::BIGINT AS window_end) WHERE false`
-  if (stored.length === 1) return `${select} FROM (${featureSql(stored[0]!, q)}) ORDER BY device, window_end`
+  if (stored.length === 1)
+    return `${select} FROM (${featureSql(stored[0]!, q, table)}) ORDER BY device, window_end`
   // Each feature's rows carry only its own columns (UNION BY NAME fills the
   // rest with NULL); max() keeps the one value of each column per row.
-  const parts = stored.map((f) => `(${featureSql(f, q)})`).join(' UNION ALL BY NAME ')
+  const parts = stored.map((f) => `(${featureSql(f, q, table)})`).join(' UNION ALL BY NAME ')
   return `${select} FROM (${parts}) GROUP BY device, window_end ORDER BY device, window_end`
 }

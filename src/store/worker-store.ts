@@ -19,6 +19,7 @@
  */
 
 import { Worker } from 'node:worker_threads'
+import { reviveError } from '../core/error-transfer.js'
 import type { DeadLetter, Reading } from '../core/telemetry.js'
 import type { LineOptions } from './line-sql.js'
 import { packReadings, transferables } from './reading-columns.js'
@@ -36,7 +37,7 @@ import type {
   StoreOptions,
   WindowRow,
 } from './store.js'
-import type { WorkerData, WorkerReply, WorkerRequest } from './store-worker.js'
+import type { CursorRequest, WorkerCalls, WorkerData, WorkerReply, WorkerRequest } from './store-worker.js'
 import type { WindowQuery } from './window-sql.js'
 
 interface Pending {
@@ -59,7 +60,7 @@ export class WorkerStore implements Store {
       if (pending === undefined) return
       this.#pending.delete(reply.id)
       if (reply.ok) pending.resolve('value' in reply ? reply.value : undefined)
-      else pending.reject(new Error(reply.message))
+      else pending.reject(reviveError(reply.error))
     })
     const fail = (err: Error): void => {
       this.#failure ??= err
@@ -81,7 +82,7 @@ export class WorkerStore implements Store {
         if (reply.id !== 0) return
         worker.off('message', onMessage)
         if (reply.ok && 'ready' in reply) resolve([...reply.fields])
-        else reject(new Error(`store did not open: ${reply.ok ? 'unexpected reply' : reply.message}`))
+        else reject(reply.ok ? new Error('store did not open: unexpected reply') : reviveError(reply.error))
       }
       worker.on('message', onMessage)
       worker.once('error', reject)
@@ -92,17 +93,18 @@ export class WorkerStore implements Store {
     return new WorkerStore(worker, fields)
   }
 
-  #call<T>(method: string, ...args: unknown[]): Promise<T> {
-    return this.#send(method, args, [])
-  }
-
-  #send<T>(method: string, args: unknown[], transfer: ArrayBuffer[]): Promise<T> {
-    if (this.#failure !== null) return Promise.reject(this.#failure)
+  /** One call of the worker, typed by WorkerCalls: its arguments cross by copy, `transfer` by move. */
+  #call<M extends keyof WorkerCalls>(
+    method: M,
+    args: Parameters<WorkerCalls[M]>,
+    transfer: ArrayBuffer[] = [],
+  ): ReturnType<WorkerCalls[M]> {
+    if (this.#failure !== null) return Promise.reject(this.#failure) as ReturnType<WorkerCalls[M]>
     const id = this.#nextId++
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
-      this.#worker.postMessage({ id, method, args } satisfies WorkerRequest, transfer)
-    })
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject })
+      this.#worker.postMessage({ id, method, args } as WorkerRequest, transfer)
+    }) as ReturnType<WorkerCalls[M]>
   }
 
   storedFields(): readonly StoredField[] {
@@ -110,7 +112,7 @@ export class WorkerStore implements Store {
   }
 
   async widenField(name: string): Promise<void> {
-    await this.#call('widenField', name)
+    await this.#call('widenField', [name])
     this.#fields = this.#fields.map((f) => (f.name === name ? { name, kind: 'float' } : f))
   }
 
@@ -121,37 +123,37 @@ export class WorkerStore implements Store {
   ): Promise<void> {
     const columns = packReadings(readings)
     const fields = newFields.map((f) => ({ name: f.name, kind: f.kind }))
-    await this.#send('commit', [columns, deadLetters, fields], transferables(columns))
+    await this.#call('commit', [columns, deadLetters, fields], transferables(columns))
     if (fields.length > 0) this.#fields = [...this.#fields, ...fields]
   }
 
   async *seqRuns(): AsyncGenerator<SeqRun> {
-    yield* await this.#call<SeqRun[]>('seqRuns')
+    yield* await this.#call('seqRuns', [])
   }
 
   newestTimes(): Promise<Array<[string, bigint]>> {
-    return this.#call('newestTimes')
+    return this.#call('newestTimes', [])
   }
 
   storedCrc(device: string, boot: number, seq: number): Promise<number | null> {
-    return this.#call('storedCrc', device, boot, seq)
+    return this.#call('storedCrc', [device, boot, seq])
   }
 
-  readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
-    return this.#cursor('readings', q)
+  readings(query: ReadingQuery): AsyncGenerator<ReadingRow[]> {
+    return this.#cursor({ kind: 'readings', query })
   }
 
-  windows(q: WindowQuery): AsyncGenerator<WindowRow[]> {
-    return this.#cursor('windows', q)
+  windows(query: WindowQuery): AsyncGenerator<WindowRow[]> {
+    return this.#cursor({ kind: 'windows', query })
   }
 
   /** A query's rows, one chunk per call: memory stays bounded on both threads. */
-  async *#cursor<Row>(kind: 'readings' | 'windows', q: ReadingQuery | WindowQuery): AsyncGenerator<Row[]> {
-    const cursor = await this.#call<number>('openCursor', kind, q)
+  async *#cursor<Row>(request: CursorRequest): AsyncGenerator<Row[]> {
+    const cursor = await this.#call('openCursor', [request])
     let done = false
     try {
       for (;;) {
-        const rows = await this.#call<Row[] | null>('nextChunk', cursor)
+        const rows = (await this.#call('nextChunk', [cursor])) as Row[] | null
         if (rows === null) {
           done = true
           return
@@ -160,7 +162,7 @@ export class WorkerStore implements Store {
       }
     } finally {
       // A client that went away mid-stream must not leave the query open.
-      if (!done) await this.#call('closeCursor', cursor).catch(() => undefined)
+      if (!done) await this.#call('closeCursor', [cursor]).catch(() => undefined)
     }
   }
 
@@ -170,43 +172,43 @@ export class WorkerStore implements Store {
     options: LineOptions,
     untilStoredTs: bigint | null = null,
   ): Promise<LineBatch | null> {
-    return this.#call('linesAfter', storedTs, limit, options, untilStoredTs)
+    return this.#call('linesAfter', [storedTs, limit, options, untilStoredTs])
   }
 
   backlog(storedTs: bigint): Promise<number> {
-    return this.#call('backlog', storedTs)
+    return this.#call('backlog', [storedTs])
   }
 
   checkpoint(name: string): Promise<bigint> {
-    return this.#call('checkpoint', name)
+    return this.#call('checkpoint', [name])
   }
 
   saveCheckpoint(name: string, storedTs: bigint): Promise<void> {
-    return this.#call('saveCheckpoint', name, storedTs)
+    return this.#call('saveCheckpoint', [name, storedTs])
   }
 
   exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }> {
-    return this.#call('exportParquet', request)
+    return this.#call('exportParquet', [request])
   }
 
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]> {
-    return this.#call('deadLetters', q)
+    return this.#call('deadLetters', [q])
   }
 
   markReplayed(id: bigint, result: string): Promise<void> {
-    return this.#call('markReplayed', id, result)
+    return this.#call('markReplayed', [id, result])
   }
 
   memory(): Promise<StoreMemory> {
-    return this.#call('memory')
+    return this.#call('memory', [])
   }
 
   ping(): Promise<void> {
-    return this.#call('ping')
+    return this.#call('ping', [])
   }
 
   async close(): Promise<void> {
-    if (this.#failure === null) await this.#call('close')
+    if (this.#failure === null) await this.#call('close', [])
     await this.#worker.terminate()
   }
 }

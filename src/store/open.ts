@@ -1,0 +1,171 @@
+/**
+ * Opening the database file: DuckDB's settings, its tables made when
+ * missing, its field columns read back, and a file of an older layout
+ * brought up to this one.
+ */
+
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
+import {
+  fieldColumn,
+  fieldOfColumn,
+  KIND_OF_SQL,
+  READINGS,
+  readingsTableSql,
+  SQL_TYPE,
+  STORE_TABLES_SQL,
+  sqlString,
+} from './schema.js'
+import type { StoredField, StoreMemory, StoreOptions } from './store.js'
+
+/** What a store resumes from. */
+export interface Opened {
+  /** Field columns in table order, after the fixed ones. */
+  readonly fields: StoredField[]
+  readonly nextDeadLetterId: bigint
+  /** The stored_ts of the last reading committed. */
+  readonly lastStoredTs: bigint
+}
+
+/**
+ * How often DuckDB moves its WAL into the database file, and in what units.
+ * That checkpoint runs inside the commit that crosses the threshold, and no
+ * other commit proceeds until it ends; it rewrites the table's last,
+ * partly filled row group whole. With DuckDB's defaults (16 MB of WAL,
+ * row groups of 122,880 rows) every ~14 s at 10,000 readings/s a commit
+ * waited 60-200 ms, and every device's PUBACK and live event behind it.
+ * Row groups of 16,384 rows and a 2 MB threshold keep each checkpoint's
+ * work small: measured alone at that rate, the longest commit went from
+ * 95 ms to 17 ms (docs/configuration.md).
+ */
+const CHECKPOINT_THRESHOLD = '2MB'
+const ROW_GROUP_ROWS = 16_384
+
+export interface Database {
+  readonly instance: DuckDBInstance
+  /** Writes go through this one, one at a time. */
+  readonly write: DuckDBConnection
+  /** Reads: they see committed data only. */
+  readonly read: DuckDBConnection
+  /** Parquet files being written or served; emptied at open. */
+  readonly exportsDir: string
+  readonly opened: Opened
+}
+
+export async function openDatabase(dataDir: string, options: StoreOptions): Promise<Database> {
+  mkdirSync(dataDir, { recursive: true })
+  const exportsDir = join(dataDir, 'exports')
+  rmSync(exportsDir, { recursive: true, force: true })
+  mkdirSync(exportsDir)
+  // A deliberate bound instead of DuckDB's default (80 % of the machine): a
+  // history query larger than this spills to the data directory, it does
+  // not grow the process.
+  // The row group size is an option of ATTACH only, hence an in-memory
+  // instance that attaches the file and makes it every connection's default.
+  const instance = await DuckDBInstance.create(':memory:', {
+    memory_limit: `${options.memoryMb}MB`,
+    temp_directory: join(dataDir, 'spill'),
+    checkpoint_threshold: CHECKPOINT_THRESHOLD,
+  })
+  const connect = async (): Promise<DuckDBConnection> => {
+    const connection = await instance.connect()
+    await connection.run('USE telemetry')
+    return connection
+  }
+  const setup = await instance.connect()
+  await setup.run(
+    `ATTACH ${sqlString(join(dataDir, 'telemetry.duckdb'))} AS telemetry (ROW_GROUP_SIZE ${ROW_GROUP_ROWS})`,
+  )
+  setup.closeSync()
+  const write = await connect()
+  const read = await connect()
+  return { instance, write, read, exportsDir, opened: await migrate(write) }
+}
+
+export async function migrate(w: DuckDBConnection): Promise<Opened> {
+  const exists = await w.runAndReadAll(
+    `SELECT count(*) FROM information_schema.tables WHERE table_name = '${READINGS}'`,
+  )
+  if ((exists.getRowsJS()[0]?.[0] as bigint) === 0n) await w.run(readingsTableSql(READINGS, []))
+  for (const sql of STORE_TABLES_SQL) await w.run(sql)
+  const columns = await w.runAndReadAll(
+    `SELECT column_name, data_type FROM information_schema.columns
+     WHERE table_name = '${READINGS}' ORDER BY ordinal_position`,
+  )
+  const fields: StoredField[] = []
+  for (const [column, type] of columns.getRowsJS() as [string, string][]) {
+    const name = fieldOfColumn(column)
+    if (name === null) continue
+    const kind = KIND_OF_SQL[type]
+    if (kind === undefined) throw new Error(`${READINGS}.${column} has unexpected type ${type}`)
+    fields.push({ name, kind })
+  }
+  await addArrivalColumns(w, fields)
+  const maxId = await w.runAndReadAll('SELECT coalesce(max(id), 0) FROM dead_letters')
+  const maxStored = await w.runAndReadAll(`SELECT coalesce(max(stored_ts), 0) FROM ${READINGS}`)
+  return {
+    fields,
+    nextDeadLetterId: (maxId.getRowsJS()[0]?.[0] as bigint) + 1n,
+    lastStoredTs: maxStored.getRowsJS()[0]?.[0] as bigint,
+  }
+}
+
+/**
+ * A database made before stored_ts and newest_ts existed gets them, in
+ * their place among the fixed columns: the table is rebuilt once. Old rows
+ * are ordered by rowid (their insertion order); their stored_ts is the
+ * running maximum of recv_ts plus the row number, unique and increasing.
+ */
+async function addArrivalColumns(w: DuckDBConnection, fields: readonly StoredField[]): Promise<void> {
+  const has = await w.runAndReadAll(
+    `SELECT count(*) FROM information_schema.columns WHERE table_name = '${READINGS}' AND column_name = 'stored_ts'`,
+  )
+  if ((has.getRowsJS()[0]?.[0] as bigint) > 0n) return
+  // The field columns keep their names, types and order.
+  const fieldNames = fields.map((f) => fieldColumn(f.name))
+  await w.run('BEGIN TRANSACTION')
+  try {
+    await w.run(`ALTER TABLE ${READINGS} RENAME TO readings_v1`)
+    await w.run(readingsTableSql(READINGS, fields))
+    await w.run(`INSERT INTO ${READINGS} SELECT device, boot, seq, idx, ts, device_ts, recv_ts, offset_ns, crc, tags,
+        max(recv_ts) OVER (ORDER BY rowid ROWS UNBOUNDED PRECEDING) + row_number() OVER (ORDER BY rowid),
+        max(ts) OVER (PARTITION BY device ORDER BY rowid ROWS UNBOUNDED PRECEDING)
+        ${fieldNames.map((f) => `, ${f}`).join('')}
+      FROM readings_v1 ORDER BY rowid`)
+    await w.run('DROP TABLE readings_v1')
+    await w.run('COMMIT')
+  } catch (err) {
+    await w.run('ROLLBACK').catch(() => undefined)
+    throw err
+  }
+}
+
+/** The DDL that adds a field's column. */
+export function addFieldSql(field: StoredField): string {
+  return `ALTER TABLE ${READINGS} ADD COLUMN ${fieldColumn(field.name)} ${SQL_TYPE[field.kind]}`
+}
+
+/** What the database holds in memory now, and its limit. */
+export async function storeMemory(read: DuckDBConnection): Promise<StoreMemory> {
+  const reader = await read.runAndReadAll(
+    "SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT, current_setting('memory_limit') FROM duckdb_memory()",
+  )
+  const [used, limit] = reader.getRows()[0] as [bigint, string]
+  return { usedBytes: Number(used), limitBytes: parseDuckDBSize(limit) }
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  bytes: 1,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+}
+
+/** A size as DuckDB prints a setting, such as "953.6 MiB", in bytes (to its 0.1 of a unit). */
+function parseDuckDBSize(text: string): number {
+  const match = /^([\d.]+) ?(bytes|KiB|MiB|GiB|TiB)$/.exec(text)
+  if (match === null) throw new Error(`not a DuckDB size: ${JSON.stringify(text)}`)
+  return Math.round(Number(match[1]) * SIZE_UNITS[match[2]!]!)
+}
