@@ -236,20 +236,8 @@ export class Bridge {
     const message = guarded(() => validateMessage(decoded.body, decoded.floatPaths, this.#options.limits))
     if (message instanceof Rejection) return message
 
-    const verdict = this.#dedupe.check(device, message.boot, message.seq)
-    if (verdict.kind !== 'new') {
-      const known = verdict.crc ?? (await this.#store.storedCrc(device, message.boot, message.seq))
-      if (known !== null && known !== decoded.crc) {
-        return reject(
-          'duplicate_conflict',
-          `seq ${message.seq} (boot ${message.boot}) was stored with other content`,
-        )
-      }
-      // The first copy may still be in a commit that can fail: ack only when it is durable.
-      if (verdict.kind === 'pending') await verdict.durable
-      this.#metrics.duplicates.inc()
-      return { kind: 'duplicate' }
-    }
+    const seen = await this.#seen(device, message, decoded.crc)
+    if (seen !== null) return seen
 
     const readings = guarded(() => this.#readings(device, message, decoded.crc, recvNs))
     if (readings instanceof Rejection) return readings
@@ -264,6 +252,36 @@ export class Bridge {
     }
     this.#dedupe.settle(device, message.boot, message.seq, true)
     return { kind: 'accepted', readings }
+  }
+
+  /**
+   * null when the message's seq is new; else a duplicate (acknowledged once
+   * its first copy is durable) or a conflict. A seq whose commit failed is
+   * looked up in the store, which may hold it after all (dedupe.ts).
+   */
+  async #seen(device: string, message: Message, crc: number): Promise<IngestOutcome | Rejection | null> {
+    const verdict = this.#dedupe.check(device, message.boot, message.seq)
+    if (verdict.kind === 'new') return null
+    let known: number | null
+    if (verdict.kind === 'uncertain') {
+      known = await this.#store.storedCrc(device, message.boot, message.seq)
+      if (known === null) {
+        // Not stored: new, unless another copy was claimed while the store answered.
+        const now = this.#dedupe.check(device, message.boot, message.seq)
+        return now.kind === 'uncertain' ? null : this.#seen(device, message, crc)
+      }
+      this.#dedupe.stored(device, message.boot, message.seq, known)
+    } else known = verdict.crc ?? (await this.#store.storedCrc(device, message.boot, message.seq))
+    if (known !== null && known !== crc) {
+      return reject(
+        'duplicate_conflict',
+        `seq ${message.seq} (boot ${message.boot}) was stored with other content`,
+      )
+    }
+    // The first copy may still be in a commit that can fail: ack only when it is durable.
+    if (verdict.kind === 'pending') await verdict.durable
+    this.#metrics.duplicates.inc()
+    return { kind: 'duplicate' }
   }
 
   #readings(device: string, message: Message, crc: number, recvNs: bigint): Reading[] | Rejection {
@@ -306,7 +324,13 @@ export class Bridge {
   }
 
   async #commit(readings: Reading[], deadLetters: DeadLetter[]): Promise<void> {
-    const newFields = this.#fields.all().filter((f) => !f.stored)
+    let newFields = this.#fields.all().filter((f) => !f.stored)
+    if (newFields.length > 0) {
+      // A commit that failed may have made its columns durable all the same (dedupe.ts): not added twice.
+      const held = new Set(this.#store.storedFields().map((f) => f.name))
+      for (const f of newFields) if (held.has(f.name)) f.stored = true
+      newFields = newFields.filter((f) => !f.stored)
+    }
     const stop = this.#metrics.commitSeconds.startTimer()
     try {
       await this.#store.commit(readings, deadLetters, newFields)

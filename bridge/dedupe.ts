@@ -10,7 +10,12 @@
  * A seq moves through two states:
  *
  *   claim() ──▶ pending (in a group commit) ──commit ok──▶ stored (interval set)
- *                        └──────────commit failed──▶ forgotten (device resends)
+ *                        └──────────commit failed──▶ uncertain (device resends)
+ *
+ * A failed commit may still have been made durable: a full disk made DuckDB
+ * fail the checkpoint after a commit it had written. So a seq whose commit
+ * failed is not forgotten but uncertain, and its resend is looked up in the
+ * store before it is stored again or acknowledged as a duplicate.
  *
  * A redelivery that arrives while the first copy is pending must wait for that
  * commit before it is acknowledged: acknowledging it earlier would promise a
@@ -24,6 +29,8 @@ export type Verdict =
   /** Same seq seen before; `crc` is its payload CRC when known without the store. */
   | { readonly kind: 'stored'; readonly crc: number | null }
   | { readonly kind: 'pending'; readonly crc: number; readonly durable: Promise<void> }
+  /** Its commit failed, perhaps after it was made durable: ask the store. */
+  | { readonly kind: 'uncertain' }
 
 /** Sorted, disjoint, non-adjacent closed intervals [lo, hi]. */
 export class IntervalSet {
@@ -165,6 +172,8 @@ interface Stream {
   readonly stored: IntervalSet
   readonly pending: Claims
   readonly recent: RecentCrcs
+  /** Seqs whose commit failed; made on the first such failure. */
+  uncertain: IntervalSet | null
 }
 
 export class DedupeIndex {
@@ -179,7 +188,7 @@ export class DedupeIndex {
     }
     let stream = boots.get(boot)
     if (stream === undefined) {
-      stream = { stored: new IntervalSet(), pending: new Claims(), recent: new RecentCrcs() }
+      stream = { stored: new IntervalSet(), pending: new Claims(), recent: new RecentCrcs(), uncertain: null }
       boots.set(boot, stream)
     }
     return stream
@@ -200,6 +209,7 @@ export class DedupeIndex {
     const pending = stream.pending.get(seq)
     if (pending !== undefined) return { kind: 'pending', crc: pending.crc, durable: pending.durable }
     if (stream.stored.has(seq)) return { kind: 'stored', crc: stream.recent.get(seq) }
+    if (stream.uncertain?.has(seq)) return { kind: 'uncertain' }
     return { kind: 'new' }
   }
 
@@ -211,8 +221,15 @@ export class DedupeIndex {
   settle(device: string, boot: number, seq: number, committed: boolean): void {
     const stream = this.#stream(device, boot)
     const pending = stream.pending.take(seq)
-    if (pending === undefined || !committed) return
+    if (pending === undefined) return
+    if (committed) this.stored(device, boot, seq, pending.crc)
+    else (stream.uncertain ??= new IntervalSet()).add(seq)
+  }
+
+  /** Records seq as stored with this CRC (an uncertain one the store turned out to hold). */
+  stored(device: string, boot: number, seq: number, crc: number): void {
+    const stream = this.#stream(device, boot)
     stream.stored.add(seq)
-    stream.recent.set(seq, pending.crc)
+    stream.recent.set(seq, crc)
   }
 }

@@ -38,6 +38,13 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   const metrics = createMetrics()
   const store = await WorkerStore.open(config.dataDir, { memoryMb: config.storeMemoryMb })
   watchStoreMemory(metrics, () => store.memory())
+  metrics.storeUp.set(1)
+  store.onProblem((problem) => {
+    metrics.storeUp.set(problem === null ? 1 : 0)
+    if (problem === null) return log.warn('store reopened: commits and acknowledgements resume')
+    metrics.storeFailures.inc()
+    log.error({ problem }, 'store failed: commits are refused (not acknowledged) while it is reopened')
+  })
   let bridge: Bridge
   try {
     bridge = await Bridge.open(
@@ -130,6 +137,8 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     {
       async check() {
         if (closing) return 'shutting down'
+        const problem = store.problem()
+        if (problem !== null) return `store: ${problem}`
         await store.ping()
         return forwarder?.problem() ?? null
       },

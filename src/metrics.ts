@@ -90,6 +90,16 @@ export function createMetrics() {
       help: 'Group commits that failed; their messages were not acknowledged',
       registers,
     }),
+    storeFailures: new Counter({
+      name: 'telemetry_store_failures_total',
+      help: 'Times the store database failed (a full disk, say) and was reopened; commits meanwhile were refused, not acknowledged',
+      registers,
+    }),
+    storeUp: new Gauge({
+      name: 'telemetry_store_up',
+      help: '1 while the store commits, 0 while it has failed and is being reopened',
+      registers,
+    }),
     connectedDevices: new Gauge({
       name: 'mqtt_connected_clients',
       help: 'MQTT clients connected to the broker',

@@ -190,6 +190,11 @@ export class DuckDBStore extends StoreReads implements Store {
     }
   }
 
+  /** Moves the WAL into the database file now (DuckDB's CHECKPOINT): it fails while the disk is full. */
+  async checkpointWal(): Promise<void> {
+    await this.#exclusive(() => this.#write.run('CHECKPOINT'))
+  }
+
   saveCheckpoint(name: string, storedTs: bigint): Promise<void> {
     return this.#exclusive(() =>
       this.#write.run(`INSERT OR REPLACE INTO checkpoints VALUES (${sqlString(name)}, ${storedTs})`),

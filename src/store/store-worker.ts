@@ -2,10 +2,18 @@
  * The worker thread that owns the DuckDB database (see worker-store.ts).
  * It answers one message per call; a thrown error travels back with its
  * class and fields (src/core/error-transfer.ts).
+ *
+ * A database DuckDB has invalidated (a checkpoint that failed on a full disk,
+ * or for memory) refuses every statement until it is opened again. The
+ * worker then answers StoreUnavailableError (nothing committed, so nothing
+ * acknowledged), tells the event loop at once (`/readyz`), and reopens the
+ * file by itself, retrying with backoff until it succeeds: the WAL gives
+ * back every commit that was durable.
  */
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { type ErrorRecord, errorRecord } from '../core/error-transfer.js'
+import { StoreUnavailableError } from '../core/errors.js'
 import type { DeadLetter } from '../core/telemetry.js'
 import { DuckDBStore } from './duckdb-store.js'
 import type { ReadingColumns } from './reading-columns.js'
@@ -66,46 +74,121 @@ export type WorkerReply =
       readonly ready: true
       readonly fields: ReturnType<Store['storedFields']>
     }
+  | StoreEvent
+
+/** Unasked: the database failed (problem says why), or was reopened (problem null, its fields). */
+export type StoreEvent = {
+  readonly id: -1
+  readonly event: 'store'
+  readonly problem: string | null
+  readonly fields: ReturnType<Store['storedFields']> | null
+}
+
+/** DuckDB's words for a database it will not use again until it is reopened. */
+const INVALIDATED = /has been invalidated|must be restarted|FATAL Error/i
+const REOPEN_FIRST_MS = 250
+const REOPEN_MAX_MS = 10_000
 
 const port = parentPort!
 const { dataDir, options } = workerData as WorkerData
-const store = await DuckDBStore.open(dataDir, options).catch((err: unknown) => {
+let store: DuckDBStore | null = await DuckDBStore.open(dataDir, options).catch((err: unknown) => {
   port.postMessage({ id: 0, ok: false, error: errorRecord(err) } satisfies WorkerReply)
   return null
 })
+/** Why the database cannot be used now; null while it serves. */
+let failure: string | null = null
+/** What invalidated the database, while it is being reopened. */
+let invalidatedBy = ''
+let closed = false
+
+function open(): DuckDBStore {
+  if (store === null || failure !== null)
+    throw new StoreUnavailableError(`the store failed and is being reopened: ${failure}`)
+  return store
+}
+
+/** The database was invalidated: refuse everything, tell the event loop, reopen. */
+async function fail(reason: string): Promise<void> {
+  if (failure !== null) return
+  failure = reason
+  invalidatedBy = reason
+  port.postMessage({ id: -1, event: 'store', problem: reason, fields: null } satisfies WorkerReply)
+  const old = store
+  store = null
+  // The cursors' queries belonged to the old database: their next chunk is an error.
+  cursors.clear()
+  await old?.close().catch(() => undefined)
+  reopen(REOPEN_FIRST_MS)
+}
+
+function reopen(delayMs: number): void {
+  setTimeout(() => {
+    if (closed) return
+    // Ready only once a checkpoint succeeds: with the disk still full, the WAL it replayed cannot be written out.
+    DuckDBStore.open(dataDir, options)
+      .then(async (reopened) => {
+        try {
+          await reopened.checkpointWal()
+          return reopened
+        } catch (err) {
+          await reopened.close().catch(() => undefined)
+          throw err
+        }
+      })
+      .then(
+        (reopened) => {
+          if (closed) return void reopened.close()
+          store = reopened
+          failure = null
+          port.postMessage({
+            id: -1,
+            event: 'store',
+            problem: null,
+            fields: reopened.storedFields(),
+          } satisfies WorkerReply)
+        },
+        (err: unknown) => {
+          failure = `${invalidatedBy} (reopening failed: ${(err as Error).message})`
+          port.postMessage({ id: -1, event: 'store', problem: failure, fields: null } satisfies WorkerReply)
+          reopen(Math.min(delayMs * 2, REOPEN_MAX_MS))
+        },
+      )
+  }, delayMs)
+}
 
 /** Open readings and windows cursors, by id: the caller pulls one chunk at a time, so memory stays bounded. */
 const cursors = new Map<number, AsyncIterator<unknown[]>>()
 let nextCursor = 1
 
 const methods: WorkerCalls = {
-  commit: (readings, deadLetters, newFields) => store!.commitColumns(readings, deadLetters, newFields),
-  widenField: (name) => store!.widenField(name),
-  newestTimes: () => store!.newestTimes(),
-  storedCrc: (device, boot, seq) => store!.storedCrc(device, boot, seq),
-  deadLetters: (q) => store!.deadLetters(q),
-  markReplayed: (id, result) => store!.markReplayed(id, result),
-  memory: () => store!.memory(),
-  ping: () => store!.ping(),
+  commit: (readings, deadLetters, newFields) => open().commitColumns(readings, deadLetters, newFields),
+  widenField: (name) => open().widenField(name),
+  newestTimes: () => open().newestTimes(),
+  storedCrc: (device, boot, seq) => open().storedCrc(device, boot, seq),
+  deadLetters: (q) => open().deadLetters(q),
+  markReplayed: (id, result) => open().markReplayed(id, result),
+  memory: () => open().memory(),
+  ping: () => open().ping(),
   async seqRuns() {
     const runs = []
-    for await (const run of store!.seqRuns()) runs.push(run)
+    for await (const run of open().seqRuns()) runs.push(run)
     return runs
   },
-  exportParquet: (request) => store!.exportParquet(request),
-  linesAfter: (storedTs, limit, options, until) => store!.linesAfter(storedTs, limit, options, until),
-  backlog: (storedTs) => store!.backlog(storedTs),
-  checkpoint: (name) => store!.checkpoint(name),
-  saveCheckpoint: (name, storedTs) => store!.saveCheckpoint(name, storedTs),
+  exportParquet: (request) => open().exportParquet(request),
+  linesAfter: (storedTs, limit, options, until) => open().linesAfter(storedTs, limit, options, until),
+  backlog: (storedTs) => open().backlog(storedTs),
+  checkpoint: (name) => open().checkpoint(name),
+  saveCheckpoint: (name, storedTs) => open().saveCheckpoint(name, storedTs),
   async openCursor(request) {
     const id = nextCursor++
-    const rows = request.kind === 'readings' ? store!.readings(request.query) : store!.windows(request.query)
+    const rows = request.kind === 'readings' ? open().readings(request.query) : open().windows(request.query)
     cursors.set(id, rows[Symbol.asyncIterator]())
     return id
   },
   async nextChunk(cursor) {
     const it = cursors.get(cursor)
-    if (it === undefined) return null
+    // Gone with a database that failed: the rows so far are not the whole answer.
+    if (it === undefined) throw new StoreUnavailableError('the query was cut short: the store failed')
     const next = await it.next()
     if (next.done) cursors.delete(cursor)
     return next.done ? null : next.value
@@ -115,23 +198,36 @@ const methods: WorkerCalls = {
     cursors.delete(cursor)
   },
   async close() {
+    closed = true
     for (const it of cursors.values()) await it.return?.()
     cursors.clear()
-    await store!.close()
+    await store?.close()
   },
 }
 
 if (store !== null) {
   port.on('message', (request: WorkerRequest) => {
     const method = methods[request.method] as (...args: unknown[]) => Promise<unknown>
+    const answer = (value: unknown) =>
+      port.postMessage({ id: request.id, ok: true, value } satisfies WorkerReply)
     // A synchronous throw becomes a rejection too: every call is answered.
     Promise.resolve()
       .then(() => method.apply(methods, request.args))
-      .then(
-        (value) => port.postMessage({ id: request.id, ok: true, value } satisfies WorkerReply),
-        (err: unknown) =>
-          port.postMessage({ id: request.id, ok: false, error: errorRecord(err) } satisfies WorkerReply),
-      )
+      .then(answer, (err: unknown) => {
+        const message = (err as Error).message ?? String(err)
+        if (!INVALIDATED.test(message) || request.method === 'close')
+          return port.postMessage({
+            id: request.id,
+            ok: false,
+            error: errorRecord(err),
+          } satisfies WorkerReply)
+        // Refused even when DuckDB says the commit is durable and only the checkpoint after it failed:
+        // readings so acknowledged were missing once the database was reopened (a full disk, measured).
+        // The bridge looks up a resent seq whose commit failed before storing it again (dedupe.ts).
+        void fail(message)
+        const refused = new StoreUnavailableError(`the store failed and is being reopened: ${message}`)
+        port.postMessage({ id: request.id, ok: false, error: errorRecord(refused) } satisfies WorkerReply)
+      })
   })
   port.postMessage({ id: 0, ok: true, ready: true, fields: store.storedFields() } satisfies WorkerReply)
 }

@@ -14,8 +14,10 @@
  *        └────────── reply ◀────────────────────┘
  *
  * Calls are answered in the order the worker finishes them; writes are
- * serialized inside DuckDBStore. If the worker dies, every call fails from
- * then on: nothing is acknowledged that was not committed.
+ * serialized inside DuckDBStore. A database that fails is reopened by the
+ * worker (store-worker.ts), and problem() says so meanwhile. If the worker
+ * itself dies, every call fails from then on and problem() says why:
+ * nothing is acknowledged that was not committed.
  */
 
 import { Worker } from 'node:worker_threads'
@@ -51,11 +53,17 @@ export class WorkerStore implements Store {
   #fields: StoredField[]
   #nextId = 1
   #failure: Error | null = null
+  #problem: string | null = null
+  readonly #problemListeners = new Set<(problem: string | null) => void>()
 
   private constructor(worker: Worker, fields: StoredField[]) {
     this.#worker = worker
     this.#fields = fields
     worker.on('message', (reply: WorkerReply) => {
+      if ('event' in reply) {
+        if (reply.fields !== null) this.#fields = [...reply.fields]
+        return this.#setProblem(reply.problem)
+      }
       const pending = this.#pending.get(reply.id)
       if (pending === undefined) return
       this.#pending.delete(reply.id)
@@ -64,6 +72,7 @@ export class WorkerStore implements Store {
     })
     const fail = (err: Error): void => {
       this.#failure ??= err
+      this.#setProblem(err.message)
       for (const p of this.#pending.values()) p.reject(err)
       this.#pending.clear()
     }
@@ -79,7 +88,7 @@ export class WorkerStore implements Store {
     })
     const fields = await new Promise<StoredField[]>((resolve, reject) => {
       const onMessage = (reply: WorkerReply): void => {
-        if (reply.id !== 0) return
+        if (reply.id !== 0 || 'event' in reply) return
         worker.off('message', onMessage)
         if (reply.ok && 'ready' in reply) resolve([...reply.fields])
         else reject(reply.ok ? new Error('store did not open: unexpected reply') : reviveError(reply.error))
@@ -91,6 +100,22 @@ export class WorkerStore implements Store {
     worker.removeAllListeners('error')
     worker.removeAllListeners('exit')
     return new WorkerStore(worker, fields)
+  }
+
+  /** Why the store cannot commit now (its database failed and is being reopened, or its worker died); null while it serves. */
+  problem(): string | null {
+    return this.#problem
+  }
+
+  /** Called when problem() changes. */
+  onProblem(listener: (problem: string | null) => void): void {
+    this.#problemListeners.add(listener)
+  }
+
+  #setProblem(problem: string | null): void {
+    if (problem === this.#problem) return
+    this.#problem = problem
+    for (const listener of this.#problemListeners) listener(problem)
   }
 
   /** One call of the worker, typed by WorkerCalls: its arguments cross by copy, `transfer` by move. */
@@ -208,6 +233,7 @@ export class WorkerStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#problemListeners.clear()
     if (this.#failure === null) await this.#call('close', [])
     await this.#worker.terminate()
   }

@@ -99,14 +99,20 @@ t.test('dedupe - DedupeIndex calls a seq stored once its commit settles, keeping
   t.strictSame(index.check('d1', 0, 7), { kind: 'stored', crc: 1234 })
 })
 
-t.test('dedupe - DedupeIndex forgets a seq whose commit failed', async (t) => {
+t.test('dedupe - DedupeIndex holds a seq whose commit failed as uncertain, for the store to decide', async (t) => {
   const index = new DedupeIndex()
   index.claim('d1', 0, 7, 1234, never)
   index.settle('d1', 0, 7, false)
-  t.strictSame(index.check('d1', 0, 7), { kind: 'new' }, 'the device may resend it')
+  // The commit may have been made durable before it failed (a full disk): the resend asks the store.
+  t.strictSame(index.check('d1', 0, 7), { kind: 'uncertain' }, 'the resend is looked up in the store')
+  t.strictSame(index.check('d1', 0, 8), { kind: 'new' }, 'other seqs are not')
   index.claim('d1', 0, 7, 5678, never)
   index.settle('d1', 0, 7, true)
   t.strictSame(index.check('d1', 0, 7), { kind: 'stored', crc: 5678 }, 'the resent copy is the one kept')
+  index.claim('d1', 0, 9, 1, never)
+  index.settle('d1', 0, 9, false)
+  index.stored('d1', 0, 9, 99)
+  t.strictSame(index.check('d1', 0, 9), { kind: 'stored', crc: 99 }, 'the store held it after all')
 })
 
 t.test('dedupe - DedupeIndex ignores settle() for a seq never claimed', async (t) => {
@@ -164,7 +170,7 @@ t.test('dedupe - DedupeIndex finds pending seqs claimed and settled out of order
   index.settle('d1', 0, 5, true)
   index.settle('d1', 0, 6, false)
   t.strictSame(index.check('d1', 0, 5), { kind: 'stored', crc: 105 })
-  t.strictSame(index.check('d1', 0, 6), { kind: 'new' }, 'its commit failed')
+  t.strictSame(index.check('d1', 0, 6), { kind: 'uncertain' }, 'its commit failed')
 })
 
 t.test('dedupe - DedupeIndex keeps the CRCs of scattered seqs while it has room', async (t) => {
