@@ -13,6 +13,7 @@
 
 import { createServer, type Server, type Socket } from 'node:net'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
+import { ConnectionLimits } from './connection-limits.js'
 import { DRAIN_TIMEOUT_MESSAGE, decoupleDelivery, queueBound } from './delivery.js'
 import { releasePacketWhileIdle } from './idle-packet.js'
 import { type BrokerOptions, DEFAULT_BROKER_OPTIONS, type DisconnectReason } from './options.js'
@@ -32,10 +33,12 @@ export class TelemetryBroker {
   readonly #aedes: Aedes
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
+  readonly #limits: ConnectionLimits
 
-  private constructor(aedes: Aedes, server: Server) {
+  private constructor(aedes: Aedes, server: Server, limits: ConnectionLimits) {
     this.#aedes = aedes
     this.#server = server
+    this.#limits = limits
   }
 
   static async start(brokerOptions: BrokerOptions): Promise<TelemetryBroker> {
@@ -46,6 +49,7 @@ export class TelemetryBroker {
       closed(reason)
       return new ProtocolViolation(reason)
     }
+    const limits = new ConnectionLimits(options, closed)
     // [MQTT-3.1.3-8]: an empty client id with CleanSession 0 gets CONNACK 0x02.
     // preConnect sees the packet; authenticate answers with the return code.
     const emptyIdPersistent = new WeakSet<Client>()
@@ -56,6 +60,7 @@ export class TelemetryBroker {
       authorizeForward: queueBound(options.maxQueuedBytesPerClient, () => closed('client_queue_full')),
       preConnect(client, packet, callback) {
         if (packet.clientId === '' && packet.clean === false) emptyIdPersistent.add(client)
+        limits.connected(client.conn as Socket, packet.keepalive ?? 0)
         callback(null, true)
       },
       authenticate(client, _username, _password, callback) {
@@ -99,6 +104,7 @@ export class TelemetryBroker {
 
     let warnedParserShape = false
     const server = createServer((socket) => {
+      if (!limits.admit(socket)) return
       const guard = new PacketGuard(options.maxPacketBytes)
       const read = socket.read.bind(socket)
       // Every byte Aedes reads passes the guard first (see packet-guard.ts).
@@ -116,7 +122,7 @@ export class TelemetryBroker {
           }
         }
         const problem: GuardViolation | null = guard.check(chunk)
-        if (problem === null) return chunk
+        if (problem === null) return limits.read(socket, guard) ? chunk : null
         closed(problem)
         log.warn({ reason: problem, remote: socket.remoteAddress }, 'closing connection: protocol violation')
         socket.destroy()
@@ -132,7 +138,10 @@ export class TelemetryBroker {
         )
       }
     })
-    const broker = new TelemetryBroker(aedes, server)
+    // Refused before a byte is read: Node closes the handle and says 'drop'.
+    if (options.maxConnections > 0) server.maxConnections = options.maxConnections
+    server.on('drop', () => closed('connection_limit'))
+    const broker = new TelemetryBroker(aedes, server, limits)
 
     const count = (): void => options.onClientCountChange?.(aedes.connectedClients)
     aedes.on('client', count)
@@ -161,6 +170,11 @@ export class TelemetryBroker {
     const address = this.#server.address()
     if (address === null || typeof address === 'string') throw new Error('broker is not listening')
     return address.port
+  }
+
+  /** Bytes held for incomplete packets across all connections (see connection-limits.ts). */
+  get incompletePacketBytes(): number {
+    return this.#limits.incompletePacketBytes
   }
 
   /** Refuses new connections; the open ones keep being served until close(). */
