@@ -13,40 +13,18 @@
 
 import { createServer, type Server, type Socket } from 'node:net'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
-import type { Logger } from 'pino'
+import { ConnectionLimits } from './connection-limits.js'
+import { DRAIN_TIMEOUT_MESSAGE, decoupleDelivery, queueBound } from './delivery.js'
 import { releasePacketWhileIdle } from './idle-packet.js'
+import { type BrokerOptions, DEFAULT_BROKER_OPTIONS, type DisconnectReason } from './options.js'
 import { type GuardViolation, PacketGuard } from './packet-guard.js'
-
-export interface BrokerOptions {
-  readonly host: string
-  /** TCP port; 0 picks a free one. */
-  readonly port: number
-  /** Largest MQTT packet accepted, in bytes of Remaining Length. Default 262144. */
-  readonly maxPacketBytes: number
-  /** Time a new connection has to send CONNECT, in ms. Default 10000, at most 10000. */
-  readonly connectTimeoutMs: number
-  /**
-   * Called for every PUBLISH before it is acknowledged or routed. Resolve to
-   * let it through; reject to refuse it (the client is disconnected, nothing
-   * is acknowledged).
-   */
-  readonly onPublish: (topic: string, payload: Uint8Array, clientId: string) => Promise<void>
-  readonly onDisconnectForViolation?: (reason: string) => void
-  readonly onClientCountChange?: (connected: number) => void
-  readonly log: Logger
-}
-
-export const DEFAULT_BROKER_OPTIONS = Object.freeze({
-  maxPacketBytes: 256 * 1024,
-  connectTimeoutMs: 10_000,
-})
 
 /** Bytes of one connection read for Aedes at a time, when they hold whole packets. */
 const MAX_READ_BYTES = 16 * 1024
 
 class ProtocolViolation extends Error {
   override name = 'ProtocolViolation'
-  constructor(readonly reason: string) {
+  constructor(readonly reason: DisconnectReason) {
     super(`protocol violation: ${reason}`)
   }
 }
@@ -55,26 +33,34 @@ export class TelemetryBroker {
   readonly #aedes: Aedes
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
+  readonly #limits: ConnectionLimits
 
-  private constructor(aedes: Aedes, server: Server) {
+  private constructor(aedes: Aedes, server: Server, limits: ConnectionLimits) {
     this.#aedes = aedes
     this.#server = server
+    this.#limits = limits
   }
 
-  static async start(options: BrokerOptions): Promise<TelemetryBroker> {
+  static async start(brokerOptions: BrokerOptions): Promise<TelemetryBroker> {
+    const options = { ...DEFAULT_BROKER_OPTIONS, ...brokerOptions }
     const { log } = options
-    const violation = (reason: string): ProtocolViolation => {
-      options.onDisconnectForViolation?.(reason)
+    const closed = (reason: DisconnectReason): void => options.onDisconnectForViolation?.(reason)
+    const violation = (reason: DisconnectReason): ProtocolViolation => {
+      closed(reason)
       return new ProtocolViolation(reason)
     }
+    const limits = new ConnectionLimits(options, closed)
     // [MQTT-3.1.3-8]: an empty client id with CleanSession 0 gets CONNACK 0x02.
     // preConnect sees the packet; authenticate answers with the return code.
     const emptyIdPersistent = new WeakSet<Client>()
 
     const aedes = await Aedes.createBroker({
       connectTimeout: Math.min(options.connectTimeoutMs, 10_000),
+      drainTimeout: options.slowClientTimeoutMs,
+      authorizeForward: queueBound(options.maxQueuedBytesPerClient, () => closed('client_queue_full')),
       preConnect(client, packet, callback) {
         if (packet.clientId === '' && packet.clean === false) emptyIdPersistent.add(client)
+        limits.connected(client.conn as Socket, packet.keepalive ?? 0)
         callback(null, true)
       },
       authenticate(client, _username, _password, callback) {
@@ -114,8 +100,11 @@ export class TelemetryBroker {
       },
     })
 
+    decoupleDelivery(aedes)
+
     let warnedParserShape = false
     const server = createServer((socket) => {
+      if (!limits.admit(socket)) return
       const guard = new PacketGuard(options.maxPacketBytes)
       const read = socket.read.bind(socket)
       // Every byte Aedes reads passes the guard first (see packet-guard.ts).
@@ -133,8 +122,8 @@ export class TelemetryBroker {
           }
         }
         const problem: GuardViolation | null = guard.check(chunk)
-        if (problem === null) return chunk
-        options.onDisconnectForViolation?.(problem)
+        if (problem === null) return limits.read(socket, guard) ? chunk : null
+        closed(problem)
         log.warn({ reason: problem, remote: socket.remoteAddress }, 'closing connection: protocol violation')
         socket.destroy()
         return null
@@ -149,13 +138,21 @@ export class TelemetryBroker {
         )
       }
     })
-    const broker = new TelemetryBroker(aedes, server)
+    // Refused before a byte is read: Node closes the handle and says 'drop'.
+    if (options.maxConnections > 0) server.maxConnections = options.maxConnections
+    server.on('drop', () => closed('connection_limit'))
+    const broker = new TelemetryBroker(aedes, server, limits)
 
     const count = (): void => options.onClientCountChange?.(aedes.connectedClients)
     aedes.on('client', count)
     aedes.on('clientDisconnect', count)
+    // Aedes reports a drain timeout once per write that was waiting: count the client once.
+    const slow = new WeakSet<Client>()
     aedes.on('clientError', (client, err) => {
-      if (!(err instanceof ProtocolViolation))
+      if (err.message === DRAIN_TIMEOUT_MESSAGE) {
+        if (!slow.has(client)) closed('slow_client')
+        slow.add(client)
+      } else if (!(err instanceof ProtocolViolation))
         log.debug({ clientId: client.id, err: err.message }, 'client error')
     })
 
@@ -175,6 +172,11 @@ export class TelemetryBroker {
     return address.port
   }
 
+  /** Bytes held for incomplete packets across all connections (see connection-limits.ts). */
+  get incompletePacketBytes(): number {
+    return this.#limits.incompletePacketBytes
+  }
+
   /** Refuses new connections; the open ones keep being served until close(). */
   stopAccepting(): void {
     if (this.#server.listening) this.#server.close()
@@ -189,7 +191,7 @@ export class TelemetryBroker {
 }
 
 /** Why a PUBLISH must close the connection, or null. */
-function publishProblem(packet: PublishPacket): string | null {
+function publishProblem(packet: PublishPacket): DisconnectReason | null {
   // [MQTT-2.3.1-1]: QoS 1 and 2 PUBLISH carry a non-zero packet identifier.
   if (packet.qos > 0 && packet.messageId === 0) return 'packet_id_zero'
   // [MQTT-4.7.2-1]: $-topics belong to the server; wildcards Aedes refuses itself.

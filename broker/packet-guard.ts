@@ -15,6 +15,10 @@
  *   chunk ─▶ [ type byte ] ─▶ [ length 1-4 bytes ] ─▶ [ body: skip, or topic for PUBLISH ] ─┐
  *               ▲                                                                        │
  *               └────────────────────────────────────────────────────────────────────────┘
+ *
+ * It also counts, for the broker's connection limits, the packets it has
+ * seen whole and the bytes of the one begun and not yet complete: what the
+ * parser behind it holds until the rest arrives.
  */
 
 export type GuardViolation = 'packet_too_large' | 'malformed_length' | 'topic_not_utf8' | 'topic_contains_nul'
@@ -35,6 +39,9 @@ export class PacketGuard {
   #remaining = 0
   /** For a PUBLISH: the topic length prefix and topic bytes read so far. */
   #topic: number[] | null = null
+  /** Bytes of the current packet read so far, fixed header included. */
+  #packetBytes = 0
+  #packets = 0
 
   constructor(maxPacketBytes: number) {
     this.#maxPacketBytes = maxPacketBytes
@@ -68,17 +75,29 @@ export class PacketGuard {
     return whole
   }
 
+  /** Packets read whole so far. */
+  get packets(): number {
+    return this.#packets
+  }
+
+  /** Bytes of a packet begun and not yet complete: 0 between packets. */
+  get heldBytes(): number {
+    return this.#state === HEADER ? 0 : this.#packetBytes
+  }
+
   /** Feeds the next bytes of the stream; returns the first violation, or null. */
   check(chunk: Uint8Array): GuardViolation | null {
     let i = 0
     while (i < chunk.length) {
       if (this.#state === HEADER) {
         this.#type = chunk[i++]! >> 4
+        this.#packetBytes = 1
         this.#state = LENGTH
         this.#length = 0
         this.#lengthBytes = 0
       } else if (this.#state === LENGTH) {
         const byte = chunk[i++]!
+        this.#packetBytes++
         this.#length += (byte & 0x7f) * 128 ** this.#lengthBytes
         this.#lengthBytes++
         if (byte & 0x80) {
@@ -88,7 +107,8 @@ export class PacketGuard {
         if (this.#length > this.#maxPacketBytes) return 'packet_too_large'
         this.#remaining = this.#length
         this.#topic = this.#type === PUBLISH ? [] : null
-        this.#state = this.#remaining === 0 ? HEADER : BODY
+        if (this.#remaining === 0) this.#completed()
+        else this.#state = BODY
       } else {
         const take = Math.min(this.#remaining, chunk.length - i)
         if (this.#topic !== null) {
@@ -96,11 +116,17 @@ export class PacketGuard {
           if (violation !== null) return violation
         }
         i += take
+        this.#packetBytes += take
         this.#remaining -= take
-        if (this.#remaining === 0) this.#state = HEADER
+        if (this.#remaining === 0) this.#completed()
       }
     }
     return null
+  }
+
+  #completed(): void {
+    this.#state = HEADER
+    this.#packets++
   }
 
   #readTopic(chunk: Uint8Array, start: number, available: number): GuardViolation | null {

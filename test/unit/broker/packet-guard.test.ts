@@ -118,3 +118,43 @@ t.test('packet guard - whole packets within a bound, from a packet start only', 
   t.equal(guard.check(three.subarray(0, 5)), null)
   t.equal(guard.wholePacketsWithin(three.subarray(5), 100), 0)
 })
+
+t.test(
+  'packet-guard - counts whole packets and the bytes of the one begun, wherever the cuts fall',
+  async (t) => {
+    // PINGREQ (2 bytes, empty body), a PUBLISH with a two-byte Remaining Length (203 bytes), PINGREQ.
+    const publish = Buffer.concat([
+      Buffer.from([0x30, 0xc8, 0x01, 0, 3, 0x61, 0x2f, 0x62]),
+      Buffer.alloc(195),
+    ])
+    const stream = Buffer.concat([Buffer.from([0xc0, 0]), publish, Buffer.from([0xc0, 0])])
+    const ends = [2, 2 + publish.length, stream.length]
+    /** What the guard must say after the first `n` bytes. */
+    const want = (n: number) => {
+      const done = ends.filter((end) => end <= n)
+      return { packets: done.length, heldBytes: n - (done.at(-1) ?? 0) }
+    }
+    const wrong: string[] = []
+    for (let k = 1; k < stream.length; k++) {
+      const guard = new PacketGuard(1024)
+      for (const [from, to] of [
+        [0, k],
+        [k, stream.length],
+      ] as const) {
+        guard.check(stream.subarray(from, to))
+        const got = { packets: guard.packets, heldBytes: guard.heldBytes }
+        if (JSON.stringify(got) !== JSON.stringify(want(to)))
+          wrong.push(`cut at ${k}, after ${to}: ${JSON.stringify(got)}`)
+      }
+    }
+    t.strictSame(wrong, [], 'split in two at every boundary')
+    wrong.length = 0
+    const guard = new PacketGuard(1024)
+    for (let n = 1; n <= stream.length; n++) {
+      guard.check(stream.subarray(n - 1, n))
+      if (JSON.stringify({ packets: guard.packets, heldBytes: guard.heldBytes }) !== JSON.stringify(want(n)))
+        wrong.push(`byte ${n}`)
+    }
+    t.strictSame(wrong, [], 'one byte at a time')
+  },
+)

@@ -1,0 +1,99 @@
+/**
+ * The broker's options and their defaults. Every limit a client can hit is
+ * here, with what the client sees; each closure is counted through
+ * `onDisconnectForViolation(reason)`, whose reasons are `DisconnectReason`.
+ */
+
+import type { Logger } from 'pino'
+import type { GuardViolation } from './packet-guard.js'
+
+/** Why the broker closed (or refused) a connection: the `reason` label of its counter. */
+export type DisconnectReason =
+  | GuardViolation
+  | 'packet_id_zero'
+  | 'reserved_topic'
+  | 'topic_invalid'
+  /** Refused at accept: `maxConnections` open already. */
+  | 'connection_limit'
+  /** Refused at accept: `maxConnectionsPerAddress` open already from its address. */
+  | 'address_connection_limit'
+  /** Held the oldest incomplete packet when the `maxIncompletePacketBytes` budget was exceeded. */
+  | 'incomplete_packet_budget'
+  /** Keep alive 0 and no whole packet for `keepaliveZeroIdleMs`. */
+  | 'idle_timeout'
+  /** Its socket did not drain within `slowClientTimeoutMs`. */
+  | 'slow_client'
+  /** More than `maxQueuedBytesPerClient` waiting in its socket when the next message came for it. */
+  | 'client_queue_full'
+
+export interface BrokerLimits {
+  /** Largest MQTT packet accepted, in bytes of Remaining Length. The connection is closed on the fixed header. Default 262144. */
+  readonly maxPacketBytes: number
+  /** Time a new connection has to send CONNECT, in ms. Default 10000, at most 10000. */
+  readonly connectTimeoutMs: number
+  /**
+   * Open MQTT connections in all; the next is closed as soon as it is
+   * accepted, before a byte is read (Node's `server.maxConnections`). 0: no
+   * cap. Default 20000.
+   */
+  readonly maxConnections?: number
+  /**
+   * Open MQTT connections from one remote address; the next is closed as soon
+   * as it is accepted. 0: no cap. Default 10000, so that one simulator (or
+   * one NAT) can run the 10,000 devices `npm run simulate` allows.
+   */
+  readonly maxConnectionsPerAddress?: number
+  /**
+   * Bytes of packets begun and not yet complete, held across all
+   * connections. Past it, the connections whose incomplete packet is oldest
+   * are closed until the rest fit. Default 67108864 (64 MiB: 256 packets of
+   * the default maximum size).
+   */
+  readonly maxIncompletePacketBytes?: number
+  /**
+   * A connection whose CONNECT asked for keep alive 0 (no keep alive
+   * [MQTT-3.1.2-10]) is closed after this long without a whole control
+   * packet, in ms. Others are closed by their keep alive [MQTT-3.1.2-24].
+   * 0: never. Default 300000.
+   */
+  readonly keepaliveZeroIdleMs?: number
+  /**
+   * A client whose socket has had bytes waiting since a write found it full
+   * (over 16 KiB unsent) is disconnected if it does not drain within this
+   * time, in ms (Aedes's `drainTimeout`; 0: never, not recommended). Default 5000.
+   */
+  readonly slowClientTimeoutMs?: number
+  /**
+   * A client with more than this many bytes waiting in its socket when
+   * another message is routed to it is disconnected at once, whatever the
+   * time: bounds what one slow subscriber holds. 0: no bound. Default 4194304 (4 MiB).
+   */
+  readonly maxQueuedBytesPerClient?: number
+}
+
+export interface BrokerOptions extends BrokerLimits {
+  readonly host: string
+  /** TCP port; 0 picks a free one. */
+  readonly port: number
+  /**
+   * Called for every PUBLISH before it is acknowledged or routed. Resolve to
+   * let it through; reject to refuse it (the client is disconnected, nothing
+   * is acknowledged).
+   */
+  readonly onPublish: (topic: string, payload: Uint8Array, clientId: string) => Promise<void>
+  /** A connection closed or refused by a limit or for breaking the protocol. */
+  readonly onDisconnectForViolation?: (reason: DisconnectReason) => void
+  readonly onClientCountChange?: (connected: number) => void
+  readonly log: Logger
+}
+
+export const DEFAULT_BROKER_OPTIONS = Object.freeze({
+  maxPacketBytes: 256 * 1024,
+  connectTimeoutMs: 10_000,
+  maxConnections: 20_000,
+  maxConnectionsPerAddress: 10_000,
+  maxIncompletePacketBytes: 64 * 1024 * 1024,
+  keepaliveZeroIdleMs: 300_000,
+  slowClientTimeoutMs: 5_000,
+  maxQueuedBytesPerClient: 4 * 1024 * 1024,
+}) satisfies Required<BrokerLimits>
