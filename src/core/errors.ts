@@ -99,6 +99,26 @@ export class StoreUnavailableError extends TelemetryError {
   override readonly statusCode = 503
 }
 
+/** Too many history queries are running and waiting: retry after `retryAfterS` (sent as Retry-After). */
+export class StoreBusyError extends TelemetryError {
+  override name = 'StoreBusyError'
+  override readonly code = 'TLM_ERR_BUSY'
+  override readonly statusCode = 503
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super(message)
+  }
+}
+
+/** A history query ran past its time limit (--query-timeout-ms) and was stopped: ask for less. */
+export class QueryTimeoutError extends TelemetryError {
+  override name = 'QueryTimeoutError'
+  override readonly code = 'TLM_ERR_QUERY_TIMEOUT'
+  override readonly statusCode = 503
+}
+
 /**
  * Why the bridge refused a payload. These strings are stored with every dead
  * letter and exposed over HTTP and in metrics: they are part of the contract

@@ -19,6 +19,7 @@ import { InvalidParameterError, StoreUnavailableError } from '../core/errors.js'
 import type { DeadLetter, Reading } from '../core/telemetry.js'
 import { appendDeadLetters, appendReadings } from './append.js'
 import { addFieldSql, type Database, openDatabase } from './open.js'
+import { DEFAULT_QUERY_LIMITS, QueryGate, type QueryLimits } from './query-gate.js'
 import { packReadings, type ReadingColumns } from './reading-columns.js'
 import { StoreReads } from './reads.js'
 import { fieldColumn, READINGS, sqlString } from './schema.js'
@@ -39,9 +40,9 @@ export class DuckDBStore extends StoreReads implements Store {
   /** Operations on the write connection, one at a time: a transaction must not take in another's statements. */
   #writes: Promise<unknown> = Promise.resolve()
 
-  private constructor(db: Database) {
+  private constructor(db: Database, queries: QueryLimits) {
     const fields = [...db.opened.fields]
-    super(db.read, fields, db.exportsDir)
+    super(db.read, new QueryGate(db.connect, queries), fields, db.exportsDir)
     this.#fields = fields
     this.#instance = db.instance
     this.#write = db.write
@@ -53,7 +54,7 @@ export class DuckDBStore extends StoreReads implements Store {
     dataDir: string,
     options: StoreOptions = { memoryMb: DEFAULT_STORE_MEMORY_MB },
   ): Promise<DuckDBStore> {
-    return new DuckDBStore(await openDatabase(dataDir, options))
+    return new DuckDBStore(await openDatabase(dataDir, options), options.queries ?? DEFAULT_QUERY_LIMITS)
   }
 
   /**

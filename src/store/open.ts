@@ -51,6 +51,8 @@ export interface Database {
   /** Parquet files being written or served; emptied at open. */
   readonly exportsDir: string
   readonly opened: Opened
+  /** A new connection: each history query runs on its own (query-gate.ts). */
+  connect(): Promise<DuckDBConnection>
 }
 
 export async function openDatabase(dataDir: string, options: StoreOptions): Promise<Database> {
@@ -80,7 +82,7 @@ export async function openDatabase(dataDir: string, options: StoreOptions): Prom
   setup.closeSync()
   const write = await connect()
   const read = await connect()
-  return { instance, write, read, exportsDir, opened: await migrate(write) }
+  return { instance, write, read, exportsDir, opened: await migrate(write), connect }
 }
 
 export async function migrate(w: DuckDBConnection): Promise<Opened> {

@@ -10,6 +10,7 @@ import type { DuckDBConnection } from '@duckdb/node-api'
 import { queryDeadLetters } from './dead-letter-sql.js'
 import { type LineOptions, linesSql } from './line-sql.js'
 import { storeMemory } from './open.js'
+import type { QueryGate } from './query-gate.js'
 import { parquetCopySql, readingRow, readingsSql, selectedFields, windowRow } from './reading-sql.js'
 import { READINGS, sqlString } from './schema.js'
 import type {
@@ -28,13 +29,20 @@ import { type WindowQuery, windowsSql } from './window-sql.js'
 
 export class StoreReads {
   readonly #read: DuckDBConnection
+  readonly #queries: QueryGate
   /** The writer's field columns, in table order: read as they grow. */
   readonly #fields: readonly StoredField[]
   /** Parquet files being written or served; emptied at open. */
   readonly #exportsDir: string
 
-  constructor(read: DuckDBConnection, fields: readonly StoredField[], exportsDir: string) {
+  constructor(
+    read: DuckDBConnection,
+    queries: QueryGate,
+    fields: readonly StoredField[],
+    exportsDir: string,
+  ) {
     this.#read = read
+    this.#queries = queries
     this.#fields = fields
     this.#exportsDir = exportsDir
   }
@@ -75,10 +83,23 @@ export class StoreReads {
   }
 
   /** Stored readings in event-time order, streamed in chunks for bounded memory. */
-  async *readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
+  async *readings(q: ReadingQuery, signal?: AbortSignal): AsyncGenerator<ReadingRow[]> {
     const fields = selectedFields(q, this.#fields)
-    const result = await this.#read.stream(readingsSql(READINGS, q, fields))
-    for await (const rows of result.yieldRowsJs()) yield rows.map((row) => readingRow(row, fields))
+    for await (const rows of this.#stream(readingsSql(READINGS, q, fields), signal))
+      yield rows.map((row) => readingRow(row, fields))
+  }
+
+  /** A history query's rows, admitted by the gate, on a connection of its own. */
+  async *#stream(sql: string, signal: AbortSignal | undefined): AsyncGenerator<unknown[][]> {
+    const query = await this.#queries.admit(signal)
+    try {
+      const result = await query.connection.stream(sql)
+      for await (const rows of result.yieldRowsJs()) yield rows
+    } catch (err) {
+      return query.rethrow(err)
+    } finally {
+      query.done()
+    }
   }
 
   /** Up to `limit` readings stored after storedTs as InfluxDB lines: the forwarder's next batch. */
@@ -114,11 +135,9 @@ export class StoreReads {
   }
 
   /** Feature windows over stored readings (src/store/window-sql.ts), in chunks. */
-  async *windows(q: WindowQuery): AsyncGenerator<WindowRow[]> {
-    const result = await this.#read.stream(windowsSql(q, this.#storedFieldNames()))
-    for await (const rows of result.yieldRowsJs()) {
+  async *windows(q: WindowQuery, signal?: AbortSignal): AsyncGenerator<WindowRow[]> {
+    for await (const rows of this.#stream(windowsSql(q, this.#storedFieldNames()), signal))
       yield rows.map(windowRow)
-    }
   }
 
   #storedFieldNames(): Set<string> {
@@ -126,14 +145,17 @@ export class StoreReads {
   }
 
   /** Writes a query's rows to a new Parquet file in the exports directory. */
-  async exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }> {
+  async exportParquet(request: ParquetExport, signal?: AbortSignal): Promise<{ path: string; rows: number }> {
     const path = join(this.#exportsDir, `${randomUUID()}.parquet`)
+    const query = await this.#queries.admit(signal)
     try {
-      const r = await this.#read.runAndReadAll(parquetCopySql(READINGS, request, this.#fields, path))
+      const r = await query.connection.runAndReadAll(parquetCopySql(READINGS, request, this.#fields, path))
       return { path, rows: Number(r.getRowsJS()[0]?.[0] ?? 0) }
     } catch (err) {
       rmSync(path, { force: true })
-      throw err
+      return query.rethrow(err)
+    } finally {
+      query.done()
     }
   }
 

@@ -17,7 +17,7 @@ import { StoreUnavailableError } from '../core/errors.js'
 import type { DeadLetter } from '../core/telemetry.js'
 import { DuckDBStore } from './duckdb-store.js'
 import type { ReadingColumns } from './reading-columns.js'
-import type { ReadingQuery, SeqRun, Store, StoredField, StoreOptions } from './store.js'
+import type { ParquetExport, ReadingQuery, SeqRun, Store, StoredField, StoreOptions } from './store.js'
 import type { WindowQuery } from './window-sql.js'
 
 /** What the worker answers: the Store's calls, with iterables as cursors and readings as columns. */
@@ -31,7 +31,6 @@ export interface WorkerCalls
     | 'markReplayed'
     | 'memory'
     | 'ping'
-    | 'exportParquet'
     | 'linesAfter'
     | 'backlog'
     | 'checkpoint'
@@ -44,6 +43,9 @@ export interface WorkerCalls
     newFields: readonly StoredField[],
   ): Promise<void>
   seqRuns(): Promise<SeqRun[]>
+  /** exportParquet, abortable by `abort(query)`. */
+  exportParquet(request: ParquetExport, query: number): ReturnType<Store['exportParquet']>
+  abort(query: number): Promise<void>
   openCursor(request: CursorRequest): Promise<number>
   /** The cursor's next chunk of rows; null when it is done. */
   nextChunk(cursor: number): Promise<unknown[] | null>
@@ -116,6 +118,7 @@ async function fail(reason: string): Promise<void> {
   const old = store
   store = null
   // The cursors' queries belonged to the old database: their next chunk is an error.
+  for (const cursor of cursors.values()) cursor.abort.abort()
   cursors.clear()
   await old?.close().catch(() => undefined)
   reopen(REOPEN_FIRST_MS)
@@ -156,9 +159,18 @@ function reopen(delayMs: number): void {
   }, delayMs)
 }
 
-/** Open readings and windows cursors, by id: the caller pulls one chunk at a time, so memory stays bounded. */
-const cursors = new Map<number, AsyncIterator<unknown[]>>()
+/**
+ * Open readings and windows cursors, by id: the caller pulls one chunk at a
+ * time, so memory stays bounded. Closing one aborts it, which interrupts its
+ * query even while a chunk is being computed.
+ */
+const cursors = new Map<
+  number,
+  { readonly rows: AsyncIterator<unknown[]>; readonly abort: AbortController }
+>()
 let nextCursor = 1
+/** Parquet exports running, by the caller's id, to abort. */
+const exports = new Map<number, AbortController>()
 
 const methods: WorkerCalls = {
   commit: (readings, deadLetters, newFields) => open().commitColumns(readings, deadLetters, newFields),
@@ -174,32 +186,49 @@ const methods: WorkerCalls = {
     for await (const run of open().seqRuns()) runs.push(run)
     return runs
   },
-  exportParquet: (request) => open().exportParquet(request),
+  async exportParquet(request, query) {
+    const abort = new AbortController()
+    exports.set(query, abort)
+    try {
+      return await open().exportParquet(request, abort.signal)
+    } finally {
+      exports.delete(query)
+    }
+  },
+  async abort(query) {
+    exports.get(query)?.abort()
+  },
   linesAfter: (storedTs, limit, options, until) => open().linesAfter(storedTs, limit, options, until),
   backlog: (storedTs) => open().backlog(storedTs),
   checkpoint: (name) => open().checkpoint(name),
   saveCheckpoint: (name, storedTs) => open().saveCheckpoint(name, storedTs),
   async openCursor(request) {
     const id = nextCursor++
-    const rows = request.kind === 'readings' ? open().readings(request.query) : open().windows(request.query)
-    cursors.set(id, rows[Symbol.asyncIterator]())
+    const abort = new AbortController()
+    const rows =
+      request.kind === 'readings'
+        ? open().readings(request.query, abort.signal)
+        : open().windows(request.query, abort.signal)
+    cursors.set(id, { rows: rows[Symbol.asyncIterator](), abort })
     return id
   },
-  async nextChunk(cursor) {
-    const it = cursors.get(cursor)
+  async nextChunk(id) {
+    const cursor = cursors.get(id)
     // Gone with a database that failed: the rows so far are not the whole answer.
-    if (it === undefined) throw new StoreUnavailableError('the query was cut short: the store failed')
-    const next = await it.next()
-    if (next.done) cursors.delete(cursor)
+    if (cursor === undefined) throw new StoreUnavailableError('the query was cut short: the store failed')
+    const next = await cursor.rows.next()
+    if (next.done) cursors.delete(id)
     return next.done ? null : next.value
   },
-  async closeCursor(cursor) {
-    await cursors.get(cursor)?.return?.()
-    cursors.delete(cursor)
+  async closeCursor(id) {
+    const cursor = cursors.get(id)
+    cursors.delete(id)
+    cursor?.abort.abort()
+    await cursor?.rows.return?.()
   },
   async close() {
     closed = true
-    for (const it of cursors.values()) await it.return?.()
+    for (const cursor of cursors.values()) cursor.abort.abort()
     cursors.clear()
     await store?.close()
   },

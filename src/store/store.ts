@@ -8,6 +8,7 @@
 
 import type { DeadLetter, FieldKind, Reading } from '../core/telemetry.js'
 import type { LineOptions } from './line-sql.js'
+import type { QueryLimits } from './query-gate.js'
 import type { WindowQuery } from './window-sql.js'
 
 export interface StoredField {
@@ -108,6 +109,8 @@ export const DEFAULT_STORE_MEMORY_MB = 1000
 export interface StoreOptions {
   /** DuckDB's memory_limit, MB. */
   readonly memoryMb: number
+  /** Admission and time limit of history queries (query-gate.ts); defaults when absent. */
+  readonly queries?: QueryLimits
 }
 
 export interface StoreMemory {
@@ -140,16 +143,19 @@ export interface IngestLog {
 /** The history routes': the local store answers it, and so does InfluxDB history (src/influx/history.ts). */
 export interface HistoryReader {
   storedFields(): readonly StoredField[]
-  /** Stored readings in event-time order, in chunks. */
-  readings(q: ReadingQuery): AsyncIterable<ReadingRow[]>
+  /**
+   * Stored readings in event-time order, in chunks. `signal`: the caller went
+   * away; the query is interrupted at once (a route's client that closed).
+   */
+  readings(q: ReadingQuery, signal?: AbortSignal): AsyncIterable<ReadingRow[]>
   /** Feature windows over stored readings, in (device, window end) order, in chunks. */
-  windows(q: WindowQuery): AsyncIterable<WindowRow[]>
+  windows(q: WindowQuery, signal?: AbortSignal): AsyncIterable<WindowRow[]>
   /**
    * Writes the rows to a new Parquet file under the data directory and
    * returns its path; the caller deletes it. DuckDB writes it as the query
    * runs, so memory stays bounded whatever the size.
    */
-  exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }>
+  exportParquet(request: ParquetExport, signal?: AbortSignal): Promise<{ path: string; rows: number }>
 }
 
 /** The InfluxDB forwarder's: the readings after a durable position, as line protocol. */

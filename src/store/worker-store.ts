@@ -164,30 +164,42 @@ export class WorkerStore implements Store {
     return this.#call('storedCrc', [device, boot, seq])
   }
 
-  readings(query: ReadingQuery): AsyncGenerator<ReadingRow[]> {
-    return this.#cursor({ kind: 'readings', query })
+  readings(query: ReadingQuery, signal?: AbortSignal): AsyncGenerator<ReadingRow[]> {
+    return this.#cursor({ kind: 'readings', query }, signal)
   }
 
-  windows(query: WindowQuery): AsyncGenerator<WindowRow[]> {
-    return this.#cursor({ kind: 'windows', query })
+  windows(query: WindowQuery, signal?: AbortSignal): AsyncGenerator<WindowRow[]> {
+    return this.#cursor({ kind: 'windows', query }, signal)
   }
 
   /** A query's rows, one chunk per call: memory stays bounded on both threads. */
-  async *#cursor<Row>(request: CursorRequest): AsyncGenerator<Row[]> {
+  /**
+   * A query's rows, one chunk per call: memory stays bounded on both threads.
+   * Aborting `signal`, or returning early, closes the worker's cursor at once,
+   * which interrupts its query even while a chunk is being computed.
+   */
+  async *#cursor<Row>(request: CursorRequest, signal: AbortSignal | undefined): AsyncGenerator<Row[]> {
+    signal?.throwIfAborted()
     const cursor = await this.#call('openCursor', [request])
-    let done = false
+    let open = true
+    const close = () => {
+      if (!open) return
+      open = false
+      this.#call('closeCursor', [cursor]).catch(() => undefined)
+    }
+    signal?.addEventListener('abort', close, { once: true })
     try {
       for (;;) {
         const rows = (await this.#call('nextChunk', [cursor])) as Row[] | null
         if (rows === null) {
-          done = true
+          open = false
           return
         }
         yield rows
       }
     } finally {
-      // A client that went away mid-stream must not leave the query open.
-      if (!done) await this.#call('closeCursor', [cursor]).catch(() => undefined)
+      signal?.removeEventListener('abort', close)
+      close()
     }
   }
 
@@ -212,8 +224,16 @@ export class WorkerStore implements Store {
     return this.#call('saveCheckpoint', [name, storedTs])
   }
 
-  exportParquet(request: ParquetExport): Promise<{ path: string; rows: number }> {
-    return this.#call('exportParquet', [request])
+  async exportParquet(request: ParquetExport, signal?: AbortSignal): Promise<{ path: string; rows: number }> {
+    signal?.throwIfAborted()
+    const query = this.#nextId++
+    const abort = () => void this.#call('abort', [query]).catch(() => undefined)
+    signal?.addEventListener('abort', abort, { once: true })
+    try {
+      return await this.#call('exportParquet', [request, query])
+    } finally {
+      signal?.removeEventListener('abort', abort)
+    }
   }
 
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]> {
