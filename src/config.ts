@@ -9,8 +9,9 @@
 import type { ClockCorrection } from '../bridge/index.js'
 import type { FieldKind } from './core/telemetry.js'
 
+export { DEFAULT_MAX_BACKLOG_BYTES } from './config/influx-options.js'
 export { configFile, DEFAULT_CONFIG, loadConfig, readCommandLine } from './config/load.js'
-export { DEFAULT_MAX_BACKLOG_BYTES, packageRoot } from './config/options.js'
+export { packageRoot } from './config/option-row.js'
 
 /** Units and defaults of each setting: docs/configuration.md, or `OPTIONS` in config/options.ts. */
 export interface Config {

@@ -5,7 +5,8 @@
  * differs from what this makes.
  */
 
-import { ROWS, variableOf } from './options.js'
+import { variableOf } from './option-row.js'
+import { ROWS } from './options.js'
 import { accepted } from './schema.js'
 
 export const BEGIN = '<!-- options: generated from src/config/options.ts by `npm run docs:config` -->'

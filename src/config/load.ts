@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util'
 import type { ErrorObject } from 'ajv'
 import type { Config } from '../config.js'
 import { ConfigError } from '../core/errors.js'
-import { type Flag, OPTIONS, ROWS, variableOf } from './options.js'
+import { variableOf } from './option-row.js'
+import { type Flag, OPTIONS, ROWS } from './options.js'
 import { accepted, fromText, validateSettings } from './schema.js'
 
 /** A value someone gave, and where: `--mqtt-port`, `MQTT_PORT`, `site.json: mqtt-port`. */

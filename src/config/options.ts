@@ -5,53 +5,15 @@
  * a unit is read from the name's end (`-ms`, `-mb`, `-bytes`). Reading
  * (load.ts), checking (ajv, with these schemas) and the table of
  * docs/configuration.md (docs.ts) all come from here: a new option is a
- * new row.
+ * new row (what a row holds: option-row.ts).
  */
 
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { CLOCK_CORRECTIONS, DEFAULT_CLOCK_OPTIONS } from '../../bridge/index.js'
-import type { Config, InfluxConfig } from '../config.js'
 import { DEVICE_ID_PATTERN, NAME_PATTERN } from '../core/telemetry.js'
 import { DEFAULT_STORE_MEMORY_MB } from '../store/index.js'
-
-/** The JSON Schema keywords the table uses. */
-export interface OptionSchema {
-  readonly type?: 'string' | 'integer' | 'boolean' | 'array' | 'object'
-  readonly enum?: readonly (string | number)[]
-  readonly const?: number
-  readonly minimum?: number
-  readonly maximum?: number
-  readonly minLength?: number
-  readonly pattern?: string
-  readonly anyOf?: readonly OptionSchema[]
-  readonly items?: OptionSchema
-  readonly propertyNames?: OptionSchema
-  readonly additionalProperties?: OptionSchema
-}
-
-export interface Option {
-  /** Where the value lands in Config. */
-  readonly key: Exclude<keyof Config, 'influx'> | `influx.${keyof InfluxConfig}`
-  /** The value as the config file holds it; a flag's or variable's text is read into this type. */
-  readonly schema: OptionSchema
-  /** Absent: no value unless one is given (null in Config). */
-  readonly default?: unknown
-  /** The default as the docs show it, where the value is not for readers (a path of this machine). */
-  readonly defaultText?: string
-  /** Markdown, for docs/configuration.md. */
-  readonly description: string
-  /** What a wrong value is told it must be, where the schema cannot say it in words. */
-  readonly accepted?: string
-  /** A file that must be readable at start. */
-  readonly readable?: true
-  /** Left out of `--print-config`. */
-  readonly secret?: true
-  /** Applied to a valid value. */
-  readonly normalize?: (value: string) => string
-}
-
-export const DEFAULT_MAX_BACKLOG_BYTES = 1024 ** 3
+import { INFLUX_OPTIONS } from './influx-options.js'
+import { type Option, packageRoot, TEXT } from './option-row.js'
 
 /**
  * The least the store may be given. Measured, writing 2 float fields: at 16
@@ -61,7 +23,6 @@ export const DEFAULT_MAX_BACKLOG_BYTES = 1024 ** 3
  */
 const MIN_STORE_MEMORY_MB = 64
 
-const TEXT = { type: 'string', minLength: 1 } as const
 const PORT = { type: 'integer', minimum: 0, maximum: 65535 } as const
 const ms = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum }) as const
 
@@ -170,60 +131,7 @@ export const OPTIONS = {
     default: 15_000,
     description: 'comment line sent on idle SSE streams, so proxies keep them open',
   },
-  'influx-url': {
-    key: 'influx.url',
-    schema: { type: 'string', pattern: '^https?://[^/]+' },
-    accepted: 'an http:// or https:// URL',
-    normalize: (url) => url.replace(/\/+$/, ''),
-    description:
-      'forward every stored reading to the InfluxDB at `http://host:8086`: see [influxdb.md](influxdb.md); the other `--influx-*` options and `--max-backlog-bytes` need it',
-  },
-  'influx-version': {
-    key: 'influx.version',
-    schema: { enum: ['auto', 1, 2] },
-    default: 'auto',
-    description:
-      '`1`: `/write?db=&rp=` (InfluxDB 1.x); `2`: `/api/v2/write` (1.8+, 2.x, 3.x); `auto`: by the `X-Influxdb-Version` header of `/ping`',
-  },
-  'influx-token': {
-    key: 'influx.token',
-    schema: TEXT,
-    secret: true,
-    description: 'sent as `Authorization: Token …`; left out by `--print-config`',
-  },
-  'influx-org': { key: 'influx.org', schema: TEXT, description: 'InfluxDB 2.x and 3.x organization' },
-  'influx-bucket': { key: 'influx.bucket', schema: TEXT, description: 'InfluxDB 2.x and 3.x bucket' },
-  'influx-db': { key: 'influx.db', schema: TEXT, description: 'InfluxDB 1.x database' },
-  'influx-rp': { key: 'influx.rp', schema: TEXT, description: 'InfluxDB 1.x retention policy' },
-  'influx-measurement': {
-    key: 'influx.measurement',
-    schema: { type: 'string', pattern: NAME_PATTERN.source },
-    default: 'telemetry',
-    description: 'the measurement every reading is written to',
-  },
-  'influx-tags': {
-    key: 'influx.tags',
-    schema: {
-      type: 'array',
-      items: { type: 'string', pattern: NAME_PATTERN.source.replace('^', '^(?!device$)') },
-    },
-    default: [],
-    accepted: `comma-separated names matching ${NAME_PATTERN.source}, other than device`,
-    description: 'reading tags written as InfluxDB tags, e.g. `site,line` (`device` always is)',
-  },
-  'max-backlog-bytes': {
-    key: 'influx.maxBacklogBytes',
-    schema: { type: 'integer', minimum: 1024 },
-    default: DEFAULT_MAX_BACKLOG_BYTES,
-    description:
-      'unforwarded InfluxDB backlog (1 GiB by default) past which ingest is held back: see [influxdb.md](influxdb.md#outages-and-the-backlog)',
-  },
-  'history-source': {
-    key: 'historySource',
-    schema: { enum: ['local', 'influx'] },
-    default: 'local',
-    description: '`influx`: serve `/v1/telemetry` and `/v1/windows` from InfluxDB (needs `--influx-url`)',
-  },
+  ...INFLUX_OPTIONS,
   'clock-correction': {
     key: 'clockCorrection',
     schema: { enum: CLOCK_CORRECTIONS },
@@ -273,19 +181,3 @@ void _everyFieldHasARow
 
 /** The rows in table order, typed as rows. */
 export const ROWS: readonly (readonly [Flag, Option])[] = Object.entries(OPTIONS) as [Flag, Option][]
-
-/** `max-backlog-bytes` → `MAX_BACKLOG_BYTES`. */
-export const variableOf = (flag: string): string => flag.toUpperCase().replaceAll('-', '_')
-
-/** The unit a name ends with, as a reader writes it. */
-export function unitOf(flag: string): string | null {
-  const unit = /-(ms|mb|bytes)$/.exec(flag)?.[1]
-  return unit === undefined ? null : unit === 'mb' ? 'MB' : unit
-}
-
-/** The folder holding package.json, from src/ or from dist/src/. */
-export function packageRoot(): string {
-  let dir = import.meta.dirname
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
-  return dir
-}

@@ -6,7 +6,8 @@
  */
 
 import { Ajv } from 'ajv'
-import { type Option, type OptionSchema, ROWS, unitOf } from './options.js'
+import { type Option, type OptionSchema, unitOf } from './option-row.js'
+import { ROWS } from './options.js'
 
 /**
  * A flag's or variable's text as the schema's type: `1883` a number, `true`

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { withOptionsTable } from './docs.js'
-import { packageRoot } from './options.js'
+import { packageRoot } from './option-row.js'
 
 const path = join(packageRoot(), 'docs', 'configuration.md')
 writeFileSync(path, withOptionsTable(readFileSync(path, 'utf8')))
