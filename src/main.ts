@@ -2,19 +2,27 @@
 
 import { pino } from 'pino'
 import { startApp } from './app.js'
-import { loadConfig } from './config.js'
+import { configFile, readCommandLine } from './config.js'
 import { ConfigError } from './core/errors.js'
 
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>
+  let commandLine: ReturnType<typeof readCommandLine>
   try {
-    config = loadConfig(process.argv.slice(2), process.env)
+    commandLine = readCommandLine(process.argv.slice(2), process.env)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)
       process.exit(2)
     }
     throw err
+  }
+  const { config } = commandLine
+  if (commandLine.printConfig) {
+    const { file, redacted } = configFile(config)
+    process.stdout.write(`${JSON.stringify(file, null, 2)}\n`)
+    for (const flag of redacted)
+      process.stderr.write(`--${flag} is a secret, left out: give it again by flag or variable\n`)
+    return // exit 0 once stdout is flushed
   }
   const log = pino({ level: config.logLevel })
   let app: Awaited<ReturnType<typeof startApp>>
