@@ -21,6 +21,7 @@ import {
 import { CLOCK_VALID_FROM_NS } from '../src/core/time.js'
 import type { DeadLetterLog, IngestLog } from '../src/store/index.js'
 import { type ClockOptions, ClockTracker, DEFAULT_CLOCK_OPTIONS } from './clock.js'
+import { DEFAULT_DEAD_LETTER_LIMITS, DeadLetterBudget, type DeadLetterLimits } from './dead-letter-budget.js'
 import { decodePayload } from './decode.js'
 import { DedupeIndex } from './dedupe.js'
 import { FieldRegistry } from './field-types.js'
@@ -44,6 +45,7 @@ export interface BridgeOptions {
   readonly clock: ClockOptions
   readonly watermark: WatermarkOptions
   readonly limits: ValidateLimits
+  readonly deadLetters: DeadLetterLimits
 }
 
 export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = Object.freeze({
@@ -54,6 +56,7 @@ export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = Object.freeze({
   clock: DEFAULT_CLOCK_OPTIONS,
   watermark: DEFAULT_WATERMARK_OPTIONS,
   limits: DEFAULT_VALIDATE_LIMITS,
+  deadLetters: DEFAULT_DEAD_LETTER_LIMITS,
 })
 
 export type IngestOutcome =
@@ -74,12 +77,19 @@ export class Bridge {
   readonly #clock: ClockTracker
   readonly #commits: GroupCommit
   readonly #listeners = new Set<Listener>()
+  readonly #deadLetterBudget: DeadLetterBudget
   #admission: () => Promise<void> | null = () => null
   /** Each device's watermark, over every reading handed to a commit: stored as newest_ts. */
   readonly #watermarks: Watermarks
 
-  private constructor(store: BridgeStore, options: BridgeOptions, metrics: BridgeMetrics) {
+  private constructor(
+    store: BridgeStore,
+    options: BridgeOptions,
+    metrics: BridgeMetrics,
+    deadLetterBytes: number,
+  ) {
     this.#store = store
+    this.#deadLetterBudget = new DeadLetterBudget(options.deadLetters, deadLetterBytes)
     this.#options = options
     this.#metrics = metrics
     this.#fields = new FieldRegistry(options.maxFields)
@@ -90,7 +100,7 @@ export class Bridge {
 
   /** Loads pinned types and the dedupe index from the store. */
   static async open(store: BridgeStore, options: BridgeOptions, metrics: BridgeMetrics): Promise<Bridge> {
-    const bridge = new Bridge(store, options, metrics)
+    const bridge = new Bridge(store, options, metrics, await store.deadLetterBytes())
     for (const [name, kind] of Object.entries(options.fieldTypes)) {
       const stored = store.storedFields().find((f) => f.name.toLowerCase() === name.toLowerCase())
       if (stored !== undefined && stored.name !== name) {
@@ -148,10 +158,25 @@ export class Bridge {
     const outcome = await this.#process(topic, payload, recvNs, publisher)
     if (outcome instanceof Rejection) {
       const device = deviceOf(topic)
-      await this.#commits.add(
-        [],
-        [{ recvTsNs: recvNs, device, topic, reason: outcome.reason, detail: outcome.detail, payload }],
-      )
+      const cap = this.#deadLetterBudget.admit(device, payload.length, Date.now())
+      // Over a cap: acknowledged all the same (a resend would be refused again), counted, not stored.
+      if (cap !== null) this.#metrics.deadLettersNotStored.inc({ cap })
+      else {
+        const letter = {
+          recvTsNs: recvNs,
+          device,
+          topic,
+          reason: outcome.reason,
+          detail: outcome.detail,
+          payload,
+        }
+        try {
+          await this.#commits.add([], [letter])
+        } catch (err) {
+          this.#deadLetterBudget.unstored(payload.length)
+          throw err
+        }
+      }
       this.#metrics.messagesRejected.inc({ reason: outcome.reason })
       return { kind: 'rejected', reason: outcome.reason, detail: outcome.detail }
     }
@@ -194,6 +219,8 @@ export class Bridge {
    */
   forgetIdle(nowNs: bigint, idleNs: bigint): number {
     let forgotten = 0
+    // A bucket untouched for a minute is full again: forgetting it changes nothing.
+    this.#deadLetterBudget.forgetIdle(Number(nowNs / 1_000_000n) - 60_000)
     for (const device of [...this.#watermarks.idleSince(nowNs - idleNs)]) {
       this.#watermarks.forget(device)
       this.#clock.forget(device)

@@ -18,4 +18,5 @@ export interface BridgeMetrics {
   readonly commitSeconds: Histogram
   readonly commitReadings: Histogram
   readonly commitErrors: Counter
+  readonly deadLettersNotStored: Counter<'cap'>
 }

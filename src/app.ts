@@ -36,7 +36,14 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
   const metrics = createMetrics()
-  const store = await WorkerStore.open(config.dataDir, { memoryMb: config.storeMemoryMb })
+  const store = await WorkerStore.open(config.dataDir, {
+    memoryMb: config.storeMemoryMb,
+    queries: {
+      maxRunning: config.maxQueries,
+      maxQueued: config.maxQueuedQueries,
+      timeoutMs: config.queryTimeoutMs,
+    },
+  })
   watchStoreMemory(metrics, () => store.memory())
   metrics.storeUp.set(1)
   store.onProblem((problem) => {
@@ -54,6 +61,10 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
         acceptUnwrapped: config.acceptUnwrapped,
         ownTopicOnly: config.deviceAuth === 'client-id',
         fieldTypes: config.fieldTypes,
+        deadLetters: {
+          perDevicePerMinute: config.deadLettersPerDeviceMinute,
+          maxTotalBytes: config.deadLetterMaxMb * 1e6,
+        },
         clock: {
           ...DEFAULT_BRIDGE_OPTIONS.clock,
           mode: config.clockCorrection,
@@ -103,11 +114,22 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   })
   // Partial updates for low-latency consumers, and idle devices' windows closed and forgotten.
   const idleNs = BigInt(config.deviceIdleMs) * 1_000_000n
+  let notStoredLogged = 0
   const timers = [
     setInterval(() => {
       const now = nowNs()
       engine.evictIdle(now, idleNs)
       bridge.forgetIdle(now, idleNs)
+      // One line a minute at most, not one per refused message.
+      void metrics.deadLettersNotStored.get().then(({ values }) => {
+        const notStored = values.reduce((sum, v) => sum + v.value, 0)
+        if (notStored > notStoredLogged)
+          log.warn(
+            { notStored: notStored - notStoredLogged },
+            'refused messages acknowledged but not kept as dead letters: over --dead-letters-per-device-minute or --dead-letter-max-mb',
+          )
+        notStoredLogged = notStored
+      })
     }, 60_000),
     ...(config.partialMs > 0 ? [setInterval(() => engine.partials(), config.partialMs)] : []),
   ]
@@ -122,6 +144,12 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     host: config.host,
     port: config.mqttPort,
     maxPacketBytes: config.maxPacketBytes,
+    maxConnections: config.maxConnections,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    maxIncompletePacketBytes: config.maxIncompletePacketBytes,
+    keepaliveZeroIdleMs: config.keepaliveZeroIdleMs,
+    slowClientTimeoutMs: config.slowClientTimeoutMs,
+    maxQueuedBytesPerClient: config.maxQueuedBytesPerClient,
     log: log.child({ module: 'broker' }),
     async onPublish(topic, payload, clientId) {
       if (closing) throw new Error('shutting down')

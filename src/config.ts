@@ -61,6 +61,18 @@ export interface Config {
   readonly clockStableReadings: number
   /** A device silent this long, by receive time, has its open windows closed and its state forgotten, ms. */
   readonly deviceIdleMs: number
+  /** Limits (src/config/limit-options.ts, docs/operations.md). */
+  readonly maxConnections: number
+  readonly maxConnectionsPerAddress: number
+  readonly maxIncompletePacketBytes: number
+  readonly keepaliveZeroIdleMs: number
+  readonly slowClientTimeoutMs: number
+  readonly maxQueuedBytesPerClient: number
+  readonly maxQueries: number
+  readonly maxQueuedQueries: number
+  readonly queryTimeoutMs: number
+  readonly deadLettersPerDeviceMinute: number
+  readonly deadLetterMaxMb: number
 }
 
 export interface InfluxConfig {

@@ -90,6 +90,12 @@ export function createMetrics() {
       help: 'Group commits that failed; their messages were not acknowledged',
       registers,
     }),
+    deadLettersNotStored: new Counter({
+      name: 'telemetry_dead_letters_not_stored_total',
+      help: 'Refused messages acknowledged but not kept as dead letters: over the per-device rate (cap="rate") or the total size (cap="size")',
+      labelNames: ['cap'] as const,
+      registers,
+    }),
     storeFailures: new Counter({
       name: 'telemetry_store_failures_total',
       help: 'Times the store database failed (a full disk, say) and was reopened; commits meanwhile were refused, not acknowledged',

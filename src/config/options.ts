@@ -13,6 +13,7 @@ import { CLOCK_CORRECTIONS, DEFAULT_CLOCK_OPTIONS } from '../../bridge/index.js'
 import { DEVICE_ID_PATTERN, NAME_PATTERN } from '../core/telemetry.js'
 import { DEFAULT_STORE_MEMORY_MB } from '../store/index.js'
 import { INFLUX_OPTIONS } from './influx-options.js'
+import { LIMIT_OPTIONS } from './limit-options.js'
 import { type Option, packageRoot, TEXT } from './option-row.js'
 
 /**
@@ -132,6 +133,7 @@ export const OPTIONS = {
     description: 'comment line sent on idle SSE streams, so proxies keep them open',
   },
   ...INFLUX_OPTIONS,
+  ...LIMIT_OPTIONS,
   'clock-correction': {
     key: 'clockCorrection',
     schema: { enum: CLOCK_CORRECTIONS },

@@ -2,6 +2,7 @@
 
 export { DuckDBStore } from './duckdb-store.js'
 export type { LineOptions } from './line-sql.js'
+export { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-gate.js'
 export { parquetCopySql, windowRow } from './reading-sql.js'
 export { readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {

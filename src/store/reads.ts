@@ -159,6 +159,14 @@ export class StoreReads {
     }
   }
 
+  /** Payload bytes the stored dead letters hold. */
+  async deadLetterBytes(): Promise<number> {
+    const r = await this.#read.runAndReadAll(
+      'SELECT coalesce(sum(octet_length(payload)), 0)::BIGINT FROM dead_letters',
+    )
+    return Number(r.getRowsJS()[0]?.[0] ?? 0)
+  }
+
   /** Dead letters, their payloads only as far as q.payloadBytes allows (dead-letter-sql.ts). */
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]> {
     return queryDeadLetters(this.#read, q)

@@ -27,6 +27,7 @@ export interface WorkerCalls
     | 'widenField'
     | 'newestTimes'
     | 'storedCrc'
+    | 'deadLetterBytes'
     | 'deadLetters'
     | 'markReplayed'
     | 'memory'
@@ -177,6 +178,7 @@ const methods: WorkerCalls = {
   widenField: (name) => open().widenField(name),
   newestTimes: () => open().newestTimes(),
   storedCrc: (device, boot, seq) => open().storedCrc(device, boot, seq),
+  deadLetterBytes: () => open().deadLetterBytes(),
   deadLetters: (q) => open().deadLetters(q),
   markReplayed: (id, result) => open().markReplayed(id, result),
   memory: () => open().memory(),

@@ -138,6 +138,8 @@ export interface IngestLog {
   newestTimes(): Promise<Array<[string, bigint]>>
   /** CRC of a stored message, or null when there is none. */
   storedCrc(device: string, boot: number, seq: number): Promise<number | null>
+  /** Payload bytes the stored dead letters hold. */
+  deadLetterBytes(): Promise<number>
 }
 
 /** The history routes': the local store answers it, and so does InfluxDB history (src/influx/history.ts). */

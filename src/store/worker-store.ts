@@ -160,6 +160,10 @@ export class WorkerStore implements Store {
     return this.#call('newestTimes', [])
   }
 
+  deadLetterBytes(): Promise<number> {
+    return this.#call('deadLetterBytes', [])
+  }
+
   storedCrc(device: string, boot: number, seq: number): Promise<number | null> {
     return this.#call('storedCrc', [device, boot, seq])
   }

@@ -19,6 +19,7 @@ import t from 'tap'
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.js'
 import { tempDir } from '../helpers/app.js'
 import { haveProgram } from '../helpers/external.js'
+import { metric } from '../helpers/http.js'
 import { reading } from '../helpers/mqtt.js'
 import { MAIN_JS } from '../helpers/process.js'
 
@@ -100,12 +101,6 @@ function payload(seq: number): Buffer {
 async function readyz(httpPort: number): Promise<{ status: number; body: { message?: string } }> {
   const res = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(5_000) })
   return { status: res.status, body: (await res.json()) as { message?: string } }
-}
-
-async function metric(httpPort: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
-  return line === undefined ? Number.NaN : Number(line.split(' ')[1])
 }
 
 function connectClient(port: number, clientId: string): Promise<MqttClient> {

@@ -99,21 +99,24 @@ t.test('dedupe - DedupeIndex calls a seq stored once its commit settles, keeping
   t.strictSame(index.check('d1', 0, 7), { kind: 'stored', crc: 1234 })
 })
 
-t.test('dedupe - DedupeIndex holds a seq whose commit failed as uncertain, for the store to decide', async (t) => {
-  const index = new DedupeIndex()
-  index.claim('d1', 0, 7, 1234, never)
-  index.settle('d1', 0, 7, false)
-  // The commit may have been made durable before it failed (a full disk): the resend asks the store.
-  t.strictSame(index.check('d1', 0, 7), { kind: 'uncertain' }, 'the resend is looked up in the store')
-  t.strictSame(index.check('d1', 0, 8), { kind: 'new' }, 'other seqs are not')
-  index.claim('d1', 0, 7, 5678, never)
-  index.settle('d1', 0, 7, true)
-  t.strictSame(index.check('d1', 0, 7), { kind: 'stored', crc: 5678 }, 'the resent copy is the one kept')
-  index.claim('d1', 0, 9, 1, never)
-  index.settle('d1', 0, 9, false)
-  index.stored('d1', 0, 9, 99)
-  t.strictSame(index.check('d1', 0, 9), { kind: 'stored', crc: 99 }, 'the store held it after all')
-})
+t.test(
+  'dedupe - DedupeIndex holds a seq whose commit failed as uncertain, for the store to decide',
+  async (t) => {
+    const index = new DedupeIndex()
+    index.claim('d1', 0, 7, 1234, never)
+    index.settle('d1', 0, 7, false)
+    // The commit may have been made durable before it failed (a full disk): the resend asks the store.
+    t.strictSame(index.check('d1', 0, 7), { kind: 'uncertain' }, 'the resend is looked up in the store')
+    t.strictSame(index.check('d1', 0, 8), { kind: 'new' }, 'other seqs are not')
+    index.claim('d1', 0, 7, 5678, never)
+    index.settle('d1', 0, 7, true)
+    t.strictSame(index.check('d1', 0, 7), { kind: 'stored', crc: 5678 }, 'the resent copy is the one kept')
+    index.claim('d1', 0, 9, 1, never)
+    index.settle('d1', 0, 9, false)
+    index.stored('d1', 0, 9, 99)
+    t.strictSame(index.check('d1', 0, 9), { kind: 'stored', crc: 99 }, 'the store held it after all')
+  },
+)
 
 t.test('dedupe - DedupeIndex ignores settle() for a seq never claimed', async (t) => {
   const index = new DedupeIndex()
