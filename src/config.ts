@@ -61,6 +61,8 @@ export interface Config {
   readonly clockStableReadings: number
   /** A device silent this long, by receive time, has its open windows closed and its state forgotten, ms. */
   readonly deviceIdleMs: number
+  /** On SIGTERM, exit (code 1) if shutting down takes longer, ms. Default 8000. */
+  readonly shutdownTimeoutMs: number
   /** Limits (src/config/limit-options.ts, docs/operations.md). */
   readonly maxConnections: number
   readonly maxConnectionsPerAddress: number

@@ -41,6 +41,10 @@ async function main(): Promise<void> {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'shutting down: finishing commits in flight')
+    setTimeout(() => {
+      log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown took too long; exiting anyway')
+      process.exit(1)
+    }, config.shutdownTimeoutMs).unref()
     app.close().then(
       () => {
         log.info('stopped')

@@ -165,6 +165,13 @@ export const OPTIONS = {
     default: DEFAULT_CLOCK_OPTIONS.stableReadings,
     description: '`auto`: and over how many readings at least',
   },
+  'shutdown-timeout-ms': {
+    key: 'shutdownTimeoutMs',
+    schema: ms(1000, 600_000),
+    default: 8000,
+    description:
+      "on SIGTERM or SIGINT, commits in flight are finished and acknowledged, then everything closes; past this the process exits anyway (code 1), leaving what was not committed unacknowledged for devices to resend. Below Docker's 10 s grace by default",
+  },
   'device-idle-ms': {
     key: 'deviceIdleMs',
     schema: ms(60_000, 2_592_000_000),
