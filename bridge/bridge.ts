@@ -40,6 +40,8 @@ export interface BridgeOptions {
   readonly ownTopicOnly: boolean
   /** Distinct fields the store may hold. Default 1024. */
   readonly maxFields: number
+  /** Distinct fields one device may add (since start). Default 256. */
+  readonly maxFieldsPerDevice: number
   /** Field types fixed by configuration; they win over first-seen types. */
   readonly fieldTypes: Readonly<Record<string, FieldKind>>
   readonly clock: ClockOptions
@@ -52,6 +54,7 @@ export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = Object.freeze({
   acceptUnwrapped: true,
   ownTopicOnly: false,
   maxFields: 1024,
+  maxFieldsPerDevice: 256,
   fieldTypes: {},
   clock: DEFAULT_CLOCK_OPTIONS,
   watermark: DEFAULT_WATERMARK_OPTIONS,
@@ -92,7 +95,7 @@ export class Bridge {
     this.#deadLetterBudget = new DeadLetterBudget(options.deadLetters, deadLetterBytes)
     this.#options = options
     this.#metrics = metrics
-    this.#fields = new FieldRegistry(options.maxFields)
+    this.#fields = new FieldRegistry(options.maxFields, options.maxFieldsPerDevice)
     this.#clock = new ClockTracker(options.clock)
     this.#watermarks = new Watermarks(options.watermark)
     this.#commits = new GroupCommit((readings, deadLetters) => this.#commit(readings, deadLetters))
@@ -313,7 +316,7 @@ export class Bridge {
 
   #readings(device: string, message: Message, crc: number, recvNs: bigint): Reading[] | Rejection {
     const tags = message.tags === null ? null : JSON.stringify(message.tags)
-    const resolved = this.#fields.resolve(message.samples.map((s) => s.fields))
+    const resolved = this.#fields.resolve(device, message.samples.map((s) => s.fields))
     if (resolved instanceof Rejection) return resolved
     // The readings go to the group commit right after this, in this order:
     // the order in which they are stored and reach the feature engine.

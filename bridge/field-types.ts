@@ -22,9 +22,13 @@ export class FieldRegistry {
   /** Keyed by lower-case name: store column names are case-insensitive. */
   readonly #fields = new Map<string, PinnedField>()
   readonly #maxFields: number
+  readonly #maxPerDevice: number
+  /** How many fields each device has added: one junk device cannot use up the store's places. */
+  readonly #addedBy = new Map<string, number>()
 
-  constructor(maxFields: number) {
+  constructor(maxFields: number, maxPerDevice: number) {
     this.#maxFields = maxFields
+    this.#maxPerDevice = maxPerDevice
   }
 
   /** Registers a field the store already holds or the configuration declares. */
@@ -47,7 +51,7 @@ export class FieldRegistry {
    * Returns each sample's fields as they are to be stored (ints widened to
    * float where the field is pinned float).
    */
-  resolve(samples: readonly (readonly Field[])[]): Field[][] | Rejection {
+  resolve(device: string, samples: readonly (readonly Field[])[]): Field[][] | Rejection {
     const fresh = new Map<string, PinnedField>()
     const out: Field[][] = []
     for (const fields of samples) {
@@ -58,7 +62,14 @@ export class FieldRegistry {
         let pinned = this.#fields.get(key) ?? fresh.get(key)
         if (pinned === undefined) {
           if (this.#fields.size + fresh.size >= this.#maxFields) {
-            return reject('too_many_fields', `the store holds ${this.#maxFields} fields already`)
+            return reject('too_many_fields', `the store holds ${this.#maxFields} fields already (--max-fields)`)
+          }
+          const added = this.#addedBy.get(device) ?? 0
+          if (added + fresh.size >= this.#maxPerDevice) {
+            return reject(
+              'too_many_fields',
+              `device ${device} has added ${added} fields already (--max-fields-per-device ${this.#maxPerDevice})`,
+            )
           }
           pinned = { name: field.name, kind: field.kind, stored: false }
           fresh.set(key, pinned)
@@ -76,6 +87,7 @@ export class FieldRegistry {
       out.push(resolved ?? fields.slice())
     }
     for (const [key, pinned] of fresh) this.#fields.set(key, pinned)
+    if (fresh.size > 0) this.#addedBy.set(device, (this.#addedBy.get(device) ?? 0) + fresh.size)
     return out
   }
 }

@@ -61,6 +61,8 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
         acceptUnwrapped: config.acceptUnwrapped,
         ownTopicOnly: config.deviceAuth === 'client-id',
         fieldTypes: config.fieldTypes,
+        maxFields: config.maxFields,
+        maxFieldsPerDevice: config.maxFieldsPerDevice,
         deadLetters: {
           perDevicePerMinute: config.deadLettersPerDeviceMinute,
           maxTotalBytes: config.deadLetterMaxMb * 1e6,

@@ -4,7 +4,7 @@
  * client sees at each limit and which metric counts it.
  */
 
-import { DEFAULT_DEAD_LETTER_LIMITS } from '../../bridge/index.js'
+import { DEFAULT_BRIDGE_OPTIONS, DEFAULT_DEAD_LETTER_LIMITS } from '../../bridge/index.js'
 import { DEFAULT_BROKER_OPTIONS } from '../../broker/index.js'
 import { DEFAULT_QUERY_LIMITS } from '../store/index.js'
 import type { Option } from './option-row.js'
@@ -12,6 +12,20 @@ import type { Option } from './option-row.js'
 const count = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum }) as const
 
 export const LIMIT_OPTIONS = {
+  'max-fields': {
+    key: 'maxFields',
+    schema: count(1, 100_000),
+    default: DEFAULT_BRIDGE_OPTIONS.maxFields,
+    description:
+      'distinct field names the store holds; a message adding one more is a `too_many_fields` dead letter',
+  },
+  'max-fields-per-device': {
+    key: 'maxFieldsPerDevice',
+    schema: count(1, 100_000),
+    default: DEFAULT_BRIDGE_OPTIONS.maxFieldsPerDevice,
+    description:
+      'distinct field names one device may add (counted since start), so one device cannot use up `--max-fields`; past it a `too_many_fields` dead letter',
+  },
   'max-connections': {
     key: 'maxConnections',
     schema: count(0, 1_000_000),
