@@ -1,24 +1,31 @@
 /**
- * The option table of docs/configuration.md, generated from `OPTIONS`
- * between two markers; the prose around it is written by hand. `npm run
- * docs:config` rewrites it, and a unit test fails while the committed doc
- * differs from what this makes.
+ * The option table of docs/configuration.md and the limits table of
+ * docs/operations.md, generated from `OPTIONS` between markers; the prose
+ * around them is written by hand. `npm run docs:config` rewrites them, and
+ * a unit test fails while a committed doc differs from what this makes.
  */
 
-import { variableOf } from './option-row.js'
+import { type Option, variableOf } from './option-row.js'
 import { ROWS } from './options.js'
 import { accepted } from './schema.js'
 
 export const BEGIN = '<!-- options: generated from src/config/options.ts by `npm run docs:config` -->'
 export const END = '<!-- end of options -->'
+export const LIMITS_BEGIN = '<!-- limits: generated from src/config/options.ts by `npm run docs:config` -->'
+export const LIMITS_END = '<!-- end of limits -->'
+
+const cell = (text: string) => text.replaceAll('|', '\\|')
+
+function defaultOf(option: Option): string {
+  const value = option.default
+  const none = value === undefined || (typeof value === 'object' && Object.keys(value ?? {}).length === 0)
+  return option.defaultText ?? (none ? 'none' : `\`${String(value)}\``)
+}
 
 /** The Markdown table: one row per option, in table order. */
 export function optionsTable(): string {
-  const cell = (text: string) => text.replaceAll('|', '\\|')
   const rows = ROWS.map(([flag, option]) => {
-    const value = option.default
-    const none = value === undefined || (typeof value === 'object' && Object.keys(value ?? {}).length === 0)
-    const shown = option.defaultText ?? (none ? 'none' : `\`${String(value)}\``)
+    const shown = defaultOf(option)
     // Patterns in code spans, so that Markdown leaves their `_` and `[` alone.
     const words = accepted(flag, option).replace(/\^\S*\$/g, (pattern) => `\`${pattern}\``)
     const names = `\`--${flag}\` | \`${variableOf(flag)}\``
@@ -27,10 +34,34 @@ export function optionsTable(): string {
   return ['| flag | variable | default | accepted | meaning |', '|---|---|---|---|---|', ...rows].join('\n')
 }
 
+/** The limits table: every option that bounds a cost, what hitting it looks like and what counts it. */
+export function limitsTable(): string {
+  const rows = ROWS.flatMap(([flag, option]) =>
+    option.limit === undefined
+      ? []
+      : [
+          `| \`--${flag}\` | ${defaultOf(option)} | ${cell(option.description)} | ${cell(option.limit.sees)} | ${cell(option.limit.metric)} |`,
+        ],
+  )
+  return [
+    '| flag | default | bounds | what a client sees | counted in |',
+    '|---|---|---|---|---|',
+    ...rows,
+  ].join('\n')
+}
+
 /** The doc with its generated table replaced by the current one. */
 export function withOptionsTable(doc: string): string {
-  const start = doc.indexOf(BEGIN)
-  const end = doc.indexOf(END)
-  if (start < 0 || end < start) throw new Error(`the doc lacks the markers ${BEGIN} and ${END}`)
-  return `${doc.slice(0, start + BEGIN.length)}\n${optionsTable()}\n${doc.slice(end)}`
+  return replaced(doc, BEGIN, END, optionsTable())
+}
+
+export function withLimitsTable(doc: string): string {
+  return replaced(doc, LIMITS_BEGIN, LIMITS_END, limitsTable())
+}
+
+function replaced(doc: string, begin: string, end: string, table: string): string {
+  const start = doc.indexOf(begin)
+  const stop = doc.indexOf(end)
+  if (start < 0 || stop < start) throw new Error(`the doc lacks the markers ${begin} and ${end}`)
+  return `${doc.slice(0, start + begin.length)}\n${table}\n${doc.slice(stop)}`
 }

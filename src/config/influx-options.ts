@@ -56,6 +56,10 @@ export const INFLUX_OPTIONS = {
     default: DEFAULT_MAX_BACKLOG_BYTES,
     description:
       'unforwarded InfluxDB backlog (1 GiB by default) past which ingest is held back: see [influxdb.md](influxdb.md#outages-and-the-backlog)',
+    limit: {
+      metric: '`influx_backlog_bytes`',
+      sees: 'acknowledgements wait (ingest is held back) until the forwarder catches up: devices slow down, nothing is lost',
+    },
   },
   'history-source': {
     key: 'historySource',

@@ -18,6 +18,10 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_BRIDGE_OPTIONS.maxFields,
     description:
       'distinct field names the store holds; a message adding one more is a `too_many_fields` dead letter',
+    limit: {
+      metric: '`telemetry_messages_rejected_total{reason="too_many_fields"}`',
+      sees: 'its message is a `too_many_fields` dead letter, acknowledged',
+    },
   },
   'max-fields-per-device': {
     key: 'maxFieldsPerDevice',
@@ -25,12 +29,20 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_BRIDGE_OPTIONS.maxFieldsPerDevice,
     description:
       'distinct field names one device may add (counted since start), so one device cannot use up `--max-fields`; past it a `too_many_fields` dead letter',
+    limit: {
+      metric: '`telemetry_messages_rejected_total{reason="too_many_fields"}`',
+      sees: 'the same, for that device only: other devices still add fields',
+    },
   },
   'max-connections': {
     key: 'maxConnections',
     schema: count(0, 1_000_000),
     default: DEFAULT_BROKER_OPTIONS.maxConnections,
     description: 'open MQTT connections in all; the next is closed as soon as it is accepted. `0`: no cap',
+    limit: {
+      metric: '`mqtt_protocol_disconnects_total{reason="connection_limit"}`',
+      sees: 'TCP accepted then closed at once, before CONNACK',
+    },
   },
   'max-connections-per-address': {
     key: 'maxConnectionsPerAddress',
@@ -38,6 +50,10 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_BROKER_OPTIONS.maxConnectionsPerAddress,
     description:
       'open MQTT connections from one remote address; high by default so one simulator or NAT can run 10,000 devices: lower it on a public address. `0`: no cap',
+    limit: {
+      metric: '`mqtt_protocol_disconnects_total{reason="address_connection_limit"}`',
+      sees: 'the same, for that address only',
+    },
   },
   'max-incomplete-packet-bytes': {
     key: 'maxIncompletePacketBytes',
@@ -45,6 +61,10 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_BROKER_OPTIONS.maxIncompletePacketBytes,
     description:
       'bytes of MQTT packets begun and not yet complete, across all connections; past it the connections whose packet is oldest are closed',
+    limit: {
+      metric: '`mqtt_protocol_disconnects_total{reason="incomplete_packet_budget"}`',
+      sees: 'the connection whose packet began longest ago is closed mid-packet; nothing of it was acknowledged, so it resends after reconnecting',
+    },
   },
   'keepalive-zero-idle-ms': {
     key: 'keepaliveZeroIdleMs',
@@ -52,6 +72,10 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_BROKER_OPTIONS.keepaliveZeroIdleMs,
     description:
       'a client that asked for keep alive 0 is closed after this long without a whole packet. `0`: never',
+    limit: {
+      metric: '`mqtt_protocol_disconnects_total{reason="idle_timeout"}`',
+      sees: 'the connection is closed',
+    },
   },
   'slow-client-timeout-ms': {
     key: 'slowClientTimeoutMs',
@@ -59,6 +83,10 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_BROKER_OPTIONS.slowClientTimeoutMs,
     description:
       'an MQTT subscriber whose socket stays full this long is disconnected; a publisher never waits for it. `0`: never (not recommended)',
+    limit: {
+      metric: '`mqtt_protocol_disconnects_total{reason="slow_client"}`',
+      sees: 'the subscriber is disconnected; what was queued for it is lost for QoS 0, redelivered to a persistent session',
+    },
   },
   'max-queued-bytes-per-client': {
     key: 'maxQueuedBytesPerClient',
@@ -66,6 +94,10 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_BROKER_OPTIONS.maxQueuedBytesPerClient,
     description:
       'an MQTT subscriber with more than this waiting in its socket is disconnected at once. `0`: no bound',
+    limit: {
+      metric: '`mqtt_protocol_disconnects_total{reason="client_queue_full"}`',
+      sees: 'the same, at once',
+    },
   },
   'max-queries': {
     key: 'maxQueries',
@@ -73,6 +105,10 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_QUERY_LIMITS.maxRunning,
     description:
       'history queries (`/v1/telemetry`, `/v1/windows`, Parquet exports) running at once, each on its own connection',
+    limit: {
+      metric: '`telemetry_queries_refused_total{cause="busy"}` once the queue is full too',
+      sees: 'its query waits for a place (the response starts later)',
+    },
   },
   'max-queued-queries': {
     key: 'maxQueuedQueries',
@@ -80,12 +116,20 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_QUERY_LIMITS.maxQueued,
     description:
       'history queries waiting for a place; one more is refused at once with 503 `TLM_ERR_BUSY` and `Retry-After`',
+    limit: {
+      metric: '`telemetry_queries_refused_total{cause="busy"}`',
+      sees: '503 `TLM_ERR_BUSY` with `Retry-After: 5`',
+    },
   },
   'query-timeout-ms': {
     key: 'queryTimeoutMs',
     schema: count(100, 86_400_000),
     default: DEFAULT_QUERY_LIMITS.timeoutMs,
     description: 'a history query running longer is interrupted: 503 `TLM_ERR_QUERY_TIMEOUT`',
+    limit: {
+      metric: '`telemetry_queries_refused_total{cause="timeout"}`',
+      sees: '503 `TLM_ERR_QUERY_TIMEOUT`, or a response cut short if its rows had started',
+    },
   },
   'dead-letters-per-device-minute': {
     key: 'deadLettersPerDeviceMinute',
@@ -93,6 +137,10 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_DEAD_LETTER_LIMITS.perDevicePerMinute,
     description:
       'refused messages of one device kept as dead letters per minute (and in a burst); the rest are acknowledged and counted, not kept',
+    limit: {
+      metric: '`telemetry_dead_letters_not_stored_total{cap="rate"}`',
+      sees: 'nothing: the refused message is acknowledged as always, only not kept; a warning line a minute in the log',
+    },
   },
   'dead-letter-max-mb': {
     key: 'deadLetterMaxMb',
@@ -100,5 +148,9 @@ export const LIMIT_OPTIONS = {
     default: DEFAULT_DEAD_LETTER_LIMITS.maxTotalBytes / 1e6,
     description:
       'payload MB (10^6 bytes) all dead letters may hold; past it refused messages are acknowledged and counted, not kept',
+    limit: {
+      metric: '`telemetry_dead_letters_not_stored_total{cap="size"}`',
+      sees: 'the same',
+    },
   },
 } as const satisfies Record<string, Option>

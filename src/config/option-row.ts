@@ -41,6 +41,15 @@ export interface Option {
   readonly secret?: true
   /** Applied to a valid value. */
   readonly normalize?: (value: string) => string
+  /** A bound on what a client, query or device may cost: docs/operations.md lists it. */
+  readonly limit?: Limit
+}
+
+export interface Limit {
+  /** The metric that counts it being hit (Markdown). */
+  readonly metric: string
+  /** What a client sees when it hits it (Markdown). */
+  readonly sees: string
 }
 
 export const TEXT = { type: 'string', minLength: 1 } as const

@@ -58,13 +58,21 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: MIN_STORE_MEMORY_MB, maximum: 1_000_000 },
     default: DEFAULT_STORE_MEMORY_MB,
     description:
-      "what the store's database may hold in memory, MB (10^6 bytes): its cache of the table and the queries running. See [the store's memory](#the-stores-memory)",
+      "what the store's database may hold in memory, MB (10^6 bytes): its cache of the table and the queries running. See [the store's memory](configuration.md#the-stores-memory)",
+    limit: {
+      metric: '`store_memory_bytes`, `store_memory_limit_bytes`',
+      sees: 'nothing: past it the cache gives way and a large query spills to `spill/` in the data directory',
+    },
   },
   'max-packet-bytes': {
     key: 'maxPacketBytes',
     schema: { type: 'integer', minimum: 1024, maximum: 268_435_455 },
     default: 256 * 1024,
     description: 'largest MQTT packet accepted',
+    limit: {
+      metric: '`mqtt_protocol_disconnects_total{reason="packet_too_large"}`',
+      sees: "the connection is closed on the packet's fixed header, before its body is read",
+    },
   },
   'accept-unwrapped': {
     key: 'acceptUnwrapped',
@@ -171,6 +179,10 @@ export const OPTIONS = {
     default: 8000,
     description:
       "on SIGTERM or SIGINT, commits in flight are finished and acknowledged, then everything closes; past this the process exits anyway (code 1), leaving what was not committed unacknowledged for devices to resend. Below Docker's 10 s grace by default",
+    limit: {
+      metric: 'the log line `shutdown took too long`',
+      sees: 'readings not yet committed are not acknowledged; devices resend them',
+    },
   },
   'device-idle-ms': {
     key: 'deviceIdleMs',
