@@ -134,7 +134,7 @@ t.test('streams - SSE clients that never read cost only themselves (issue 21)', 
   )
   t.ok(Math.max(...buffered) > 0, 'and counts what the clients hold')
   t.ok(growth < RSS_GROWTH_BOUND, `the process grew ${(growth / 2 ** 20).toFixed(0)} MiB, under 256 MiB`)
-  // A guard against the issue's 12-14 s, not a timing claim: it measured 250-380 ms with the
+  // A guard against the issue's 12-14 s, not a timing claim: it measured 160-380 ms with the
   // budget, and 430-1,180 ms without, on a 2-core machine running other tests.
   t.ok(lag.max < 2e9, `the event loop never stalled 2 s (max ${(lag.max / 1e6).toFixed(0)} ms)`)
   const dropped = await metric(app.httpPort, 'sse_events_dropped_total')
