@@ -11,6 +11,7 @@ import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import { registerHealthRoutes } from './api/health.js'
 import { createHttpServer } from './api/server.js'
 import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
+import { SseBudget } from './api/sse-budget.js'
 import { featureEvent, reviveTelemetry, telemetryEvent } from './api/stream-events.js'
 import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
@@ -20,7 +21,7 @@ import { nowNs } from './core/telemetry.js'
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { type History, InfluxHistory } from './influx/history.js'
-import { createMetrics, type Metrics, watchStoreMemory } from './metrics.js'
+import { createMetrics, type Metrics, watchSseBuffers, watchStoreMemory } from './metrics.js'
 import { WorkerStore } from './store/index.js'
 
 export interface App {
@@ -87,11 +88,16 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     eventsSent: (n: number) => metrics.sseEventsSent.inc({ stream }, n),
     eventsDropped: (n: number) => metrics.sseEventsDropped.inc({ stream }, n),
     clients: (delta: number) => metrics.sseClients.inc({ stream }, delta),
+    clientsCut: (n: number) => metrics.sseClientsCut.inc({ stream }, n),
   })
+  // One byte budget for the clients of both streams.
+  const sseBudget = new SseBudget()
+  watchSseBuffers(metrics, () => sseBudget.held)
   const hubOptions = {
     ...DEFAULT_HUB_OPTIONS,
     slowClient: config.sseSlowClient,
     heartbeatMs: config.sseHeartbeatMs,
+    budget: sseBudget,
   }
   const telemetryHub = new SseHub(hubOptions, hubCounters('telemetry'), reviveTelemetry)
   const featureHub = new SseHub(hubOptions, hubCounters('features'))

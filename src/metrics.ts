@@ -129,6 +129,12 @@ export function createMetrics() {
       labelNames: ['stream'] as const,
       registers,
     }),
+    sseClientsCut: new Counter({
+      name: 'sse_clients_cut_total',
+      help: 'Slow SSE clients closed: past their byte budget with --sse-slow-client disconnect, or past the total budget, by stream',
+      labelNames: ['stream'] as const,
+      registers,
+    }),
     lateReadings: new Counter({
       name: 'feature_late_readings_total',
       help: 'Readings that arrived after a window they lie in had closed, by feature',
@@ -227,4 +233,16 @@ export function watchStoreMemory(metrics: Metrics, memory: () => Promise<StoreMe
         else this.set(m[figure])
       },
     })
+}
+
+/** Bytes held for SSE clients (src/api/sse-budget.ts), read at each scrape. */
+export function watchSseBuffers(metrics: Metrics, heldBytes: () => number): void {
+  new Gauge({
+    name: 'sse_buffered_bytes',
+    help: 'Bytes queued for SSE clients or written but not yet taken by their sockets, all streams together',
+    registers: [metrics.registry],
+    collect() {
+      this.set(heldBytes())
+    },
+  })
 }

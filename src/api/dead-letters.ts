@@ -4,13 +4,14 @@
  * cause is fixed (docs/http-api.md).
  */
 
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
 import type { Bridge } from '../../bridge/index.js'
 import { InvalidParameterError, REJECT_REASONS } from '../core/errors.js'
 import { DEVICE_ID_PATTERN } from '../core/telemetry.js'
 import { formatRfc3339Ns } from '../core/time.js'
 import type { Store } from '../store/index.js'
-import { choice, integer, list, one, type Query } from './params.js'
 
 const MAX_LIST = 10_000
 /**
@@ -20,20 +21,51 @@ const MAX_LIST = 10_000
  */
 export const MAX_PAGE_PAYLOAD_BYTES = 8 * 1024 * 1024
 
+const device = Type.String({ pattern: DEVICE_ID_PATTERN.source, description: 'one device id' })
+const reason = Type.Enum(REJECT_REASONS)
+const limit = Type.Integer({ minimum: 1, maximum: MAX_LIST })
+
+const ListQuery = Type.Object({
+  device: Type.Optional(device),
+  reason: Type.Optional(reason),
+  limit: Type.Optional(limit),
+  after: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "the previous page's next" }),
+  ),
+  replayed: Type.Optional(Type.Enum(['true', 'false'])),
+  include: Type.Optional(Type.Enum(['payload'])),
+})
+
+/** `{"ids": [3, 4]}`, or a selection `{"reason": ..., "device": ..., "limit": ...}`. */
+const ReplayBody = Type.Object({
+  ids: Type.Optional(
+    Type.Array(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), {
+      minItems: 1,
+      maxItems: MAX_LIST,
+      description: `1 to ${MAX_LIST} dead-letter ids`,
+    }),
+  ),
+  device: Type.Optional(device),
+  reason: Type.Optional(reason),
+  limit: Type.Optional(limit),
+})
+
 export function registerDeadLetterRoutes(app: FastifyInstance, store: Store, bridge: Bridge): void {
-  app.get('/v1/dead-letters', async (request) => {
-    const query = request.query as Query
-    const device = list(query, 'device', DEVICE_ID_PATTERN, 1)?.[0] ?? null
-    const reason = choice(query, 'reason', REJECT_REASONS) ?? null
-    const limit = integer(query, 'limit', 1, MAX_LIST) ?? 100
-    const after = integer(query, 'after', 0, Number.MAX_SAFE_INTEGER) ?? 0
-    const includeReplayed = choice(query, 'replayed', ['true', 'false'] as const) === 'true'
-    const withPayload = choice(query, 'include', ['payload'] as const) === 'payload'
-    const select = { device, reason, ids: null, includeReplayed }
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get('/v1/dead-letters', { schema: { querystring: ListQuery } }, async (request) => {
+    const query = request.query
+    const limit = query.limit ?? 100
+    const withPayload = query.include === 'payload'
+    const select = {
+      device: query.device ?? null,
+      reason: query.reason ?? null,
+      ids: null,
+      includeReplayed: query.replayed === 'true',
+    }
     const rows = await store.deadLetters({
       ...select,
       limit,
-      afterId: BigInt(after),
+      afterId: BigInt(query.after ?? 0),
       payloadBytes: withPayload ? MAX_PAGE_PAYLOAD_BYTES : 0,
     })
     const last = rows.at(-1)?.id
@@ -60,39 +92,27 @@ export function registerDeadLetterRoutes(app: FastifyInstance, store: Store, bri
     }
   })
 
-  app.post('/v1/dead-letters/replay', async (request) => {
-    const body = (request.body ?? {}) as Record<string, unknown>
+  api.post('/v1/dead-letters/replay', { schema: { body: ReplayBody } }, async (request) => {
+    const body = request.body
     let ids: bigint[]
-    if (body.ids !== undefined) {
-      if (!Array.isArray(body.ids) || body.ids.length === 0 || body.ids.length > MAX_LIST) {
-        throw new InvalidParameterError('ids', `must be an array of 1 to ${MAX_LIST} dead-letter ids`)
-      }
-      ids = body.ids.map((id) => {
-        if (!Number.isSafeInteger(id) || (id as number) < 1)
-          throw new InvalidParameterError('ids', `${JSON.stringify(id)} is not an id`)
-        return BigInt(id as number)
-      })
-    } else {
-      const query: Query = {}
-      for (const k of ['device', 'reason', 'limit'])
-        if (typeof body[k] === 'string' || typeof body[k] === 'number') query[k] = String(body[k])
-      const device = list(query, 'device', DEVICE_ID_PATTERN, 1)?.[0] ?? null
-      const reason = choice(query, 'reason', REJECT_REASONS) ?? null
-      if (device === null && reason === null && one(query, 'limit') === undefined) {
+    if (body.ids !== undefined) ids = body.ids.map(BigInt)
+    else {
+      if (body.device === undefined && body.reason === undefined && body.limit === undefined) {
         throw new InvalidParameterError('ids', 'give ids, or a device or reason to select by')
       }
-      const limit = integer(query, 'limit', 1, MAX_LIST) ?? MAX_LIST
       const rows = await store.deadLetters({
-        device,
-        reason,
+        device: body.device ?? null,
+        reason: body.reason ?? null,
         ids: null,
         includeReplayed: false,
-        limit,
+        limit: body.limit ?? MAX_LIST,
         afterId: 0n,
         payloadBytes: 0,
       })
       ids = rows.map((r) => r.id)
     }
+    // Nothing selected: the store cannot look up an empty list of ids.
+    if (ids.length === 0) return { replayed: [] }
     const results = await bridge.replay(ids)
     return { replayed: results.map((r) => ({ id: Number(r.id), result: r.result })) }
   })

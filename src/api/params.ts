@@ -1,73 +1,114 @@
-/** Query-string parsing shared by the routes: each failure names its parameter. */
+/**
+ * The parameters the routes share, as TypeBox schemas (the routes' types
+ * come from them through @fastify/type-provider-typebox). Fastify's ajv
+ * checks them before a handler runs; a failure becomes a 400 naming its
+ * parameter (validationError). What a schema cannot say, such as a device
+ * or field the system does not know, or a range, the handlers check.
+ */
 
+import type { FastifySchemaValidationError, FastifyServerOptions } from 'fastify'
+import { Type } from 'typebox'
 import { InvalidParameterError, UnknownDeviceError } from '../core/errors.js'
 import { DEVICE_ID_PATTERN } from '../core/telemetry.js'
 import { parseRfc3339 } from '../core/time.js'
 
-export type Query = Record<string, string | string[] | undefined>
-
-/** A single string value, or undefined; a repeated parameter is an error. */
-export function one(query: Query, name: string): string | undefined {
-  const v = query[name]
-  if (Array.isArray(v)) throw new InvalidParameterError(name, 'given more than once')
-  return v === '' ? undefined : v
+/**
+ * `a,b,c`: at most `max` items, each matching one of `item`, separated by
+ * commas (blanks around an item are dropped, as a hand-typed URL has them).
+ */
+export function listParam(item: readonly RegExp[], max: number, description: string) {
+  const one = `\\s*(?:${item.map((p) => p.source.replace(/^\^|\$$/g, '')).join('|')})\\s*`
+  return Type.String({ pattern: `^${one}(?:,${one}){0,${max - 1}}$`, description })
 }
 
-/** A comma-separated list; every item must match `pattern`. */
-export function list(query: Query, name: string, pattern: RegExp, max: number): string[] | undefined {
-  const v = one(query, name)
-  if (v === undefined) return undefined
-  const items = v.split(',').map((s) => s.trim())
-  if (items.length > max) throw new InvalidParameterError(name, `at most ${max} items`)
-  for (const item of items) {
-    if (!pattern.test(item)) throw new InvalidParameterError(name, `${JSON.stringify(item)} is not valid`)
-  }
-  return items
+/** The items of a list the schema has checked. */
+export function items(list: string): string[] {
+  return list.split(',').map((s) => s.trim())
 }
 
-const ANY_DEVICE = /^(\*|[A-Za-z0-9._-]{1,64})$/
+/** `device=a,b` or `device=*`, for the routes that serve every device. */
+export const devicesParam = listParam(
+  [/^\*$/, DEVICE_ID_PATTERN],
+  1000,
+  'device ids separated by commas (at most 1000), or *',
+)
 
 /**
- * `device=a,b` or `device=*`: the devices, or null for every device. Each
- * named device must be known (knowsDevice), else 400 TLM_ERR_UNKNOWN_DEVICE.
+ * The devices a `devicesParam` names, or null for every device. Each named
+ * device must be known (knowsDevice), else 400 TLM_ERR_UNKNOWN_DEVICE.
  */
-export function devicesParam(query: Query, knowsDevice: (device: string) => boolean): string[] | null {
-  const devices = list(query, 'device', ANY_DEVICE, 1000)
-  if (devices === undefined)
-    throw new InvalidParameterError('device', 'required: device ids separated by commas, or *')
-  if (devices.includes('*')) return null
-  for (const d of devices) {
-    if (!DEVICE_ID_PATTERN.test(d))
-      throw new InvalidParameterError('device', `${JSON.stringify(d)} is not valid`)
-    if (!knowsDevice(d)) throw new UnknownDeviceError(d)
-  }
-  return devices
+export function devices(list: string, knowsDevice: (device: string) => boolean): string[] | null {
+  const named = items(list)
+  if (named.includes('*')) return null
+  for (const d of named) if (!knowsDevice(d)) throw new UnknownDeviceError(d)
+  return named
 }
 
-/** RFC 3339 or epoch milliseconds, to epoch ns. */
-export function time(query: Query, name: string): bigint | undefined {
-  const v = one(query, name)
-  if (v === undefined) return undefined
-  if (/^-?\d{1,16}$/.test(v)) return BigInt(v) * 1_000_000n
-  const ns = parseRfc3339(v)
-  if (ns === null)
-    throw new InvalidParameterError(name, `${JSON.stringify(v)} is neither RFC 3339 nor epoch milliseconds`)
-  return ns
+/** A time: RFC 3339, or epoch milliseconds. */
+const TIME_FORMAT = 'rfc3339-or-epoch-ms'
+
+/** RFC 3339 or epoch milliseconds, to epoch ns; null when it is neither. */
+function parseTime(text: string): bigint | null {
+  if (/^-?\d{1,16}$/.test(text)) return BigInt(text) * 1_000_000n
+  return parseRfc3339(text)
 }
 
-export function integer(query: Query, name: string, min: number, max: number): number | undefined {
-  const v = one(query, name)
-  if (v === undefined) return undefined
-  const n = Number(v)
-  if (!/^\d+$/.test(v) || n < min || n > max)
-    throw new InvalidParameterError(name, `must be an integer from ${min} to ${max}`)
-  return n
+export const timeParam = Type.String({ format: TIME_FORMAT, description: 'RFC 3339 or epoch milliseconds' })
+
+/** A time the schema has checked, to epoch ns. */
+export function timeNs(text: string | undefined): bigint | undefined {
+  return text === undefined ? undefined : (parseTime(text) ?? undefined)
 }
 
-export function choice<T extends string>(query: Query, name: string, choices: readonly T[]): T | undefined {
-  const v = one(query, name)
-  if (v === undefined) return undefined
-  if (!(choices as readonly string[]).includes(v))
-    throw new InvalidParameterError(name, `must be one of ${choices.join(', ')}`)
-  return v as T
+/** The formats these schemas use, for ajv. */
+export const SCHEMA_FORMATS = { [TIME_FORMAT]: (text: string) => parseTime(text) !== null }
+
+/** What ajv adds to an error with `verbose: true`. */
+interface VerboseError extends FastifySchemaValidationError {
+  readonly data?: unknown
+  readonly parentSchema?: SchemaNode
+}
+
+interface SchemaNode {
+  readonly type?: string
+  readonly title?: string
+  readonly description?: string
+  readonly minimum?: number
+  readonly maximum?: number
+  readonly properties?: Readonly<Record<string, SchemaNode>>
+}
+
+/**
+ * Fastify's schemaErrorFormatter: the first problem as a 400 that names its
+ * parameter (a schema's `title` when the name a client knows differs, as for
+ * a header), and says what the parameter takes.
+ */
+export const validationError: NonNullable<FastifyServerOptions['schemaErrorFormatter']> = (
+  errors,
+  dataVar,
+) => {
+  const error = errors[0] as VerboseError
+  const required = error.keyword === 'required'
+  const property = required ? String(error.params.missingProperty) : error.instancePath.split('/')[1]
+  const schema = required ? error.parentSchema?.properties?.[property ?? ''] : error.parentSchema
+  const parameter = schema?.title ?? property ?? dataVar
+  const description = schema?.description === undefined ? '' : ` (${schema.description})`
+  let problem: string
+  if (required) problem = `required${description}`
+  // A query string or header holds a list where the schema wants one value.
+  else if (error.keyword === 'type' && Array.isArray(error.data) && dataVar !== 'body')
+    problem = 'given more than once'
+  else if (error.keyword === 'enum')
+    problem = `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`
+  else if (schema?.type === 'integer' && schema.minimum !== undefined && schema.maximum !== undefined)
+    problem = `must be an integer from ${schema.minimum} to ${schema.maximum}`
+  else if (description !== '') problem = `${shortJson(error.data)} is not valid${description}`
+  else problem = error.message ?? 'is not valid'
+  return new InvalidParameterError(parameter, problem)
+}
+
+/** A value for a message: a list of 10,000 ids is not quoted whole. */
+function shortJson(value: unknown): string {
+  const json = JSON.stringify(value) ?? String(value)
+  return json.length <= 80 ? json : `${json.slice(0, 77)}...`
 }

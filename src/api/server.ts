@@ -10,6 +10,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino'
 import { BadRequestError, InvalidParameterError, NotFoundError, TelemetryError } from '../core/errors.js'
 import { createDualServer, type TlsFiles } from './dual-server.js'
+import { SCHEMA_FORMATS, validationError } from './params.js'
 
 /**
  * A request Node's parser refused before Fastify saw it (headers or URL over
@@ -49,7 +50,18 @@ export function createHttpServer(log: Logger, tls: TlsFiles | null = null): Fast
     // No log line per request: ML jobs and dashboards poll, and would flood the log.
     logController: new LogController({ disableRequestLogging: true }),
     clientErrorHandler: answerClientError,
+    // Route schemas (params.ts): a failure is our 400 naming the parameter.
+    // verbose: each error carries the value and schema it is about, for the message.
+    schemaErrorFormatter: validationError,
+    ajv: { customOptions: { verbose: true, formats: SCHEMA_FORMATS } },
   }) as unknown as FastifyInstance
+
+  // An empty parameter (`from=`, as a form leaves it) is as if it were absent.
+  app.addHook('preValidation', (request, _reply, done) => {
+    const query = request.query as Record<string, unknown>
+    for (const name in query) if (query[name] === '') delete query[name]
+    done()
+  })
 
   app.setErrorHandler((err, request, reply) => {
     let error: TelemetryError

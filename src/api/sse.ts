@@ -3,8 +3,9 @@
  * slow ingest or each other.
  *
  *   publish(event) ─▶ replay log (bytes of the last N events, monotonic ids; replay-log.ts)
- *                 └─▶ each live client ─▶ socket, or while it is full a bounded queue
- *                                          └─ queue full: a `gap` in its place, or disconnect
+ *                 └─▶ each live client (sse-client.ts) ─▶ socket, or while it is full a queue
+ *                      within a byte budget per client and per process (sse-budget.ts)
+ *                        └─ past it: a `gap` in its place, or disconnect
  *   a resuming client (Last-Event-ID) reads the log from its id at its socket's
  *   pace, then goes live; a `reset` if the log no longer reaches back that far
  *
@@ -13,13 +14,12 @@
  * listens to keeps no events and no buffer for them. Ids advance all the
  * same, so a client resuming from before is told `reset`.
  *
- * Event ids increase by one per event of the hub. Writes never wait: a socket
- * that stops draining only fills its own client's queue, and a client that
- * goes away frees everything it held on 'close' (a write awaiting 'drain' on
- * a dead socket would hang forever).
+ * Event ids increase by one per event of the hub.
  */
 
 import { type LoggedEvent, ReplayLog } from './replay-log.js'
+import { SseBudget } from './sse-budget.js'
+import { Client, type ClientOptions, type SharedFrame } from './sse-client.js'
 
 export interface HubEvent {
   /** Assigned by the hub, on the object published. */
@@ -40,13 +40,30 @@ export interface ClientFilter {
   readonly names: ReadonlySet<string> | null
 }
 
+/** What both HTTP/1.1 and HTTP/2 (compat) responses offer. */
+export interface StreamResponse {
+  writeHead(status: number, headers: Record<string, string>): unknown
+  /** `taken` runs once the socket or HTTP/2 stream has taken the chunk, or failed to. */
+  write(chunk: string, taken: () => void): boolean
+  end(): unknown
+  /** Closes the underlying stream at once (an HTTP/2 stream, or an HTTP/1.1 socket). */
+  destroy(): unknown
+  once(event: 'drain' | 'close', listener: () => void): unknown
+}
+
+/** The hub's replay log, as a client catching up reads it. */
+export interface EventLog {
+  /** The event with this id, if the ring still holds it. */
+  at(id: number): HubEvent | undefined
+  readonly oldestId: number
+  readonly nextId: number
+}
+
 export interface HubOptions {
   /** Events kept for Last-Event-ID replay. Default 10000. */
   readonly replayEvents: number
   /** Bytes those events may take (their JSON, device and names); the oldest go first. Default 8 MiB. */
   readonly replayBytes: number
-  /** Events a live client may have queued while its socket is full. Default 4096: one large group commit's events arrive at once. */
-  readonly maxQueuedEvents: number
   /** What a slow client gets: `gap` (events dropped, then told how many) or `disconnect`. */
   readonly slowClient: 'gap' | 'disconnect'
   /** Comment line sent to idle streams, ms. Default 15000. */
@@ -57,7 +74,13 @@ export interface HubOptions {
    */
   readonly replayIdleMs: number
   /**
-   * Write each client's events of one tick as one write (default true): a
+   * Bytes its clients may hold, each and together (sse-budget.ts); one per
+   * process, shared by its hubs. Default: a budget of this hub's own with
+   * DEFAULT_SSE_BUDGET.
+   */
+  readonly budget?: SseBudget
+  /**
+   * Write each client's events of one tick together (default true): a
    * group commit publishes many readings at once, and one HTTP/2 DATA frame
    * or TCP write per event would cost more than the events themselves.
    */
@@ -73,7 +96,6 @@ export interface HubOptions {
 export const DEFAULT_HUB_OPTIONS: HubOptions = Object.freeze({
   replayEvents: 10_000,
   replayBytes: 8 * 1024 * 1024,
-  maxQueuedEvents: 4_096,
   slowClient: 'gap',
   heartbeatMs: 15_000,
   replayIdleMs: 300_000,
@@ -83,188 +105,11 @@ export interface HubCounters {
   eventsSent(n: number): void
   eventsDropped(n: number): void
   clients(delta: number): void
-}
-
-/** What both HTTP/1.1 and HTTP/2 (compat) responses offer. */
-export interface StreamResponse {
-  writeHead(status: number, headers: Record<string, string>): unknown
-  write(chunk: string): boolean
-  end(): unknown
-  /** Closes the underlying stream at once (an HTTP/2 stream, or an HTTP/1.1 socket). */
-  destroy(): unknown
-  once(event: 'drain' | 'close', listener: () => void): unknown
-}
-
-type Response = StreamResponse
-
-/** The hub's replay log, as a client catching up reads it. */
-interface EventLog {
-  /** The event with this id, if the ring still holds it. */
-  at(id: number): HubEvent | undefined
-  readonly oldestId: number
-  readonly nextId: number
-}
-
-/** A gap in a client's queue: events dropped at this point of its stream. */
-interface Gap {
-  lost: number
-}
-
-/**
- * One stream. It is either catching up, reading the replay log at the pace
- * its socket drains (so a resume never overflows anything), or live, taking
- * events as they are published into a bounded queue while its socket is full.
- */
-class Client {
-  readonly #res: Response
-  readonly #filter: ClientFilter
-  readonly #queue: (string | Gap)[] = []
-  /** Next log id to read while catching up; null once live. */
-  #cursor: number | null
-  #waiting = false
-  /** Events of this tick, written together (coalesceWrites). */
-  #batch: string[] = []
-  readonly #coalesce: boolean
-  closed = false
-
-  constructor(res: Response, filter: ClientFilter, cursor: number | null, coalesce: boolean) {
-    this.#res = res
-    this.#filter = filter
-    this.#cursor = cursor
-    this.#coalesce = coalesce
-  }
-
-  /** The devices it asked for; null for all. */
-  get devices(): ReadonlySet<string> | null {
-    return this.#filter.devices
-  }
-
-  matches(event: HubEvent): boolean {
-    if (this.#filter.devices !== null && !this.#filter.devices.has(event.device)) return false
-    if (this.#filter.names === null) return true
-    return event.names.some((n) => this.#filter.names!.has(n))
-  }
-
-  frame(event: HubEvent): string | null {
-    if (!this.matches(event)) return null
-    const data = typeof event.data === 'string' ? event.data : event.data(this.#filter.names)
-    return data === null ? null : `id: ${event.id}\nevent: ${event.type}\ndata: ${data}\n\n`
-  }
-
-  /** A live event: sent (or queued), not for this client, dropped, or the client must go. */
-  offer(event: HubEvent, options: HubOptions): 'sent' | 'none' | 'dropped' | 'disconnect' {
-    if (this.closed || this.#cursor !== null) return 'none' // catching up reads the log itself
-    const text = this.frame(event)
-    if (text === null) return 'none'
-    if (!this.#waiting) {
-      if (!this.#coalesce) this.#write(text)
-      else if (this.#batch.push(text) === 1) setImmediate(() => this.#flushBatch())
-      else if (this.#batch.length >= options.maxQueuedEvents) this.#flushBatch()
-      return 'sent'
-    }
-    const last = this.#queue[this.#queue.length - 1]
-    if (typeof last === 'object') {
-      last.lost++
-      return 'dropped'
-    }
-    if (this.#queue.length >= options.maxQueuedEvents) {
-      if (options.slowClient === 'disconnect') return 'disconnect'
-      // The gap takes its place in the stream, after what was queued before it.
-      this.#queue.push({ lost: 1 })
-      return 'dropped'
-    }
-    this.#queue.push(text)
-    return 'sent'
-  }
-
-  #flushBatch(): void {
-    if (this.#batch.length === 0 || this.closed) return
-    const text = this.#batch.length === 1 ? this.#batch[0]! : this.#batch.join('')
-    this.#batch = []
-    this.#write(text)
-  }
-
-  /** Sends raw SSE text (comments, retry) unless the socket is full. */
-  send(text: string): void {
-    if (!this.#waiting && !this.closed) this.#write(text)
-  }
-
-  /** Reads the log from the cursor while the socket takes it; goes live at the end. */
-  /** Returns how many events it wrote. */
-  catchUp(log: EventLog): number {
-    let written = 0
-    // An id this hub never issued (from before a restart, or another node) is no place to resume from.
-    if (this.#cursor !== null && this.#cursor > log.nextId) this.#cursor = log.oldestId - 1
-    while (this.#cursor !== null && !this.#waiting && !this.closed) {
-      if (this.#cursor < log.oldestId) {
-        this.#write(`event: reset\ndata: ${JSON.stringify({ oldestId: log.oldestId })}\n\n`)
-        this.#cursor = log.oldestId
-        continue
-      }
-      if (this.#cursor >= log.nextId) {
-        this.#cursor = null
-        break
-      }
-      // Up to ~64 KiB of the log per write (one event per write when not coalescing).
-      const limit = this.#coalesce ? 65_536 : 1
-      let chunk = ''
-      while (this.#cursor < log.nextId && chunk.length < limit) {
-        const event = log.at(this.#cursor++)
-        const text = event === undefined ? null : this.frame(event)
-        if (text === null) continue
-        chunk += text
-        written++
-      }
-      if (chunk !== '') this.#write(chunk)
-    }
-    return written
-  }
-
-  #write(text: string): void {
-    // false: the socket's buffer is full. Hold everything else until it drains.
-    if (!this.#res.write(text)) {
-      this.#waiting = true
-      this.#res.once('drain', () => this.#drained())
-    }
-  }
-
-  #drained(): void {
-    this.#waiting = false
-    while (!this.#waiting && !this.closed && this.#queue.length > 0) {
-      const next = this.#queue.shift()!
-      this.#write(
-        typeof next === 'string' ? next : `event: gap\ndata: ${JSON.stringify({ lost: next.lost })}\n\n`,
-      )
-    }
-    this.#onDrained?.()
-  }
-
-  /** Set by the hub: continue catching up once the socket drains. */
-  #onDrained: (() => void) | null = null
-  whenDrained(fn: () => void): void {
-    this.#onDrained = fn
-  }
-
-  heartbeat(): void {
-    this.send(': ping\n\n')
-  }
-
-  end(): void {
-    this.closed = true
-    this.#queue.length = 0
-    this.#batch = []
-    this.#res.end()
-  }
-
-  /** Cuts a client that stopped reading: ending would wait behind its unread data. */
-  cut(): void {
-    this.end()
-    this.#res.destroy()
-  }
+  /** Slow clients closed: over their own budget in disconnect mode, or over the process's. */
+  clientsCut(n: number): void
 }
 
 export class SseHub {
-  readonly #options: HubOptions
   readonly #counters: HubCounters
   readonly #clients = new Set<Client>()
   /**
@@ -283,6 +128,8 @@ export class SseHub {
 
   /** The ring as clients catching up read it. */
   readonly #eventLog: EventLog
+  /** What every client of this hub is given. */
+  readonly #clientOptions: ClientOptions
 
   /**
    * `revive` turns an event read back from the replay log into what clients
@@ -295,9 +142,15 @@ export class SseHub {
     counters: HubCounters,
     revive: (event: LoggedEvent) => HubEvent = (e) => e,
   ) {
-    this.#options = options
     this.#counters = counters
     this.#log = new ReplayLog({ slots: options.replayEvents, bytes: options.replayBytes })
+    this.#clientOptions = {
+      budget: options.budget ?? new SseBudget(),
+      slowClient: options.slowClient,
+      coalesce: options.coalesceWrites ?? true,
+      dropped: (n) => counters.eventsDropped(n),
+      cut: (client) => this.#cut(client),
+    }
     this.#nextId = options.firstId ?? Date.now() * 1000
     const log = this.#log
     const hub = this
@@ -340,14 +193,15 @@ export class SseHub {
     let sent = 0
     let dropped = 0
     const named = this.#byDevice.get(full.device)
+    // The frame of every client without a names filter is the same string.
+    const shared: SharedFrame = {}
     const offer = (client: Client): void => {
-      const outcome = client.offer(full, this.#options)
+      const outcome = client.offer(full, shared)
       if (outcome === 'sent') sent++
       else if (outcome === 'dropped') dropped++
       else if (outcome === 'disconnect') {
         dropped++
-        this.#remove(client)
-        client.cut()
+        this.#cut(client)
       }
     }
     for (const client of this.#anyDevice) offer(client)
@@ -360,29 +214,14 @@ export class SseHub {
    * Starts a stream on a response whose headers are not sent yet: replays
    * what the client missed after `lastEventId`, then follows live events.
    */
-  attach(res: Response, filter: ClientFilter, lastEventId: number | null): void {
+  attach(res: StreamResponse, filter: ClientFilter, lastEventId: number | null): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       // Tell nginx and the like not to buffer the stream.
       'x-accel-buffering': 'no',
     })
-    const client = new Client(
-      res,
-      filter,
-      lastEventId === null ? null : lastEventId + 1,
-      this.#options.coalesceWrites ?? true,
-    )
-    // A reconnecting EventSource waits this long between attempts.
-    client.send('retry: 2000\n\n')
-    if (!this.#log.started) this.#log.start(this.#nextId)
-    const log = this.#eventLog
-    const catchUp = (): void => {
-      const written = client.catchUp(log)
-      if (written > 0) this.#counters.eventsSent(written)
-    }
-    client.whenDrained(catchUp)
-    catchUp()
+    const client = new Client(res, filter, lastEventId === null ? null : lastEventId + 1, this.#clientOptions)
     this.#clients.add(client)
     if (filter.devices === null) this.#anyDevice.add(client)
     else
@@ -393,6 +232,16 @@ export class SseHub {
       }
     this.#counters.clients(1)
     res.once('close', () => this.#remove(client))
+    // A reconnecting EventSource waits this long between attempts.
+    client.send('retry: 2000\n\n')
+    if (!this.#log.started) this.#log.start(this.#nextId)
+    const log = this.#eventLog
+    const catchUp = (): void => {
+      const written = client.catchUp(log)
+      if (written > 0) this.#counters.eventsSent(written)
+    }
+    client.whenDrained(catchUp)
+    catchUp()
   }
 
   #remove(client: Client): void {
@@ -403,9 +252,16 @@ export class SseHub {
       clients?.delete(client)
       if (clients?.size === 0) this.#byDevice.delete(device)
     }
-    client.closed = true
+    client.release()
     this.#counters.clients(-1)
     if (this.#clients.size === 0) this.#idleSince = performance.now()
+  }
+
+  /** Closes a slow client's stream at once. */
+  #cut(client: Client): void {
+    this.#remove(client)
+    client.cut()
+    this.#counters.clientsCut(1)
   }
 
   /** Ends every stream: for shutdown. */

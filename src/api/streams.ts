@@ -4,10 +4,12 @@
  * server: a client receives only the devices and names it asked for.
  */
 
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { InvalidParameterError, UnknownFeatureError } from '../core/errors.js'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import { UnknownFeatureError } from '../core/errors.js'
 import { NAME_PATTERN } from '../core/telemetry.js'
-import { devicesParam, list, one, type Query } from './params.js'
+import { devices, devicesParam, items, listParam } from './params.js'
 import type { ClientFilter, SseHub, StreamResponse } from './sse.js'
 
 export interface StreamSources {
@@ -19,42 +21,67 @@ export interface StreamSources {
   readonly featureNames: ReadonlySet<string>
 }
 
-export function registerStreamRoutes(app: FastifyInstance, sources: StreamSources): void {
-  app.get('/v1/stream/telemetry', async (request, reply) => {
-    const query = request.query as Query
-    const devices = devicesParam(query, sources.knowsDevice)
-    const fields = list(query, 'fields', NAME_PATTERN, 256)
-    const lastEventId = lastEventIdOf(request)
-    reply.hijack()
-    sources.telemetry.attach(reply.raw as unknown as StreamResponse, filter(devices, fields), lastEventId)
-  })
-
-  app.get('/v1/stream/features', async (request, reply) => {
-    const query = request.query as Query
-    const devices = devicesParam(query, sources.knowsDevice)
-    const features = list(query, 'feature', NAME_PATTERN, 256)
-    for (const f of features ?? []) if (!sources.featureNames.has(f)) throw new UnknownFeatureError(f)
-    const lastEventId = lastEventIdOf(request)
-    reply.hijack()
-    sources.features.attach(reply.raw as unknown as StreamResponse, filter(devices, features), lastEventId)
-  })
-}
-
-function filter(devices: string[] | null, names: string[] | undefined): ClientFilter {
-  return {
-    devices: devices === null ? null : new Set(devices),
-    names: names === undefined ? null : new Set(names),
-  }
-}
+/** An event id, as EventSource resends the last one it saw. */
+const eventId = Type.Integer({
+  minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
+  title: 'Last-Event-ID',
+  description: 'an event id: resume after it',
+})
 
 /** Last-Event-ID as EventSource sends it on reconnect, or `lastEventId` in the query for clients that cannot set headers. */
-function lastEventIdOf(request: FastifyRequest): number | null {
-  const header = request.headers['last-event-id']
-  const value = typeof header === 'string' ? header : one(request.query as Query, 'lastEventId')
-  if (value === undefined || value === '') return null
-  const id = Number(value)
-  if (!/^\d{1,16}$/.test(value) || !Number.isSafeInteger(id)) {
-    throw new InvalidParameterError('Last-Event-ID', 'must be an event id (a non-negative integer)')
+const ResumeHeaders = Type.Object({ 'last-event-id': Type.Optional(eventId) })
+
+const TelemetryStreamQuery = Type.Object({
+  device: devicesParam,
+  fields: Type.Optional(listParam([NAME_PATTERN], 256, 'field names separated by commas, at most 256')),
+  lastEventId: Type.Optional(eventId),
+})
+
+const FeatureStreamQuery = Type.Object({
+  device: devicesParam,
+  feature: Type.Optional(listParam([NAME_PATTERN], 256, 'feature names separated by commas, at most 256')),
+  lastEventId: Type.Optional(eventId),
+})
+
+export function registerStreamRoutes(app: FastifyInstance, sources: StreamSources): void {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
+    '/v1/stream/telemetry',
+    { schema: { querystring: TelemetryStreamQuery, headers: ResumeHeaders } },
+    async (request, reply) => {
+      const { query, headers } = request
+      const f = filter(devices(query.device, sources.knowsDevice), query.fields)
+      reply.hijack()
+      sources.telemetry.attach(
+        reply.raw as unknown as StreamResponse,
+        f,
+        headers['last-event-id'] ?? query.lastEventId ?? null,
+      )
+    },
+  )
+
+  api.get(
+    '/v1/stream/features',
+    { schema: { querystring: FeatureStreamQuery, headers: ResumeHeaders } },
+    async (request, reply) => {
+      const { query, headers } = request
+      const f = filter(devices(query.device, sources.knowsDevice), query.feature)
+      for (const name of f.names ?? [])
+        if (!sources.featureNames.has(name)) throw new UnknownFeatureError(name)
+      reply.hijack()
+      sources.features.attach(
+        reply.raw as unknown as StreamResponse,
+        f,
+        headers['last-event-id'] ?? query.lastEventId ?? null,
+      )
+    },
+  )
+}
+
+function filter(devices: string[] | null, names: string | undefined): ClientFilter {
+  return {
+    devices: devices === null ? null : new Set(devices),
+    names: names === undefined ? null : new Set(items(names)),
   }
-  return id
 }

@@ -8,7 +8,7 @@ import mqtt from 'mqtt'
 import t from 'tap'
 import { MAX_PAGE_PAYLOAD_BYTES } from '../../src/api/dead-letters.js'
 import { startTestApp } from '../helpers/app.js'
-import { getJson } from '../helpers/http.js'
+import { getJson, postJson } from '../helpers/http.js'
 
 interface Page {
   deadLetters: Array<{ id: number; payload_bytes: number; payload?: string }>
@@ -58,4 +58,13 @@ t.test('dead letters - payloads only with include=payload, pages cut at the byte
 
   const bad = await getJson<{ code: string; parameter: string }>(app.httpPort, '/v1/dead-letters?include=all')
   t.same([bad.status, bad.body.parameter], [400, 'include'])
+})
+
+t.test('dead letters - a replay whose selection matches nothing replays nothing, not a 500', async (t) => {
+  // The store cannot look up an empty list of ids: this was a 500 TLM_ERR_INTERNAL.
+  const app = await startTestApp(t)
+  for (const body of [{ reason: 'checksum_mismatch' }, { device: 'nobody', limit: 5 }]) {
+    const res = await postJson(app.httpPort, '/v1/dead-letters/replay', body)
+    t.same(res, { status: 200, body: { replayed: [] } }, JSON.stringify(body))
+  }
 })

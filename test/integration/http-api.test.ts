@@ -2,7 +2,7 @@
 
 import t from 'tap'
 import { startTestApp } from '../helpers/app.js'
-import { getJson, metric, postJson } from '../helpers/http.js'
+import { type ApiReading, getJson, metric, postJson } from '../helpers/http.js'
 import { reading } from '../helpers/mqtt.js'
 import { isDuckDBLimit } from '../helpers/store.js'
 
@@ -91,6 +91,75 @@ t.test('http - a bad parameter is a 400 naming it, never a 500', async (t) => {
   t.equal(((await badJson.json()) as { code: string }).code, 'TLM_ERR_BAD_REQUEST')
   const missing = await getJson<{ code: string }>(app.httpPort, '/v2/nothing')
   t.same([missing.status, missing.body.code], [404, 'TLM_ERR_NOT_FOUND'])
+  for (const [body, parameter] of [
+    [{ ids: [] }, 'ids'],
+    [{ ids: [1.5] }, 'ids'],
+    [{ ids: [1], limit: 0 }, 'limit'],
+    [{ reason: 'bogus' }, 'reason'],
+    [[1], 'body'],
+  ] as const) {
+    const res = await postJson<{ code: string; parameter: string }>(
+      app.httpPort,
+      '/v1/dead-letters/replay',
+      body,
+    )
+    t.same([res.status, res.body.code, res.body.parameter], [400, 'TLM_ERR_INVALID_PARAMETER', parameter])
+  }
+})
+
+t.test('http - an empty parameter is as if it were absent', async (t) => {
+  const app = await startTestApp(t)
+  await app.bridge.ingest('devices/e1/telemetry', reading(1, { temp: 1 }))
+  const res = await getJson<{ readings: unknown[] }>(
+    app.httpPort,
+    '/v1/telemetry?device=e1&from=&to=&fields=&limit=&format=',
+  )
+  t.same([res.status, res.body.readings.length], [200, 1])
+})
+
+t.test('http - CSV of /v1/telemetry holds what its JSON holds, cell for cell (RFC 4180)', async (t) => {
+  const app = await startTestApp(t)
+  const ts = Date.now() - 1000
+  await app.bridge.ingest(
+    'devices/c1/telemetry',
+    reading(1, { temp: 21.5, on: true, big: 2n ** 60n }, { ts, t: { site: 'a,"b"\nc' } }),
+  )
+  await app.bridge.ingest('devices/c1/telemetry', reading(2, { temp: -0.25, on: false }, { ts: ts + 1 }))
+  const query = '/v1/telemetry?device=c1&from=0&fields=temp,on,big'
+  const json = await getJson<{ readings: ApiReading[] }>(app.httpPort, query)
+  const csv = await (await fetch(`http://127.0.0.1:${app.httpPort}${query}&format=csv`)).text()
+  // RFC 4180 written here from the JSON, independently of the server's CSV writer.
+  const cell = (v: unknown): string => {
+    const s = v === undefined || v === null ? '' : String(v)
+    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
+  }
+  const expected = [
+    'device,ts,boot,seq,idx,device_ts,recv_ts,offset_ns,temp,on,big,tags',
+    ...json.body.readings.map((r) =>
+      [
+        r.device,
+        r.ts,
+        r.boot,
+        r.seq,
+        r.idx,
+        r.device_ts,
+        r.recv_ts,
+        r.offset_ns,
+        r.fields.temp,
+        r.fields.on,
+        r.fields.big,
+        Object.keys(r.tags).length === 0 ? '' : JSON.stringify(r.tags),
+      ]
+        .map(cell)
+        .join(','),
+    ),
+  ]
+  t.equal(csv, `${expected.join('\n')}\n`, 'byte for byte')
+  t.match(
+    csv,
+    /,true,1152921504606846976,"{""site"":""a,\\""b\\""\\nc""}"\n/,
+    'a bool, a 64-bit integer, quoted tags',
+  )
 })
 
 t.test(

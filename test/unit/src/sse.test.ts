@@ -1,130 +1,12 @@
-/**
- * SseHub against a fake response: pure logic, so a fake is enough. The fake's
- * write() returns false while `full` is set, as a socket whose buffer is full
- * does, and the test emits 'drain' and 'close' when it chooses.
- */
+/** SseHub against a fake response (sse-fake.ts): pure logic, so a fake is enough. */
 
-import { EventEmitter } from 'node:events'
 import t from 'tap'
-import {
-  type ClientFilter,
-  DEFAULT_HUB_OPTIONS,
-  type HubCounters,
-  type HubEvent,
-  type HubOptions,
-  SseHub,
-  type StreamResponse,
-} from '../../../src/api/sse.js'
+import { SseHub } from '../../../src/api/sse.js'
+import { SseBudget } from '../../../src/api/sse-budget.js'
 import { reviveTelemetry, telemetryEvent } from '../../../src/api/stream-events.js'
 import type { Reading } from '../../../src/core/telemetry.js'
-import { parseSse, type SseEvent } from '../../helpers/sse.js'
-
-class FakeResponse extends EventEmitter implements StreamResponse {
-  status: number | null = null
-  headers: Record<string, string> = {}
-  readonly chunks: string[] = []
-  ended = false
-  writesAfterEnd = 0
-  /** While set, write() reports a full buffer. */
-  full = false
-
-  writeHead(status: number, headers: Record<string, string>): this {
-    this.status = status
-    this.headers = headers
-    return this
-  }
-
-  write(chunk: string): boolean {
-    if (this.ended) this.writesAfterEnd++
-    this.chunks.push(chunk)
-    return !this.full
-  }
-
-  end(): this {
-    this.ended = true
-    return this
-  }
-
-  destroyed = false
-  destroy(): this {
-    this.destroyed = true
-    return this
-  }
-
-  /** The socket emptied its buffer. */
-  drain(stillFull = false): void {
-    this.full = stillFull
-    this.emit('drain')
-  }
-
-  /** The client went away. */
-  close(): void {
-    this.emit('close')
-  }
-
-  get text(): string {
-    return this.chunks.join('')
-  }
-
-  get events(): SseEvent[] {
-    return parseSse(this.text).events
-  }
-
-  /** Ids of the events of one type, as numbers. */
-  ids(type = 'telemetry'): number[] {
-    return this.events.filter((e) => e.event === type).map((e) => Number(e.id))
-  }
-}
-
-class Counters implements HubCounters {
-  sent = 0
-  dropped = 0
-  connected = 0
-  eventsSent(n: number): void {
-    this.sent += n
-  }
-  eventsDropped(n: number): void {
-    this.dropped += n
-  }
-  clients(delta: number): void {
-    this.connected += delta
-  }
-}
-
-// Ids from 1, so that tables of ids read plainly.
-// Writes not coalesced, so that each publish shows in the fake response at once.
-const QUIET: HubOptions = {
-  ...DEFAULT_HUB_OPTIONS,
-  heartbeatMs: 3_600_000,
-  firstId: 1,
-  coalesceWrites: false,
-}
-const EVERYTHING: ClientFilter = { devices: null, names: null }
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
-
-function hub(t: Teardown, options: Partial<HubOptions> = {}): { hub: SseHub; counters: Counters } {
-  const counters = new Counters()
-  const h = new SseHub({ ...QUIET, ...options }, counters)
-  t.teardown(() => h.close())
-  return { hub: h, counters }
-}
-
-function filter(devices: string[] | null, names: string[] | null = null): ClientFilter {
-  return { devices: devices && new Set(devices), names: names && new Set(names) }
-}
-
-function event(device: string, names: string[] = ['temp'], data?: HubEvent['data']): Omit<HubEvent, 'id'> {
-  return { device, type: 'telemetry', names, data: data ?? JSON.stringify({ device, names }) }
-}
-
-function attach(h: SseHub, f: ClientFilter = EVERYTHING, lastEventId: number | null = null): FakeResponse {
-  const res = new FakeResponse()
-  h.attach(res, f, lastEventId)
-  return res
-}
+import { parseSse } from '../../helpers/sse.js'
+import { attach, budget, Counters, EVERYTHING, event, FakeResponse, filter, hub, QUIET } from './sse-fake.js'
 
 /** Waits, within a bound, until `done` holds: for the heartbeat timer. */
 async function eventually(done: () => boolean, what: string, boundMs = 10_000): Promise<void> {
@@ -373,9 +255,10 @@ t.test('sse - reset when the replay log no longer reaches back to Last-Event-ID'
 })
 
 t.test(
-  'sse - a backpressured client queues up to maxQueuedEvents, drops the rest, then hears of the gap',
+  'sse - a backpressured client queues up to its byte budget, drops the rest, then hears of the gap',
   async (t) => {
-    const { hub: h, counters } = hub(t, { maxQueuedEvents: 3, slowClient: 'gap' })
+    // Room for four frames: the one its socket has not taken, and three queued.
+    const { hub: h, counters } = hub(t, { budget: budget(4), slowClient: 'gap' })
     const slow = attach(h)
     const fast = attach(h)
     slow.full = true
@@ -418,7 +301,7 @@ t.test(
 )
 
 t.test('sse - a drain after which the socket fills again keeps the rest queued, in order', async (t) => {
-  const { hub: h } = hub(t, { maxQueuedEvents: 10 })
+  const { hub: h } = hub(t)
   const res = attach(h)
   res.full = true
   for (let i = 0; i < 5; i++) h.publish(event('a'))
@@ -437,7 +320,7 @@ t.test('sse - a drain after which the socket fills again keeps the rest queued, 
 })
 
 t.test('sse - slowClient disconnect ends the response of a client whose queue is full', async (t) => {
-  const { hub: h, counters } = hub(t, { maxQueuedEvents: 2, slowClient: 'disconnect' })
+  const { hub: h, counters } = hub(t, { budget: budget(3), slowClient: 'disconnect' })
   const slow = attach(h)
   const fast = attach(h)
   slow.full = true
@@ -449,6 +332,8 @@ t.test('sse - slowClient disconnect ends the response of a client whose queue is
   t.ok(slow.ended, 'response ended')
   t.equal(counters.connected, 1, 'removed from the clients')
   t.equal(counters.dropped, 1, 'the event it could not take counts as dropped')
+  t.ok(slow.destroyed, 'its stream closed at once, not after its unread data')
+  t.equal(counters.cut, 1, 'counted as cut')
   h.publish(event('a'))
   slow.drain()
   t.equal(slow.writesAfterEnd, 0, 'nothing written after the end')
@@ -480,7 +365,8 @@ t.test('sse - a client that closes is removed and gets nothing more', async (t) 
 t.test(
   'sse - a backpressured client that closes frees its queue and is never written to again',
   async (t) => {
-    const { hub: h, counters } = hub(t, { maxQueuedEvents: 100 })
+    const b = new SseBudget()
+    const { hub: h, counters } = hub(t, { budget: b })
     const gone = attach(h)
     gone.full = true
     for (let i = 0; i < 10; i++) h.publish(event('a'))
@@ -490,6 +376,7 @@ t.test(
     t.equal(gone.chunks.length, before)
     t.equal(counters.connected, 0)
     t.equal(counters.dropped, 0, 'events for a client that is gone are not counted as dropped')
+    t.equal(b.held, 0, 'what it held is released')
   },
 )
 
@@ -522,7 +409,7 @@ t.test('sse - a resume reads the log at the pace its socket drains, so it loses 
   // A real socket reports full after about 16 KiB, long before a
   // 10,000-event replay is written: the replay must not go through the queue.
   for (const slowClient of ['gap', 'disconnect'] as const) {
-    const { hub: h, counters } = hub(t, { replayEvents: 100, maxQueuedEvents: 3, slowClient })
+    const { hub: h, counters } = hub(t, { replayEvents: 100, budget: budget(4, 1_000, 2), slowClient })
     const earlier = attach(h) // a client that was here, so the log fills
     for (let i = 0; i < 10; i++) h.publish(event('a'))
     earlier.close()
