@@ -316,7 +316,10 @@ export class Bridge {
 
   #readings(device: string, message: Message, crc: number, recvNs: bigint): Reading[] | Rejection {
     const tags = message.tags === null ? null : JSON.stringify(message.tags)
-    const resolved = this.#fields.resolve(device, message.samples.map((s) => s.fields))
+    const resolved = this.#fields.resolve(
+      device,
+      message.samples.map((s) => s.fields),
+    )
     if (resolved instanceof Rejection) return resolved
     // The readings go to the group commit right after this, in this order:
     // the order in which they are stored and reach the feature engine.

@@ -222,8 +222,12 @@ export class DedupeIndex {
     const stream = this.#stream(device, boot)
     const pending = stream.pending.take(seq)
     if (pending === undefined) return
-    if (committed) this.stored(device, boot, seq, pending.crc)
-    else (stream.uncertain ??= new IntervalSet()).add(seq)
+    if (committed) {
+      this.stored(device, boot, seq, pending.crc)
+    } else {
+      stream.uncertain ??= new IntervalSet()
+      stream.uncertain.add(seq)
+    }
   }
 
   /** Records seq as stored with this CRC (an uncertain one the store turned out to hold). */

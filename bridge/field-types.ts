@@ -62,7 +62,10 @@ export class FieldRegistry {
         let pinned = this.#fields.get(key) ?? fresh.get(key)
         if (pinned === undefined) {
           if (this.#fields.size + fresh.size >= this.#maxFields) {
-            return reject('too_many_fields', `the store holds ${this.#maxFields} fields already (--max-fields)`)
+            return reject(
+              'too_many_fields',
+              `the store holds ${this.#maxFields} fields already (--max-fields)`,
+            )
           }
           const added = this.#addedBy.get(device) ?? 0
           if (added + fresh.size >= this.#maxPerDevice) {

@@ -17,12 +17,13 @@ import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
 import { registerWindowRoutes } from './api/windows.js'
 import type { Config } from './config.js'
+import { QueryTimeoutError, StoreBusyError } from './core/errors.js'
 import { nowNs } from './core/telemetry.js'
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
-import { type History, InfluxHistory } from './influx/history.js'
+import { InfluxHistory } from './influx/history.js'
 import { createMetrics, type Metrics, watchSseBuffers, watchStoreMemory } from './metrics.js'
-import { WorkerStore } from './store/index.js'
+import { type HistoryReader, WorkerStore } from './store/index.js'
 
 export interface App {
   readonly mqttPort: number
@@ -91,7 +92,10 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     clientsCut: (n: number) => metrics.sseClientsCut.inc({ stream }, n),
   })
   // One byte budget for the clients of both streams.
-  const sseBudget = new SseBudget()
+  const sseBudget = new SseBudget({
+    clientBytes: config.sseClientBufferBytes,
+    totalBytes: config.sseTotalBufferBytes,
+  })
   watchSseBuffers(metrics, () => sseBudget.held)
   const hubOptions = {
     ...DEFAULT_HUB_OPTIONS,
@@ -181,7 +185,12 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     },
     metrics.registry,
   )
-  const history: History =
+  http.addHook('onError', (_request, _reply, err, done) => {
+    if (err instanceof StoreBusyError) metrics.queriesRefused.inc({ cause: 'busy' })
+    else if (err instanceof QueryTimeoutError) metrics.queriesRefused.inc({ cause: 'timeout' })
+    done()
+  })
+  const history: HistoryReader =
     config.historySource === 'influx' && config.influx !== null
       ? new InfluxHistory(config.influx, () => store.storedFields(), config.dataDir)
       : store

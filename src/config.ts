@@ -64,6 +64,8 @@ export interface Config {
   /** On SIGTERM, exit (code 1) if shutting down takes longer, ms. Default 8000. */
   readonly shutdownTimeoutMs: number
   /** Limits (src/config/limit-options.ts, docs/operations.md). */
+  readonly sseClientBufferBytes: number
+  readonly sseTotalBufferBytes: number
   readonly maxFields: number
   readonly maxFieldsPerDevice: number
   readonly maxConnections: number

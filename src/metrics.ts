@@ -96,6 +96,12 @@ export function createMetrics() {
       labelNames: ['cap'] as const,
       registers,
     }),
+    queriesRefused: new Counter({
+      name: 'telemetry_queries_refused_total',
+      help: 'History queries refused because --max-queries and --max-queued-queries were full (cause="busy"), or stopped at --query-timeout-ms (cause="timeout")',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
     storeFailures: new Counter({
       name: 'telemetry_store_failures_total',
       help: 'Times the store database failed (a full disk, say) and was reopened; commits meanwhile were refused, not acknowledged',

@@ -6,7 +6,7 @@
  * or field the system does not know, or a range, the handlers check.
  */
 
-import type { FastifySchemaValidationError, FastifyServerOptions } from 'fastify'
+import type { FastifyReply, FastifySchemaValidationError, FastifyServerOptions } from 'fastify'
 import { Type } from 'typebox'
 import { InvalidParameterError, UnknownDeviceError } from '../core/errors.js'
 import { DEVICE_ID_PATTERN } from '../core/telemetry.js'
@@ -111,4 +111,21 @@ export const validationError: NonNullable<FastifyServerOptions['schemaErrorForma
 function shortJson(value: unknown): string {
   const json = JSON.stringify(value) ?? String(value)
   return json.length <= 80 ? json : `${json.slice(0, 77)}...`
+}
+
+/**
+ * Aborted once the response closes: when the client went away, the store
+ * interrupts the query behind it (src/store/query-gate.ts) instead of
+ * computing rows nobody will read. After a complete response it aborts
+ * nothing, since the query has ended; that is why no "finished" test is
+ * made (an HTTP/2 response cancelled by its client says finished too).
+ */
+export function abortOnClose(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  const raw = reply.raw as typeof reply.raw & { stream?: { destroyed: boolean } }
+  const gone = () => controller.abort(new Error('the client went away'))
+  // Gone already (an HTTP/2 stream cancelled while the request was parsed): 'close' has been and gone.
+  if (raw.destroyed || raw.stream?.destroyed) gone()
+  else raw.once('close', gone)
+  return controller.signal
 }

@@ -8,18 +8,18 @@
 import { createReadStream } from 'node:fs'
 import { rm, stat } from 'node:fs/promises'
 import type { FastifyReply } from 'fastify'
-import type { History } from '../influx/history.js'
-import type { ParquetExport } from '../store/index.js'
+import type { HistoryReader, ParquetExport } from '../store/index.js'
+import { abortOnClose } from './params.js'
 
 export const PARQUET_TYPE = 'application/vnd.apache.parquet'
 
 export async function sendParquet(
   reply: FastifyReply,
-  store: Pick<History, 'exportParquet'>,
+  store: Pick<HistoryReader, 'exportParquet'>,
   request: ParquetExport,
   filename: string,
 ): Promise<FastifyReply> {
-  const { path, rows } = await store.exportParquet(request)
+  const { path, rows } = await store.exportParquet(request, abortOnClose(reply))
   const remove = () => void rm(path, { force: true })
   try {
     const { size } = await stat(path)

@@ -8,7 +8,13 @@ import { maxHeaderSize, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
-import { BadRequestError, InvalidParameterError, NotFoundError, TelemetryError } from '../core/errors.js'
+import {
+  BadRequestError,
+  InvalidParameterError,
+  NotFoundError,
+  StoreBusyError,
+  TelemetryError,
+} from '../core/errors.js'
 import { createDualServer, type TlsFiles } from './dual-server.js'
 import { SCHEMA_FORMATS, validationError } from './params.js'
 
@@ -77,6 +83,7 @@ export function createHttpServer(log: Logger, tls: TlsFiles | null = null): Fast
     }
     const body: Record<string, unknown> = { code: error.code, message: error.message }
     if (error instanceof InvalidParameterError) body.parameter = error.parameter
+    if (error instanceof StoreBusyError) reply.header('retry-after', error.retryAfterS)
     return reply.status(error.statusCode).send(body)
   })
 

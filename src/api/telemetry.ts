@@ -11,11 +11,10 @@ import { InvalidParameterError } from '../core/errors.js'
 import { type ReadingJson, readingJson } from '../core/reading-json.js'
 import { DEVICE_ID_PATTERN, NAME_PATTERN, nowNs } from '../core/telemetry.js'
 import { formatRfc3339Ns } from '../core/time.js'
-import type { History } from '../influx/history.js'
-import type { ReadingRow } from '../store/index.js'
-import { items, listParam, timeNs, timeParam } from './params.js'
+import type { HistoryReader, ReadingRow } from '../store/index.js'
+import { abortOnClose, items, listParam, timeNs, timeParam } from './params.js'
 import { sendParquet } from './parquet.js'
-import { CONTENT_TYPE, formatParam, type RowFormat, renderRows } from './text-formats.js'
+import { CONTENT_TYPE, formatParam, type RowFormat, renderRows, started } from './text-formats.js'
 
 export const MAX_TELEMETRY_LIMIT = 1_000_000
 const DEFAULT_RANGE_NS = 3_600_000_000_000n
@@ -29,7 +28,7 @@ const TelemetryQuery = Type.Object({
   format: formatParam,
 })
 
-export function registerTelemetryRoutes(app: FastifyInstance, store: History): void {
+export function registerTelemetryRoutes(app: FastifyInstance, store: HistoryReader): void {
   const api = app.withTypeProvider<TypeBoxTypeProvider>()
   api.get('/v1/telemetry', { schema: { querystring: TelemetryQuery } }, async (request, reply) => {
     const query = request.query
@@ -46,7 +45,13 @@ export function registerTelemetryRoutes(app: FastifyInstance, store: History): v
     if (format === 'parquet')
       return sendParquet(reply, store, { kind: 'readings', query: q }, 'telemetry.parquet')
     reply.type(CONTENT_TYPE[format])
-    return reply.send(renderRows(store.readings(q), format, readingFormat(fields ?? [...known])))
+    return reply.send(
+      renderRows(
+        await started(store.readings(q, abortOnClose(reply))),
+        format,
+        readingFormat(fields ?? [...known]),
+      ),
+    )
   })
 }
 

@@ -31,6 +31,21 @@ export interface RowFormat<Row> {
   csv(row: Row): readonly unknown[]
 }
 
+/**
+ * The query's rows once its first chunk is in: a refusal (503 busy, a
+ * timeout, a failed store) is then an HTTP error with its code, not a 200
+ * whose body stops short.
+ */
+export async function started<Row>(chunks: AsyncIterable<Row[]>): Promise<AsyncIterable<Row[]>> {
+  const rows = chunks[Symbol.asyncIterator]()
+  const first = await rows.next()
+  return (async function* () {
+    if (first.done) return
+    yield first.value
+    for (let next = await rows.next(); !next.done; next = await rows.next()) yield next.value
+  })()
+}
+
 export function renderRows<Row>(
   chunks: AsyncIterable<Row[]>,
   format: TextFormat,

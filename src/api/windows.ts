@@ -13,12 +13,10 @@ import { InvalidParameterError, UnknownFeatureError } from '../core/errors.js'
 import { nowNs } from '../core/telemetry.js'
 import { formatRfc3339Ns } from '../core/time.js'
 import { FEATURE_NAME_PATTERN, type FeatureDefinition } from '../features/definitions.js'
-import type { History } from '../influx/history.js'
-import type { WindowRow } from '../store/index.js'
-import { type WindowQuery, windowColumns } from '../store/index.js'
-import { devices, devicesParam, items, listParam, timeNs, timeParam } from './params.js'
+import { type HistoryReader, type WindowQuery, type WindowRow, windowColumns } from '../store/index.js'
+import { abortOnClose, devices, devicesParam, items, listParam, timeNs, timeParam } from './params.js'
 import { sendParquet } from './parquet.js'
-import { CONTENT_TYPE, formatParam, type RowFormat, renderRows } from './text-formats.js'
+import { CONTENT_TYPE, formatParam, type RowFormat, renderRows, started } from './text-formats.js'
 
 /** Windows per device and feature one request may cover: 10 s windows for over three years. */
 export const MAX_WINDOWS_PER_FEATURE = 10_000_000n
@@ -37,7 +35,7 @@ const WindowsQuery = Type.Object({
 })
 
 export interface WindowSources {
-  readonly store: History
+  readonly store: HistoryReader
   readonly features: readonly FeatureDefinition[]
   knowsDevice(device: string): boolean
 }
@@ -50,7 +48,13 @@ export function registerWindowRoutes(app: FastifyInstance, sources: WindowSource
     if (format === 'parquet')
       return sendParquet(reply, sources.store, { kind: 'windows', query: q }, 'windows.parquet')
     reply.type(CONTENT_TYPE[format])
-    return reply.send(renderRows(sources.store.windows(q), format, windowFormat(windowColumns(q.features))))
+    return reply.send(
+      renderRows(
+        await started(sources.store.windows(q, abortOnClose(reply))),
+        format,
+        windowFormat(windowColumns(q.features)),
+      ),
+    )
   })
 }
 

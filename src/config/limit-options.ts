@@ -6,12 +6,35 @@
 
 import { DEFAULT_BRIDGE_OPTIONS, DEFAULT_DEAD_LETTER_LIMITS } from '../../bridge/index.js'
 import { DEFAULT_BROKER_OPTIONS } from '../../broker/index.js'
+import { DEFAULT_SSE_CLIENT_BYTES, DEFAULT_SSE_TOTAL_BYTES } from '../api/sse-budget.js'
 import { DEFAULT_QUERY_LIMITS } from '../store/index.js'
 import type { Option } from './option-row.js'
 
 const count = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum }) as const
 
 export const LIMIT_OPTIONS = {
+  'sse-client-buffer-bytes': {
+    key: 'sseClientBufferBytes',
+    schema: count(16_384, 2 ** 32),
+    default: DEFAULT_SSE_CLIENT_BYTES,
+    description:
+      'bytes one SSE client may hold (queued while its socket is full, and written but not yet taken) before it is slow: a `gap`, or cut with `--sse-slow-client disconnect`',
+    limit: {
+      metric: '`sse_events_dropped_total`, `sse_clients_cut_total`',
+      sees: 'a `gap` event naming how many events it missed; or its stream ends',
+    },
+  },
+  'sse-total-buffer-bytes': {
+    key: 'sseTotalBufferBytes',
+    schema: count(16_384, 2 ** 40),
+    default: DEFAULT_SSE_TOTAL_BYTES,
+    description:
+      'bytes all SSE clients may hold together; past it the slow clients that waited longest lose their queues (`gap`), then are cut',
+    limit: {
+      metric: '`sse_buffered_bytes`, `sse_clients_cut_total`',
+      sees: 'the slowest clients get a `gap` or lose their stream; clients that keep up see nothing',
+    },
+  },
   'max-fields': {
     key: 'maxFields',
     schema: count(1, 100_000),

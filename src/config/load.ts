@@ -172,6 +172,9 @@ function relations(given: Map<string, Given>, settings: Record<string, unknown>)
   }
   if (given.has('tls-cert') !== given.has('tls-key'))
     problems.push('--tls-cert and --tls-key go together: give both or neither')
+  const { 'sse-client-buffer-bytes': client, 'sse-total-buffer-bytes': total } = settings
+  if (typeof client === 'number' && typeof total === 'number' && client > total)
+    problems.push('--sse-client-buffer-bytes must not be more than --sse-total-buffer-bytes')
   return problems
 }
 

@@ -36,9 +36,6 @@ import {
   windowsSql,
 } from '../store/index.js'
 
-/** The routes' name for a history source: the local store, or InfluxHistory. */
-export type History = HistoryReader
-
 const PAGE = 50_000
 /** The scratch tables: what window SQL reads, and a copy of readings for a Parquet export. */
 const WINDOW_INPUT = 'influx_window_input'
@@ -46,7 +43,7 @@ const READINGS_COPY = 'influx_readings'
 const MS = 1_000_000n
 const META = ['@boot', '@seq', '@idx', '@ts', '@recv', '@stored', '@newest', '@offset', '@device_ts']
 
-export class InfluxHistory implements History {
+export class InfluxHistory implements HistoryReader {
   readonly #config: InfluxConfig
   readonly #fields: () => readonly StoredField[]
   readonly #scratchDir: string

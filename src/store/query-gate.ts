@@ -87,6 +87,13 @@ export class QueryGate {
     }, this.#limits.timeoutMs)
     signal?.addEventListener('abort', interrupt, { once: true })
     let finished = false
+    // An interrupt reaches only a query that runs: one aborted before it starts must not start.
+    if (signal?.aborted) {
+      clearTimeout(timer)
+      connection.closeSync()
+      this.#leave()
+      throw signal.reason
+    }
     return {
       connection,
       rethrow: (err) => {

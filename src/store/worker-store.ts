@@ -192,6 +192,8 @@ export class WorkerStore implements Store {
       this.#call('closeCursor', [cursor]).catch(() => undefined)
     }
     signal?.addEventListener('abort', close, { once: true })
+    // Aborted while the cursor opened: the listener came too late to hear it.
+    if (signal?.aborted) close()
     try {
       for (;;) {
         const rows = (await this.#call('nextChunk', [cursor])) as Row[] | null

@@ -144,3 +144,21 @@ t.test('store queries - a query past its time limit is stopped with QueryTimeout
   t.ok(performance.now() - started < 5_000, 'within seconds of the limit')
   t.equal(await drain(store.readings({ ...ALL, limit: 10 })), 10, 'the store still answers')
 })
+
+t.test('store queries - a query aborted while it waits for a place leaves the queue', async (t) => {
+  const store = await filledStore(t, { maxRunning: 1, maxQueued: 1, timeoutMs: 600_000 })
+  const running = new AbortController()
+  const first = drain(store.windows(heavy(), running.signal)).catch((err: Error) => err.name)
+  await new Promise((r) => setTimeout(r, 300))
+  const waiting = new AbortController()
+  const second = drain(store.windows(heavy(), waiting.signal)).catch((err: Error) => err.name)
+  await new Promise((r) => setTimeout(r, 300))
+  waiting.abort()
+  t.not(await second, 'finished', 'the waiting query ends when aborted')
+  // Its place in the queue is free: a third query waits there instead of being refused.
+  const third = drain(store.readings({ ...ALL, limit: 10 })).catch((err: Error) => err.name)
+  await new Promise((r) => setTimeout(r, 300))
+  running.abort()
+  t.equal(await third, 10, 'the third query waited, then was answered')
+  await first
+})
