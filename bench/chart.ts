@@ -1,23 +1,11 @@
 /**
  * bench/results.svg: the headline figures of every bench at a glance, ours
- * beside the peer measured in the same run, as horizontal bars.
- *
- *   bench:ingest ─┐
- *   bench:live   ─┤  writeFigures()    bench/results/<bench>.json
- *   bench:fleet  ─┼───────────────▶    (one file a bench, its latest run)
- *   ...          ─┘                          │ every file, every time
- *                                            ▼
- *                                      bench/results.svg
- *
- * Each script writes its own figures next to its RESULTS.md section and the
- * chart is redrawn from all of them, so a bench run alone leaves the others'
- * bars as they were. Plain SVG 1.1 text, no dependencies.
+ * beside the peer measured in the same run, as horizontal bars, with the
+ * issue's target as a dashed line. Plain SVG 1.1 text, no dependencies;
+ * render.ts draws it from every bench's JSON.
  */
 
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
-import { join } from 'node:path'
-import { fmt, formatWithBiome } from './results-doc.js'
+import { fmt } from './doc.js'
 
 export interface Bar {
   readonly label: string
@@ -39,62 +27,11 @@ export interface Panel {
   readonly target?: { readonly value: number; readonly met: boolean }
 }
 
-export interface BenchFigures {
-  /** The file name under bench/results/, e.g. `fleet`. */
-  readonly bench: string
-  /** The RESULTS.md section, e.g. `Fleet, burst and connection storm (bench:fleet)`. */
+/** One bench's part of the chart: its section title, when and where it ran, its panels. */
+export interface ChartBench {
   readonly title: string
-  readonly measuredAt: string
-  /** `<cores> cores, <CPU model>, Node <version>`. */
-  readonly machine: string
-  readonly code: string
-  readonly runs: number
+  readonly note: string
   readonly panels: readonly Panel[]
-}
-
-const ROOT = join(import.meta.dirname, '..', '..')
-export const FIGURES_DIR = join(ROOT, 'bench', 'results')
-export const CHART_PATH = join(ROOT, 'bench', 'results.svg')
-/** The benches in the order `npm run bench` runs them; any other file comes after. */
-const ORDER = ['ingest', 'live', 'windows', 'influx', 'fleet']
-
-export function machine(): string {
-  const cpu = cpus()
-  return `${cpu.length} cores, ${cpu[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}`
-}
-
-/** Saves one bench's figures, then redraws the chart from every bench's. */
-export function writeFigures(figures: BenchFigures): void {
-  mkdirSync(FIGURES_DIR, { recursive: true })
-  const path = join(FIGURES_DIR, `${figures.bench}.json`)
-  // JSON has no NaN: a figure not measured is written as null and read back as NaN.
-  // Two decimals are more than a chart shows, and keep the file's diffs readable.
-  const round = (_: string, v: unknown): unknown =>
-    typeof v !== 'number' ? v : Number.isNaN(v) ? null : Math.round(v * 100) / 100
-  writeFileSync(path, `${JSON.stringify(figures, round, 2)}\n`)
-  formatWithBiome(path)
-  writeFileSync(CHART_PATH, renderChart(readFigures()))
-}
-
-export function readFigures(): BenchFigures[] {
-  let files: string[]
-  try {
-    files = readdirSync(FIGURES_DIR).filter((f) => f.endsWith('.json'))
-  } catch {
-    return []
-  }
-  const rank = (f: string): number => {
-    const i = ORDER.indexOf(f.replace(/\.json$/, ''))
-    return i < 0 ? ORDER.length : i
-  }
-  return files
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-    .map(
-      (f) =>
-        JSON.parse(readFileSync(join(FIGURES_DIR, f), 'utf8'), (_, v: unknown) =>
-          v === null ? Number.NaN : v,
-        ) as BenchFigures,
-    )
 }
 
 // Layout, px. Labels left of LABEL_X, bars from BAR_X, the longest bar BAR_MAX wide.
@@ -109,7 +46,7 @@ const PEER = '#9ca3af'
 const TARGET = '#b91c1c'
 const MET = '#15803d'
 
-export function renderChart(benches: readonly BenchFigures[]): string {
+export function renderChart(benches: readonly ChartBench[], missing: readonly string[]): string {
   const body: string[] = []
   let y = 28
   const text = (x: number, yy: number, s: string, attrs = ''): void => {
@@ -133,16 +70,10 @@ export function renderChart(benches: readonly BenchFigures[]): string {
     body.push(`<line x1="16" y1="${y - 12}" x2="${WIDTH - 16}" y2="${y - 12}" class="rule"/>`)
     text(16, y + 4, b.title, 'class="bench"')
     y += 18
-    text(
-      16,
-      y + 2,
-      `${b.measuredAt.slice(0, 10)}, ${b.machine}, code ${b.code}, ${runs(b.runs)}`,
-      'class="note"',
-    )
+    text(16, y + 2, b.note, 'class="note"')
     y += 10
     for (const p of b.panels) y = panel(body, p, y + 14)
   }
-  const missing = ORDER.filter((name) => !benches.some((b) => b.bench === name))
   if (missing.length > 0) {
     y += 10
     text(16, y + 12, `Not run yet: ${missing.map((m) => `bench:${m}`).join(', ')}.`, 'class="note"')
@@ -218,10 +149,6 @@ function value(v: number, unit: string): string {
   if (!Number.isFinite(v)) return '-'
   const n = Math.abs(v) >= 100 ? fmt(v) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2)
   return unit === '×' ? `${n}×` : `${n} ${unit}`
-}
-
-function runs(n: number): string {
-  return n === 1 ? '1 run' : `medians of ${n} runs`
 }
 
 function xml(s: string): string {

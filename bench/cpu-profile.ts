@@ -1,9 +1,11 @@
 /**
- * A V8 .cpuprofile (from `node --cpu-prof`) reduced to where the time went:
- * self time per function and per package, largest first.
+ * A server run under `node --cpu-prof`, each thread's .cpuprofile reduced to
+ * where the time went: self time per function and per package, largest first.
  */
 
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { tempDir } from '../test/helpers/process.js'
 
 interface ProfileNode {
   readonly id: number
@@ -71,6 +73,30 @@ export function summarizeProfile(path: string, top = 20): ProfileSummary {
     functions: rank(fns),
     packages: rank(pkgs),
   }
+}
+
+/**
+ * Runs `run` with the server's node flags for a CPU profile, and returns its
+ * one-line result followed by each thread's summary (main thread first).
+ */
+export async function profiled(
+  run: (nodeArgs: readonly string[]) => Promise<string>,
+  top: { main: number; worker: number } = { main: 20, worker: 8 },
+): Promise<string> {
+  const dir = tempDir('bench-profile-')
+  const line = await run(['--cpu-prof', `--cpu-prof-dir=${dir}`])
+  // One file a thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile, the main thread's id 0.
+  const thread = (f: string): number =>
+    Number(/\.(\d+)\.\d+\.cpuprofile$/.exec(f)?.[1] ?? Number.MAX_SAFE_INTEGER)
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort((a, b) => thread(a) - thread(b))
+  const threads = files.map((f) => {
+    const id = thread(f)
+    const text = formatProfile(summarizeProfile(join(dir, f), id === 0 ? top.main : top.worker))
+    return id === 0 ? text : text.replace(/^main thread/, `worker thread ${id}`)
+  })
+  return [line, ...(threads.length > 0 ? threads : ['no .cpuprofile was written'])].join('\n')
 }
 
 export function formatProfile(s: ProfileSummary): string {

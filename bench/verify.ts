@@ -6,8 +6,9 @@
 
 import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
+import { scrape } from './probes.js'
 
-/** Which seqs of each device were acknowledged: a bitmap per device. */
+/** Which seqs of each device were acknowledged: a byte per (device, seq). */
 export class AckLedger {
   readonly #acked: Uint8Array[]
   #count = 0
@@ -27,32 +28,16 @@ export class AckLedger {
     return this.#count
   }
 
+  get devices(): number {
+    return this.#acked.length
+  }
+
   forEachAcked(fn: (device: number, seq: number) => void): void {
     this.#acked.forEach((bits, device) => {
       for (let seq = 0; seq < bits.length; seq++) if (bits[seq] === 1) fn(device, seq)
     })
   }
-
-  get devices(): number {
-    return this.#acked.length
-  }
 }
-
-export interface StoreCheck {
-  /** How far telemetry_readings_accepted_total moved during the run. */
-  readonly acceptedCounter: number
-  /** Rows returned by /v1/telemetry for the run's devices. */
-  readonly rows: number
-  /** Acknowledged readings with no row: must be 0. */
-  readonly missing: number
-  /** Rows seen twice for one (device, seq): must be 0. */
-  readonly duplicates: number
-  /** The group commits meanwhile, from the app's histograms, in words (commitsText). */
-  readonly commits: string
-  readonly ok: boolean
-}
-
-const TIMEOUT_MS = 120_000
 
 /** The app's counters that a run moves, from /metrics. */
 export interface Counters {
@@ -65,23 +50,21 @@ export interface Counters {
 }
 
 export async function scrapeCounters(httpUrl: string): Promise<Counters> {
-  return countersFrom(await (await get(`${httpUrl}/metrics`)).text())
+  return countersFrom(await scrape(httpUrl, 120_000))
 }
 
 /** The counters from /metrics text (prom-client's exposition format). */
 export function countersFrom(text: string): Counters {
-  const metric = (name: string): number => {
-    const v = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]
-    return v === undefined ? Number.NaN : Number(v)
-  }
+  const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+  const under10ms = Number(
+    /^telemetry_group_commit_seconds_bucket\{le="0\.01"\} (\S+)$/m.exec(text)?.[1] ?? NaN,
+  )
   return {
     accepted: metric('telemetry_readings_accepted_total'),
     commits: metric('telemetry_group_commit_readings_count'),
     commitReadings: metric('telemetry_group_commit_readings_sum'),
     commitSeconds: metric('telemetry_group_commit_seconds_sum'),
-    commitsOver10ms:
-      metric('telemetry_group_commit_seconds_count') -
-      Number(/^telemetry_group_commit_seconds_bucket\{le="0\.01"\} (\S+)$/m.exec(text)?.[1] ?? Number.NaN),
+    commitsOver10ms: metric('telemetry_group_commit_seconds_count') - under10ms,
   }
 }
 
@@ -95,6 +78,17 @@ export function commitsText(before: Counters, after: Counters): string {
   return `${commits} commits of ${readings.toFixed(0)} readings, ${ms.toFixed(2)} ms mean, ${over.toFixed(1)}% over 10 ms`
 }
 
+export interface StoreCheck {
+  /** How far telemetry_readings_accepted_total moved since `before`. */
+  readonly acceptedCounter: number
+  /** Acknowledged readings with no row, and rows seen twice for one (device, seq): both must be 0. */
+  readonly missing: number
+  readonly duplicates: number
+  /** The group commits meanwhile, in words (commitsText). */
+  readonly commits: string
+  readonly ok: boolean
+}
+
 /**
  * Every reading in the ledger must come back from /v1/telemetry, once; and
  * the accepted counter must have moved by at least as many since `before`.
@@ -103,53 +97,35 @@ export async function checkStored(
   httpUrl: string,
   before: Counters,
   ledger: AckLedger,
-  deviceId: (i: number) => string,
+  idPrefix: string,
   fromMs: number,
-  toMs: number,
 ): Promise<StoreCheck> {
   const after = await scrapeCounters(httpUrl)
   const acceptedCounter = after.accepted - before.accepted
-
-  const ids = Array.from({ length: ledger.devices }, (_, i) => deviceId(i))
+  const ids = Array.from({ length: ledger.devices }, (_, i) => `${idPrefix}${i}`)
   const index = new Map(ids.map((id, i) => [id, i]))
   const seen = ids.map(() => new Set<number>())
   const query = new URLSearchParams({
     device: ids.join(','),
     from: String(Math.floor(fromMs)),
-    to: String(Math.ceil(toMs)),
     format: 'ndjson',
-    limit: '1000000',
   })
-  const response = await get(`${httpUrl}/v1/telemetry?${query}`)
-  let rows = 0
+  query.set('to', String(Date.now() + 60_000))
+  query.set('limit', '1000000')
+  const response = await fetch(`${httpUrl}/v1/telemetry?${query}`, { signal: AbortSignal.timeout(120_000) })
+  if (!response.ok) throw new Error(`GET /v1/telemetry: ${response.status} ${await response.text()}`)
   let duplicates = 0
-  const lines = createInterface({ input: Readable.fromWeb(response.body! as never) })
-  for await (const line of lines) {
+  for await (const line of createInterface({ input: Readable.fromWeb(response.body! as never) })) {
     if (line === '') continue
     const row = JSON.parse(line) as { device: string; seq: number }
-    rows++
-    const i = index.get(row.device)
-    if (i === undefined) continue
-    const s = seen[i]!
-    if (s.has(row.seq)) duplicates++
-    else s.add(row.seq)
+    const s = seen[index.get(row.device) ?? -1]
+    if (s?.has(row.seq)) duplicates++
+    else s?.add(row.seq)
   }
   let missing = 0
   ledger.forEachAcked((device, seq) => {
     if (!seen[device]!.has(seq)) missing++
   })
-  return {
-    acceptedCounter,
-    rows,
-    missing,
-    duplicates,
-    commits: commitsText(before, after),
-    ok: missing === 0 && duplicates === 0 && acceptedCounter >= ledger.count,
-  }
-}
-
-async function get(url: string): Promise<Response> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) })
-  if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`)
-  return response
+  const ok = missing === 0 && duplicates === 0 && acceptedCounter >= ledger.count
+  return { acceptedCounter, missing, duplicates, commits: commitsText(before, after), ok }
 }

@@ -1,0 +1,247 @@
+/**
+ * What every bench shares: its flags, its run as a document of figures (the
+ * JSON in bench/results/ that the renderer builds RESULTS.md, the chart and
+ * README's figures from), and the arithmetic of medians and targets.
+ *
+ *   bench script ──runs──▶ BenchDoc ──publish()──▶ bench/results/<bench>.json
+ *                                                        │ render.ts, every doc
+ *                               RESULTS.md ◀── results.svg ◀── README block
+ */
+
+import { execFileSync } from 'node:child_process'
+import { cpus, release, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
+import { REPO_ROOT } from '../test/helpers/process.js'
+
+export const BENCHES = ['ingest', 'live', 'windows', 'influx', 'fleet'] as const
+export type BenchName = (typeof BENCHES)[number]
+
+/** One figure of a run; NaN (not measured) is written as null. */
+export type Figure = number | string | boolean | null
+export type Row = Readonly<Record<string, Figure>>
+
+export interface Machine {
+  readonly cores: number
+  readonly cpu: string
+  readonly memoryGiB: number
+  readonly kernel: string
+  readonly node: string
+}
+
+/** One bench's run: bench/results/<bench>.json. */
+export interface BenchDoc {
+  readonly bench: BenchName
+  readonly measuredAt: string
+  readonly machine: Machine
+  /** The commit measured (codeVersion). */
+  readonly code: string
+  readonly command: string
+  /** 1-minute load average when the bench started. */
+  readonly loadAverage: number | null
+  readonly minutes: number
+  /** Peers' versions: mosquitto, influxd, duckdb. */
+  readonly versions: Readonly<Record<string, string>>
+  readonly options: Readonly<Record<string, Figure>>
+  /** Figures measured once per bench, not per run (payload size, data generated, …). */
+  readonly context: Readonly<Record<string, Figure>>
+  /** One row per run and scenario (and server), each figure as measured. */
+  readonly runs: readonly Row[]
+  /** CPU profile summaries and other diagnostics, as text. */
+  readonly profiles: readonly string[]
+  /** Where figures came from, when not from a run of this code (e.g. taken over from RESULTS.md). */
+  readonly derivedFrom?: string
+}
+
+export function machine(): Machine {
+  const cpu = cpus()
+  return {
+    cores: cpu.length,
+    cpu: cpu[0]?.model.trim() ?? 'unknown CPU',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+  }
+}
+
+/** What the benches write. A tree that differs from its commit only in these runs that commit's code. */
+export const BENCH_OUTPUTS: readonly string[] = [
+  'bench/RESULTS.md',
+  'bench/results.svg',
+  'bench/results',
+  'README.md',
+]
+
+/**
+ * The commit a bench measured (in the checkout at root), marked when the
+ * working tree differs from it in anything but the benches' own outputs:
+ * `npm run bench` writes RESULTS.md after its first bench, and the later ones
+ * still measure the commit.
+ */
+export function codeVersion(root: string = REPO_ROOT): string {
+  try {
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const outputs = BENCH_OUTPUTS.map((path) => `:(exclude)${path}`)
+    const dirty = git('status', '--porcelain', '--untracked-files=no', '--', '.', ...outputs) !== ''
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes' : ''}`
+  } catch {
+    return 'unknown (not a git checkout)'
+  }
+}
+
+/** A whole number from lo to hi, or one of the words (the first is the default). */
+type FlagSpec = readonly [fallback: number, lo: number, hi: number] | readonly string[]
+type Flags<S> = { readonly [K in keyof S]: S[K] extends readonly [number, number, number] ? number : string }
+
+/**
+ * The flags of a bench (`--runs 3`, `--scenarios a,b`, …), every bad value
+ * reported at once; `--write true|false` (default true) on every bench.
+ */
+export function parseFlags<S extends Readonly<Record<string, FlagSpec>>>(
+  spec: S,
+  check: (o: Flags<S>) => string[] = () => [],
+  argv: readonly string[] = process.argv.slice(2),
+): Flags<S> & { readonly write: boolean } {
+  const all: Record<string, FlagSpec> = { ...spec, write: ['true', 'false'] }
+  const options = Object.fromEntries(Object.keys(all).map((k) => [k, { type: 'string' as const }]))
+  const { values } = parseArgs({ args: [...argv], strict: true, options })
+  const problems: string[] = []
+  const out: Record<string, number | string | boolean> = {}
+  for (const [flag, s] of Object.entries(all)) {
+    const v = values[flag]
+    if (typeof s[0] === 'number') {
+      const [fallback, lo, hi] = s as readonly [number, number, number]
+      out[flag] = v === undefined ? fallback : Number(v)
+      if (v !== undefined && (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi))
+        problems.push(`--${flag} must be an integer from ${lo} to ${hi}`)
+    } else {
+      out[flag] = v ?? s[0]!
+      if (v !== undefined && !(s as readonly string[]).includes(v))
+        problems.push(`--${flag} must be ${s.join(' or ')}`)
+    }
+  }
+  out.write = out.write === 'true'
+  problems.push(...check(out as Flags<S>))
+  if (problems.length > 0) throw new RangeError(problems.join('; '))
+  return out as Flags<S> & { write: boolean }
+}
+
+/** `--scenarios a,b`: the names asked for, in the bench's own order; a problem for any unknown. */
+export function listFlag<T extends string>(value: string, known: readonly T[], problems: string[]): T[] {
+  const names = value.split(',').map((n) => n.trim())
+  for (const n of names)
+    if (!(known as readonly string[]).includes(n)) problems.push(`--scenarios: unknown ${n}`)
+  return known.filter((n) => names.includes(n))
+}
+
+/** The command that ran, for the section. */
+export function command(bench: BenchName): string {
+  const args = process.argv.slice(2)
+  return `npm run bench:${bench}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
+}
+
+/**
+ * Runs a bench's main, bounded in time, its children stopped however it
+ * ends; the exit status is 1 when it threw or returned false (a check failed).
+ */
+export function benchMain(limitMinutes: number, main: () => Promise<boolean>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      process.stderr.write(`bench: ${signal}, stopping child processes\n`)
+      process.exit(130)
+    })
+  setTimeout(() => {
+    process.stderr.write(`bench: still running after ${limitMinutes} min, giving up\n`)
+    process.exit(1)
+  }, limitMinutes * 60_000).unref()
+  main().then(
+    (ok) => process.exit(ok ? 0 : 1),
+    (err: unknown) => {
+      process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`)
+      process.exit(1)
+    },
+  )
+}
+
+/** A figure as a number: NaN for null or anything else. */
+export function num(v: Figure | undefined): number {
+  return typeof v === 'number' ? v : Number.NaN
+}
+
+/** The median, NaN values left out; NaN when there is none. */
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** The median of one figure over rows. */
+export function med(rows: readonly Row[], key: string): number {
+  return median(rows.map((r) => num(r[key])))
+}
+
+/** `median (min–max)`, or just the value for a single run. */
+export function spread(values: readonly number[], digits: number): string {
+  const f = (v: number): string => (digits === 0 ? fmt(v) : Number.isNaN(v) ? '-' : v.toFixed(digits))
+  if (values.length < 2) return f(median(values))
+  // A run without the figure makes the range unknown (`-`), not narrower.
+  return `${f(median(values))} (${f(Math.min(...values))}–${f(Math.max(...values))})`
+}
+
+/** spread() of one figure over rows. */
+export function col(rows: readonly Row[], key: string, digits: number): string {
+  return spread(
+    rows.map((r) => num(r[key])),
+    digits,
+  )
+}
+
+/** A whole number with thousands separators; `-` for NaN. */
+export function fmt(n: number): string {
+  return Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US')
+}
+
+/** `0.58×`: the ratio of two medians; `-` when either is missing. */
+export function ratio(a: number, b: number): string {
+  return Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '-'
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+/** A Markdown table: head cells, alignment per column (`l` or `r`), rows. Biome pads it. */
+export function table(
+  head: readonly string[],
+  align: string,
+  rows: readonly (readonly string[])[],
+): string[] {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`
+  return [line(head), line([...align].map((a) => (a === 'r' ? '---:' : '---'))), ...rows.map(line)]
+}
+
+/**
+ * A figure against its target, in words: "p99 31 ms, target 25 ms: missed
+ * by 24%". `atMost` targets are ceilings the figure must stay under (latency,
+ * memory); the others are floors it must reach (throughput).
+ */
+export function verdict(
+  what: string,
+  value: number,
+  target: number,
+  { atMost, unit, digits = 0 }: { atMost: boolean; unit: string; digits?: number },
+): { met: boolean; text: string } {
+  const show = (v: number): string => `${digits === 0 ? fmt(v) : v.toFixed(digits)}${unit}`
+  const head = `${what} ${show(value)}, target ${atMost ? '<' : '≥'} ${show(target)}`
+  if (Number.isNaN(value)) return { met: false, text: `${what} not measured, target ${show(target)}: missed` }
+  const met = atMost ? value < target : value >= target
+  const by = Math.abs(value / target - 1) * 100
+  const pct = by < 1 ? by.toFixed(1) : by.toFixed(0)
+  if (met) return { met, text: `${head}: met (${pct}% ${atMost ? 'under' : 'over'})` }
+  // "missed by 4956%" reads worse than the multiple it is.
+  const times = value / target
+  return times >= 2
+    ? { met, text: `${head}: **missed**, ${times.toFixed(times >= 10 ? 0 : 1)}× the target` }
+    : { met, text: `${head}: **missed** by ${pct}%` }
+}
