@@ -388,7 +388,7 @@ benchMain(90, async () => {
           async (nodeArgs) => {
             const m = await checkedOurs(storeDir, influxd, lines.expected, nodeArgs)
             return (
-              `CPU profile of the server draining ${o.readings} readings (not in the results; whole process life, start-up included): ` +
+              `CPU profile of the server draining ${o.readings} readings (one more run, not in the figures above; whole process life, start-up included): ` +
               `drain ${m.figures.seconds!.toFixed(2)} s, server CPU ${m.figures.serverCpuS!.toFixed(1)} s, ` +
               `waiting on writes ${m.figures.writeS!.toFixed(1)} s, ${checkText(m.problems)}`
             )
