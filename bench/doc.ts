@@ -9,7 +9,9 @@
  */
 
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { REPO_ROOT } from '../test/helpers/process.js'
 
@@ -38,7 +40,7 @@ export interface BenchDoc {
   readonly command: string
   /** 1-minute load average when the bench started. */
   readonly loadAverage: number | null
-  readonly minutes: number
+  readonly minutes: number | null
   /** Peers' versions: mosquitto, influxd, duckdb. */
   readonly versions: Readonly<Record<string, string>>
   readonly options: Readonly<Record<string, Figure>>
@@ -168,6 +170,14 @@ export function num(v: Figure | undefined): number {
   return typeof v === 'number' ? v : Number.NaN
 }
 
+/** One line for the console: a label, the figures named (`key value`), and the check. */
+export function runLine(label: string, row: Row, keys: string): string {
+  const value = (v: Figure | undefined): string =>
+    typeof v === 'number' ? String(Math.round(v * 100) / 100) : String(v)
+  const figures = keys.split(' ').map((k) => `${k} ${value(row[k])}`)
+  return `  ${label}: ${figures.join(', ')}; ${row.ok === true ? 'ok' : 'FAILED'}: ${row.check}`
+}
+
 /** The median, NaN values left out; NaN when there is none. */
 export function median(values: readonly number[]): number {
   const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
@@ -195,6 +205,16 @@ export function col(rows: readonly Row[], key: string, digits: number): string {
     rows.map((r) => num(r[key])),
     digits,
   )
+}
+
+/** Median (min–max) cells from specs like `p50Ms:2 a/b:1 c~d:0`: two figures as `a / b`, or `c of d`. */
+export function cells(rows: readonly Row[], specs: string): string[] {
+  return specs.split(' ').map((spec) => {
+    const [keys = '', digits] = spec.split(':')
+    const sep = keys.includes('~') ? '~' : '/'
+    const parts = keys.split(sep).map((k) => col(rows, k, Number(digits)))
+    return parts.join(sep === '~' ? ' of ' : ' / ')
+  })
 }
 
 /** A whole number with thousands separators; `-` for NaN. */
@@ -244,4 +264,33 @@ export function verdict(
   return times >= 2
     ? { met, text: `${head}: **missed**, ${times.toFixed(times >= 10 ? 0 : 1)}× the target` }
     : { met, text: `${head}: **missed** by ${pct}%` }
+}
+
+/**
+ * A section's prose, bench/sections/<bench>.md, its `{name}` filled from the
+ * doc (machine, options, versions, context) and `vars`, `{#name}` as a whole
+ * number with separators. A name without a value is an error.
+ */
+export function prose(doc: BenchDoc, vars: Readonly<Record<string, Figure>> = {}): string {
+  const { machine: m, versions, options, context } = doc
+  const all: Record<string, Figure> = {
+    ...{
+      cores: m.cores,
+      cpu: m.cpu,
+      node: m.node,
+      measuredAt: doc.measuredAt,
+      code: doc.code,
+      command: doc.command,
+    },
+    ...{ loadAverage: num(doc.loadAverage).toFixed(2), minutes: num(doc.minutes).toFixed(1) },
+    ...{ ...versions, ...options, ...context, ...vars },
+  }
+  const path = join(REPO_ROOT, 'bench', 'sections', `${doc.bench}.md`)
+  return readFileSync(path, 'utf8')
+    .replace(/\{(#?)(\w+)\}/g, (_, whole: string, key: string) => {
+      const v = all[key]
+      if (v === undefined) throw new Error(`${path}: no value for {${key}}`)
+      return whole === '#' ? fmt(num(v)) : String(v)
+    })
+    .trim()
 }

@@ -24,8 +24,19 @@
 
 import { loadavg } from 'node:os'
 import { profiled } from './cpu-profile.js'
-import { benchMain, codeVersion, col, command, listFlag, machine, med, parseFlags, type Row } from './doc.js'
-import { fleetLine, TARGETS, targetRows } from './fleet-report.js'
+import {
+  benchMain,
+  codeVersion,
+  col,
+  command,
+  listFlag,
+  machine,
+  med,
+  parseFlags,
+  type Row,
+  runLine,
+} from './doc.js'
+import { TARGETS, targetRows } from './fleet-report.js'
 import { type Load, runLoad, runStormOn } from './fleet-run.js'
 import { mosquittoVersion } from './probes.js'
 import { publish } from './render.js'
@@ -49,6 +60,12 @@ const FLAGS = {
 const DEFAULT_SIZES = [10_000, 1, 60, 100, 50_000, 10, 1000, 5000, 5]
 
 const DRAIN_LIMIT_MS = 30_000
+const LINE = {
+  load: 'devices ackedPerSecond p50Ms p99Ms maxMs hwmMb endRssMb cores generatorCores lagP99Ms connectS',
+  storm: 'allConnectedS p50Ms p99Ms hwmMb startLagMs',
+}
+const fleetLine = (r: Row): string =>
+  runLine(`${r.scenario}, ${r.server}`, r, r.scenario === 'storm' ? LINE.storm : LINE.load)
 const CONNECT_TIMEOUT_MS = 10_000
 const WARMUP_MS = 2000
 const common = {

@@ -26,8 +26,8 @@ import { DuckDBStore } from '../src/store/index.js'
 import { type InfluxdProcess, launchInfluxd } from '../test/helpers/influxd.js'
 import { removeTempDir, sleep, spawnApp, tempDir } from '../test/helpers/process.js'
 import { profiled } from './cpu-profile.js'
-import { benchMain, codeVersion, command, machine, med, parseFlags, type Row } from './doc.js'
-import { influxLine, TARGET } from './influx-report.js'
+import { benchMain, codeVersion, command, machine, med, parseFlags, type Row, runLine } from './doc.js'
+import { TARGET } from './influx-report.js'
 import { cpuSeconds, memoryMb, metric, scrape } from './probes.js'
 import { publish } from './render.js'
 
@@ -379,7 +379,8 @@ benchMain(90, async () => {
           oursCheck: checkText(ours.problems),
         },
       })
-      process.stdout.write(`run ${run}/${o.runs}: ${influxLine(runs.at(-1)!)}\n`)
+      process.stdout.write(`${runLine(`run ${run}/${o.runs}`, { ...runs.at(-1)!, check: `import ${runs.at(-1)!.importCheck}, HTTP ${runs.at(-1)!.httpCheck}, ours ${runs.at(-1)!.oursCheck}` }, 'importPerS httpPerS oursPerS serverCpuS writeS peakRssMb')}
+`)
     }
     const ceiling = Math.max(med(runs, 'importPerS'), med(runs, 'httpPerS'))
     if (o.profile === 'true' || (o.profile === 'auto' && med(runs, 'oursPerS') < TARGET * ceiling))

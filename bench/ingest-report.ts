@@ -1,7 +1,7 @@
 /** The "Ingest (bench:ingest)" section of bench/RESULTS.md and its chart panels, from bench/results/ingest.json. */
 
 import type { Panel } from './chart.js'
-import { type BenchDoc, col, fmt, med, num, plural, type Row, ratio, table, verdict } from './doc.js'
+import { type BenchDoc, col, fmt, med, num, plural, prose, type Row, ratio, table, verdict } from './doc.js'
 import type { Report } from './render.js'
 
 /** Issue 6's saturation targets: readings/s durably stored, and that ÷ Mosquitto's QoS 1 delivery rate. */
@@ -11,15 +11,6 @@ const SCENARIOS = ['appFlat', 'mosquittoFlat', 'appPaced', 'mosquittoPaced'] as 
 export function scenarioLabel(scenario: string, pacedRate: number): string {
   const server = scenario.startsWith('app') ? 'app' : 'Mosquitto'
   return scenario.endsWith('Flat') ? `${server}, flat out` : `${server}, paced ${pacedRate}/s`
-}
-
-/** One line per run for the console. */
-export function ingestLine(label: string, r: Row): string {
-  const n = (k: string, d: number): string => num(r[k]).toFixed(d)
-  return (
-    `  ${label.padEnd(22)} ${n('ackedPerSecond', 0).padStart(7)} acked/s  p50 ${n('p50Ms', 2)} ms  p99 ${n('p99Ms', 2)} ms` +
-    `  server ${n('serverUs', 1)} µs/reading  ${r.ok ? 'ok' : 'FAILED'}: ${r.check}`
-  )
 }
 
 const of = (runs: readonly Row[], scenario: string): Row[] => runs.filter((r) => r.scenario === scenario)
@@ -80,18 +71,7 @@ export function renderIngest(doc: BenchDoc): Report {
   const present = SCENARIOS.filter((s) => of(runs, s).length > 0)
   const n = Math.max(...runs.map((r) => num(r.run)))
   const out = [
-    'How many readings per second the app acknowledges _durably_ at QoS 1 (the PUBACK leaves only after the reading is committed to DuckDB, WAL fsynced), next to Mosquitto acknowledging QoS 1 while storing nothing (`persistence false`), with the same publishers in the same run.',
-    '',
-    `- Machine: ${m.cores} cores (${m.cpu}), Node ${m.node}, Mosquitto ${doc.versions.mosquitto}; ${doc.measuredAt}; ` +
-      `1-minute load average ${Number(doc.loadAverage).toFixed(2)} when the bench started`,
-    `- Command: \`${doc.command}\`, code at ${doc.code}`,
-    `- Load: ${o.publishers} mqtt.js publisher connections in one Node process on the same machine, QoS 1, wire format v1 CBOR readings in the CRC-32C envelope (mean ${med(runs, 'payloadBytes').toFixed(0)} bytes), ` +
-      `each publisher keeping at most ${o.window} unacknowledged. Flat out: ${fmt(Number(o.readings))} readings per scenario. ` +
-      `Paced: ${fmt(Number(o.pacedRate))} readings/s for ${o.pacedSeconds} s. A fresh server (and empty data dir) for every scenario; loopback only.`,
-    `- Latency: from the \`publish()\` call to its PUBACK, in the publisher. Flat out it is mostly the wait in the ${o.window}-deep window (in flight ÷ throughput), so the paced rows are the latency figures.`,
-    '- Server CPU: user + system time of the server process, all threads (`/proc/<pid>/stat`), over the scenario, per acknowledged reading. Cores busy: CPU seconds per wall second, for the server, for the publishers’ process, and for the whole machine (`/proc/stat`: everything, the subscriber and any other process included). When the machine is near all its cores, the figure is bounded by the machine, not by the server alone.',
-    '- Before each measured scenario the same load runs for 2 s on other device ids (JIT, connections, the store’s first field columns), and is not counted.',
-    '- Check: for the app, every acknowledged (device, seq) read back from `GET /v1/telemetry?format=ndjson`, and `telemetry_readings_accepted_total`; for Mosquitto, the messages its subscriber (`mosquitto_sub`, subscribed at QoS 1, so each delivery is acknowledged; Mosquitto’s default of 20 in flight to it) received, and their rate from the first to the last.',
+    prose(doc, { payloadBytes: med(runs, 'payloadBytes').toFixed(0) }),
     '',
     `Medians of ${plural(n, 'run')} (min–max):`,
     '',

@@ -22,8 +22,8 @@ import { performance } from 'node:perf_hooks'
 import { resolveSimulationOptions, runSimulation, type SimulationInput } from '../simulators/index.js'
 import { sleep, spawnApp, startMosquitto, startSubscriber } from '../test/helpers/process.js'
 import { profiled } from './cpu-profile.js'
-import { benchMain, codeVersion, command, fmt, machine, parseFlags, type Row } from './doc.js'
-import { ingestLine, saturationMissed, scenarioLabel } from './ingest-report.js'
+import { benchMain, codeVersion, command, fmt, machine, parseFlags, type Row, runLine } from './doc.js'
+import { saturationMissed, scenarioLabel } from './ingest-report.js'
 import { cpuSeconds, machineBusySeconds, mosquittoVersion, ownCpuSeconds } from './probes.js'
 import { publish } from './render.js'
 import { AckLedger, checkStored, scrapeCounters } from './verify.js'
@@ -42,6 +42,7 @@ const FLAT_OUT_LIMIT_MS = 120_000
 const DRAIN_LIMIT_MS = 30_000
 const WARMUP_MS = 2000
 const DEVICE_PREFIX = 'bench-'
+const LINE = 'ackedPerSecond p50Ms p99Ms serverUs'
 
 type Options = ReturnType<typeof options>
 const options = () =>
@@ -180,14 +181,16 @@ benchMain(45, async () => {
     for (const [scenario, step] of steps) {
       const row = { run, scenario, ...(await step()) }
       runs.push(row)
-      process.stdout.write(`${ingestLine(scenarioLabel(scenario, o['paced-rate']), row)}\n`)
+      process.stdout.write(`${runLine(scenarioLabel(scenario, o['paced-rate']), row, LINE)}\n`)
     }
   }
   // Where a saturation target is missed, the results say where the time went (issue 6).
   const profiles: string[] = []
   if (saturationMissed(runs)) {
     const label = scenarioLabel('appFlat', o['paced-rate'])
-    const text = await profiled(async (nodeArgs) => ingestLine(label, await appScenario(o, false, nodeArgs)))
+    const text = await profiled(async (nodeArgs) =>
+      runLine(label, await appScenario(o, false, nodeArgs), LINE),
+    )
     profiles.push(`${label}, under --cpu-prof:\n${text}`)
   }
   const doc = {

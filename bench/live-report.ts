@@ -1,6 +1,6 @@
 /** The scenarios of bench:live, and its section of bench/RESULTS.md and chart panels, from bench/results/live.json. */
 
-import { type BenchDoc, col, fmt, med, num, plural, type Row, table } from './doc.js'
+import { type BenchDoc, col, fmt, med, num, plural, prose, table } from './doc.js'
 import type { Report } from './render.js'
 
 /** Issue 3: p99 publish-to-delivery under this, at the specified load, with nothing lost. */
@@ -74,16 +74,6 @@ export function liveScenarios(o: Readonly<Record<string, unknown>>): LiveScenari
 
 const ms = (v: unknown): string => (typeof v === 'number' ? v.toFixed(1) : '-')
 
-/** One line per run for the console. */
-export function liveLine(label: string, r: Row): string {
-  const n = (k: string): string => num(r[k]).toFixed(2)
-  return (
-    `  ${label}: telemetry p50 ${ms(r.tP50)} p99 ${ms(r.tP99)} max ${fmt(num(r.tMax))} ms  feature close p50 ${ms(r.fP50)} p99 ${ms(r.fP99)} ms` +
-    `  ${fmt(num(r.deliveredPerSecond))} events/s  server ${n('serverCores')} cores (main ${n('mainCores')}) ${fmt(num(r.rssMb))} MB` +
-    `  generator ${n('generatorCores')} cores (lag p99 ${fmt(num(r.lagP99Ms))} ms)  machine ${n('machineCores')}  ${r.check}`
-  )
-}
-
 /** The median table's rows: label and figure (`a/b` for `a / b`) with its digits. */
 const MEASURES: readonly (readonly [string, string, number])[] = [
   ['telemetry, publish → delivery p50 ms', 'tP50', 1],
@@ -141,24 +131,13 @@ export function renderLive(doc: BenchDoc): Report {
       : `${by} over the ${TARGET_P99_MS} ms target (${(v / TARGET_P99_MS).toFixed(1)}×)`
   }
   const out = [
-    'How fast the live streams deliver, and whether they lose anything, with the whole load on this machine: devices publishing over MQTT, and Server-Sent Events subscribers each on its own HTTP/2 connection.',
-    '',
-    `- Machine: ${m.cores} cores (${m.cpu}), Node ${m.node}; ${doc.measuredAt}; 1-minute load average ${Number(doc.loadAverage).toFixed(2)} when the bench started`,
-    `- Command: \`${doc.command}\`, code at ${doc.code}`,
-    `- Load: ${fmt(Number(o.devices))} devices × ${o.rate} readings/s = ${fmt(total)} readings/s, one mqtt.js connection per device, QoS 1, wire format v1 CBOR in the CRC-32C envelope (mean ${med(doc.runs, 'payloadBytes').toFixed(0)} bytes).`,
-    '- Subscribers, each its own HTTP/2 connection (cleartext, prior knowledge; Node’s `http2` client, granting a 1 MiB stream window), on the server’s default settings (a slow client gets `gap`). Issue 3 asks for 100 subscribers at this load but not which devices each takes; the scenarios:',
-    ...scenarios.map((s) => `  - “${s.label}”: ${s.description}`),
-    '- The fleet and the subscribers share one Node process (one JavaScript thread) on the same machine as the server; loopback only; a fresh server and data dir every run. Before the subscribers connect, every device publishes one reading (under another boot, so the measured seqs are untouched): the server refuses a stream naming a device it holds nothing of (400 `TLM_ERR_UNKNOWN_DEVICE`). ' +
-      `Then the fleet reconnects and publishes. Each run: ${o.warmupSeconds} s of warm-up, ${o.seconds} s measured, 1 s more publishing so that the windows closing in the measured time get closed.`,
-    '- Telemetry latency, publish to delivery: the event’s `device_ts` is the publisher’s `Date.now()` when it made the reading (just before `publish()`), and the delivery time is `Date.now()` when the event’s bytes reach the subscriber: one process, one clock, so no clock sync is assumed. Every telemetry subscriber’s every event of a reading published in the measured time counts. Split at `recv_ts` (the server’s `Date.now()` when the broker handed it the message): another process, but the same kernel clock on one machine. Integer milliseconds at both ends: each figure is within ±1 ms. Only events that arrive have a latency: a lost one counts under loss, not here.',
-    '- Feature latency, window close to delivery: delivery minus (`window_end` + the feature’s grace). `window_end` is in event time, the device’s clock, which is the publisher’s `Date.now()` here (the simulator stamps each reading with it, and the bridge corrects a device clock only when it is more than 2 s off; nothing here is). A window closes only when a reading at or past that moment arrives, so this ' +
-      `includes the wait for the device’s next reading (up to ${(1000 / Number(o.rate)).toFixed(0)} ms). “From the closing reading” starts at that reading’s publish instead (its time is the event’s \`watermark\` + grace): the pipeline’s own share. \`staleness_ms\` is the server’s own figure (emit time minus the newest receive time of the window’s readings), so it holds the grace and the wait as well. ` +
-      `Windows whose close moment falls in the measured time, \`closed_by: watermark\`; features: ${doc.context.features}.`,
-    '- Loss, per subscriber: every acknowledged (device, seq) of the devices a telemetry subscriber asked for must reach it once, and no event of another device may reach any subscriber; ids must go up, and on a `device=*` stream by exactly one (a filtered stream skips the ids of the devices it did not ask for); `gap` and `reset` events are loss; every device must have the same number of `feature` events, windows closing in the measured time, on every feature subscriber that asked for it. The target is zero after the warm-up; the warm-up’s loss is shown apart.',
-    '- CPU: the server process’s user + system time, all threads, and its main thread alone (`/proc/<pid>/stat`, `/proc/<pid>/task/<pid>/stat`), over the measured time; the generator (fleet + subscribers) from `process.cpuUsage()`, and how late its event loop ran (`monitorEventLoopDelay`); the machine from `/proc/stat`. Cores = CPU seconds per wall second. Server RSS: `VmRSS` at the end of the measured time, and `VmHWM` (peak) at the end of the run.',
-    '- Garbage collection: the server’s `nodejs_gc_duration_seconds` (prom-client, on its `/metrics`, scraped once a second, a few ms of its event loop each time, as Prometheus’s would): collections and the pauses they made, over the measured time. Each whole second of the measured time, by publish time, is set apart when a major (mark-compact) collection ended in or next to it (the scrapes around the second saw the count go up), and the telemetry p99 is given for the readings published in those seconds and in the others.',
-    '- Peer: none. No system a user would pick instead streams windowed features over SSE (the point of issue 3); for raw telemetry the nearest alternative, an MQTT broker fanning out to MQTT subscribers, neither stores before it delivers nor speaks SSE, so its latency would answer another question (bench:ingest compares ingest with Mosquitto). ' +
-      `The figures are held against the target instead: p99 publish-to-delivery under ${TARGET_P99_MS} ms with nothing lost.`,
+    prose(doc, {
+      ...{ total, payloadBytes: med(doc.runs, 'payloadBytes').toFixed(0), target: TARGET_P99_MS },
+      ...{
+        readingGapMs: (1000 / Number(o.rate)).toFixed(0),
+        scenarioList: scenarios.map((s) => `  - “${s.label}”: ${s.description}`).join('\n'),
+      },
+    }),
     '',
     `Medians of ${plural(n, 'run')} (min–max):`,
     '',

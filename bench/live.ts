@@ -33,8 +33,8 @@ import { join } from 'node:path'
 import { formatDuration, loadFeatureDefinitions } from '../src/features/index.js'
 import { REPO_ROOT } from '../test/helpers/process.js'
 import { profiled } from './cpu-profile.js'
-import { benchMain, codeVersion, command, listFlag, machine, parseFlags, type Row } from './doc.js'
-import { type LiveScenario, liveLine, liveScenarios, SCENARIOS } from './live-report.js'
+import { benchMain, codeVersion, command, listFlag, machine, parseFlags, type Row, runLine } from './doc.js'
+import { type LiveScenario, liveScenarios, SCENARIOS } from './live-report.js'
 import { runLive } from './live-run.js'
 import { publish } from './render.js'
 
@@ -51,6 +51,8 @@ const FLAGS = {
 } as const
 /** The server's limit on the devices one stream may name (src/api/params.ts, devicesParam). */
 const MAX_DEVICES_PER_STREAM = 1000
+const LINE =
+  'tP50 tP99 tMax fP50 fP99 deliveredPerSecond serverCores mainCores rssMb generatorCores lagP99Ms machineCores'
 
 benchMain(30, async () => {
   const o = parseFlags(FLAGS, (f) => {
@@ -112,7 +114,7 @@ benchMain(30, async () => {
       const t0 = Date.now()
       const row = { run: i, scenario: s.name, ...(await run(s)) }
       runs.push(row)
-      process.stdout.write(`${liveLine(s.label, row)}  (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`)
+      process.stdout.write(`${runLine(s.label, row, LINE)}  (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`)
     }
   }
   const doc = {
@@ -132,7 +134,7 @@ benchMain(30, async () => {
   if (o.write) publish(doc)
   if (o.profile === 'true') {
     const s = scenarios[0]!
-    const text = await profiled(async (nodeArgs) => liveLine(s.label, await run(s, nodeArgs)))
+    const text = await profiled(async (nodeArgs) => runLine(s.label, await run(s, nodeArgs), LINE))
     process.stdout.write(
       `\nCPU profile of the server (not in the results; whole process life, start-up included)\n${text}\n`,
     )

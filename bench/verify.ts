@@ -8,34 +8,37 @@ import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
 import { scrape } from './probes.js'
 
-/** Which seqs of each device were acknowledged: a byte per (device, seq). */
+/** Which (device, seq) pairs were acknowledged (or received): one bit each, 50 KB for 1,000 devices × 400 seqs. */
 export class AckLedger {
-  readonly #acked: Uint8Array[]
-  #count = 0
+  readonly #bits: Uint32Array
+  readonly #stride: number
+  readonly devices: number
+  count = 0
 
   constructor(devices: number, readingsPerDevice: number) {
-    this.#acked = Array.from({ length: devices }, () => new Uint8Array(readingsPerDevice + 1))
+    this.devices = devices
+    this.#stride = readingsPerDevice + 1
+    this.#bits = new Uint32Array(Math.ceil((devices * this.#stride) / 32))
   }
 
-  ack(device: number, seq: number): void {
-    const bits = this.#acked[device]
-    if (bits === undefined || seq >= bits.length || bits[seq] === 1) return
-    bits[seq] = 1
-    this.#count++
+  /** Marks the pair; false when it was marked already or is out of range. */
+  ack(device: number, seq: number): boolean {
+    if (device < 0 || device >= this.devices || seq < 0 || seq >= this.#stride || this.has(device, seq))
+      return false
+    const i = device * this.#stride + seq
+    this.#bits[i >>> 5]! |= 1 << (i & 31)
+    this.count++
+    return true
   }
 
-  get count(): number {
-    return this.#count
-  }
-
-  get devices(): number {
-    return this.#acked.length
+  has(device: number, seq: number): boolean {
+    const i = device * this.#stride + seq
+    return seq >= 0 && seq < this.#stride && (this.#bits[i >>> 5]! & (1 << (i & 31))) !== 0
   }
 
   forEachAcked(fn: (device: number, seq: number) => void): void {
-    this.#acked.forEach((bits, device) => {
-      for (let seq = 0; seq < bits.length; seq++) if (bits[seq] === 1) fn(device, seq)
-    })
+    for (let d = 0; d < this.devices; d++)
+      for (let seq = 0; seq < this.#stride; seq++) if (this.has(d, seq)) fn(d, seq)
   }
 }
 

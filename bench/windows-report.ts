@@ -1,6 +1,6 @@
 /** The "Training windows (bench:windows)" section of bench/RESULTS.md and its chart panels, from bench/results/windows.json. */
 
-import { type BenchDoc, col, fmt, med, num, plural, type Row, table } from './doc.js'
+import { type BenchDoc, col, fmt, med, num, plural, prose, type Row, table } from './doc.js'
 import type { Report } from './render.js'
 
 const TARGET_RATIO = 1.5
@@ -8,19 +8,8 @@ const TARGET_RATIO = 1.5
 const check = (r: Row): string =>
   r.ok === true ? 'ok' : `**MISMATCH**: ${fmt(num(r.differing))} windows differ`
 
-/** One line per run for the console. */
-export function windowsLine(r: Row): string {
-  const n = (k: string, d: number): string => num(r[k]).toFixed(d)
-  return (
-    `floor ${n('floorS', 2)} s (${fmt(num(r.floorRows))} rows, peak RSS ${n('floorPeakRssMb', 0)} MB); ours ${n('oursS', 2)} s ` +
-    `(file ready ${n('headersS', 2)} s, ${fmt(num(r.checkRows))} rows, server peak RSS ${n('oursPeakRssMb', 0)} MB, ` +
-    `VmHWM ${n('hwmMb', 0)} MB, CPU ${n('oursCpuS', 2)} s, start-up ${n('startupS', 1)} s); ${check(r)}; ` +
-    `${fmt(num(r.unrepeated))} windows not bit-identical to run 1's`
-  )
-}
-
 export function renderWindows(doc: BenchDoc): Report {
-  const { runs, context: c, machine: m } = doc
+  const { runs, context: c } = doc
   const floorS = med(runs, 'floorS')
   const oursS = med(runs, 'oursS')
   const x = oursS / floorS
@@ -34,22 +23,10 @@ export function renderWindows(doc: BenchDoc): Report {
   const cells = (keys: readonly (readonly [string, number])[]): string[] =>
     keys.map(([k, d]) => col(runs, k, d))
   const out = [
-    'How long `GET /v1/windows?device=*&feature=temp_10s&format=parquet` takes to compute one day of 10 s feature windows for every device over the stored readings and stream them as a Parquet file, ' +
-      'next to the query a data scientist would write for the same rows, run by DuckDB itself on the same database file in the same bench (the floor). ' +
-      `Target (issue 4): within ${TARGET_RATIO}× of the floor, with bounded memory.`,
-    '',
-    `- Machine: ${m.cores} cores (${m.cpu}), Node ${m.node}, DuckDB ${doc.versions.duckdb} (@duckdb/node-api, in the server and in the bench); ${doc.measuredAt}`,
-    `- Command: \`${doc.command}\`, code at ${doc.code}`,
-    `- Data: ${fmt(Number(doc.options.readings))} readings of one float field (\`temp\`) from ${fmt(Number(doc.options.devices))} devices over one day (2024-01-01 UTC), ` +
-      `each device every ${Number(c.periodS).toFixed(2)} s with up to half that of jitter; 1 in 100 readings carries an event time 0.5–20.5 s older, as if delayed in transit, ` +
-      "so some arrive after newer ones (newest_ts > ts) and some are late for the window's 2 s grace. " +
-      `Written by one \`INSERT … SELECT\` in DuckDB in ${Number(c.generateS).toFixed(1)} s; database file ${Number(c.storeMB).toFixed(1)} MB.`,
-    `- Feature (the server's definitions file): \`${c.feature}\`.`,
-    '- Floor: the query below, run by the bench process through @duckdb/node-api on the same file (the server stopped: DuckDB lets one process open it); timed from the call to its return, the Parquet file complete on disk. DuckDB is opened fresh for each run; opening is not counted. Before the runs the floor runs once, not counted (the file just written is read for the first time).',
-    '- Ours: a fresh server on the same data dir each run (its start-up, which opens the store and rebuilds the bridge’s dedupe ranges from it, is not counted and shown apart); timed from `fetch()` to the last byte written to a file. The server sends its headers only once DuckDB has written the whole Parquet file (a Parquet file is read from its footer), so "file ready" is the time to the headers and the rest is streaming the file over loopback.',
-    '- Memory: the server’s RSS polled every 50 ms during the request (`/proc/<pid>/status` VmRSS), and its VmHWM at the end (its peak over its whole life, start-up included). For the floor, the bench process’s RSS during the COPY (Node plus DuckDB, the same mix as the server; it also holds what generating the data left behind).',
-    '- Check: ours read back with DuckDB (`read_parquet`) and joined to the floor’s file on (device, window_end): the same rows, counts, minima and maxima equal, means and standard deviations ' +
-      `within 1e-9. ${passed}/${runs.length} runs passed.`,
+    prose(doc, {
+      ...{ target: TARGET_RATIO, passed: `${passed}/${runs.length}`, periodS: num(c.periodS).toFixed(2) },
+      ...{ generateS: num(c.generateS).toFixed(1), storeMB: num(c.storeMB).toFixed(1) },
+    }),
     '',
     '```sql',
     String(c.floorSql),

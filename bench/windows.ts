@@ -30,10 +30,9 @@ import type { ReadableStream } from 'node:stream/web'
 import { DuckDBInstance, version as duckdbVersion } from '@duckdb/node-api'
 import { DuckDBStore } from '../src/store/index.js'
 import { spawnApp, tempDir } from '../test/helpers/process.js'
-import { benchMain, codeVersion, command, machine, parseFlags, type Row } from './doc.js'
+import { benchMain, codeVersion, command, machine, parseFlags, type Row, runLine } from './doc.js'
 import { cpuSeconds, memoryMb } from './probes.js'
 import { publish } from './render.js'
-import { windowsLine } from './windows-report.js'
 
 const FLAGS = {
   runs: [3, 1, 20],
@@ -288,7 +287,9 @@ benchMain(60, async () => {
     runs.push({ run, ...floor, ...ours, ...check, ok })
     rmSync(floorPath)
     if (run > 1) rmSync(oursPath)
-    process.stdout.write(`run ${run}/${o.runs}: ${windowsLine(runs.at(-1)!)}\n`)
+    process.stdout.write(
+      `${runLine(`run ${run}/${o.runs}`, runs.at(-1)!, 'floorS oursS headersS floorPeakRssMb oursPeakRssMb hwmMb oursCpuS unrepeated')}\n`,
+    )
   }
   const doc = {
     bench: 'windows' as const,
