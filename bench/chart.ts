@@ -27,6 +27,25 @@ export interface Panel {
   readonly target?: { readonly value: number; readonly met: boolean }
 }
 
+/** A panel: bars as [label, value, ours]; higher is better for rates and ratios, lower for the rest. */
+export function panel(
+  scenario: string,
+  measure: string,
+  unit: string,
+  bars: readonly (readonly [string, number, boolean])[],
+  target?: { readonly value: number; readonly met: boolean },
+): Panel {
+  const better = unit === 'readings/s' || unit === '×' ? 'higher' : 'lower'
+  const all = {
+    scenario,
+    measure,
+    unit,
+    better,
+    bars: bars.map(([label, value, ours]) => ({ label, value, ours })),
+  } as const
+  return target === undefined ? all : { ...all, target }
+}
+
 /** One bench's part of the chart: its section title, when and where it ran, its panels. */
 export interface ChartBench {
   readonly title: string
@@ -72,7 +91,7 @@ export function renderChart(benches: readonly ChartBench[], missing: readonly st
     y += 18
     text(16, y + 2, b.note, 'class="note"')
     y += 10
-    for (const p of b.panels) y = panel(body, p, y + 14)
+    for (const p of b.panels) y = drawPanel(body, p, y + 14)
   }
   if (missing.length > 0) {
     y += 10
@@ -98,7 +117,7 @@ export function renderChart(benches: readonly ChartBench[], missing: readonly st
 }
 
 /** One scenario's measure: a heading line, then a bar per system. Returns the next free y. */
-function panel(body: string[], p: Panel, top: number): number {
+function drawPanel(body: string[], p: Panel, top: number): number {
   let y = top
   const hint = p.better === 'lower' ? 'lower is better' : 'higher is better'
   body.push(

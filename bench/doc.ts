@@ -10,7 +10,7 @@
 
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { cpus, release, totalmem } from 'node:os'
+import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { REPO_ROOT } from '../test/helpers/process.js'
@@ -142,6 +142,18 @@ export function command(bench: BenchName): string {
   return `npm run bench:${bench}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
 }
 
+/** A bench's doc begun now (when, where, what code, which command); `done` adds what it measured. */
+export function begin(
+  bench: BenchName,
+): (measured: Pick<BenchDoc, 'versions' | 'options' | 'context' | 'runs' | 'profiles'>) => BenchDoc {
+  const [started, measuredAt, loadAverage] = [Date.now(), new Date().toISOString(), loadavg()[0] ?? null]
+  const [code, what] = [codeVersion(), command(bench)]
+  return (measured) => {
+    const minutes = (Date.now() - started) / 60_000
+    return { bench, measuredAt, machine: machine(), code, command: what, loadAverage, minutes, ...measured }
+  }
+}
+
 /**
  * Runs a bench's main, bounded in time, its children stopped however it
  * ends; the exit status is 1 when it threw or returned false (a check failed).
@@ -168,6 +180,11 @@ export function benchMain(limitMinutes: number, main: () => Promise<boolean>): v
 /** A figure as a number: NaN for null or anything else. */
 export function num(v: Figure | undefined): number {
   return typeof v === 'number' ? v : Number.NaN
+}
+
+/** Figures under a prefix: `{ seconds: 1 }` as `{ 'floor.seconds': 1 }`. */
+export function prefixed(prefix: string, figures: Readonly<Record<string, Figure>>): Record<string, Figure> {
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [`${prefix}.${k}`, v]))
 }
 
 /** One line for the console: a label, the figures named (`key value`), and the check. */
@@ -214,6 +231,14 @@ export function cells(rows: readonly Row[], specs: string): string[] {
     const sep = keys.includes('~') ? '~' : '/'
     const parts = keys.split(sep).map((k) => col(rows, k, Number(digits)))
     return parts.join(sep === '~' ? ' of ' : ' / ')
+  })
+}
+
+/** One run's cells from specs like `p50Ms:2 acked:#` (`#`: a whole number with separators). */
+export function runCells(row: Row, specs: string): string[] {
+  return specs.split(' ').map((spec) => {
+    const [key = '', digits = ''] = spec.split(':')
+    return digits === '#' ? fmt(num(row[key])) : num(row[key]).toFixed(Number(digits))
   })
 }
 

@@ -138,13 +138,13 @@ export function readmeBlock(docs: readonly BenchDoc[]): string {
     )
   if (doc('windows') !== undefined)
     parts.push(
-      `Training windows come within ${(figure('windows', {}, 'oursS') / figure('windows', {}, 'floorS')).toFixed(2)}× of a ` +
+      `Training windows come within ${(figure('windows', {}, 'ours.seconds') / figure('windows', {}, 'floor.seconds')).toFixed(2)}× of a ` +
         'hand-written DuckDB query;',
     )
   if (doc('influx') !== undefined) {
-    const ceiling = Math.max(figure('influx', {}, 'importPerS'), figure('influx', {}, 'httpPerS'))
+    const ceiling = Math.max(figure('influx', {}, 'import.perS'), figure('influx', {}, 'http.perS'))
     parts.push(
-      `forwarding to InfluxDB reaches ${((figure('influx', {}, 'oursPerS') / ceiling) * 100).toFixed(0)}% of ` +
+      `forwarding to InfluxDB reaches ${((figure('influx', {}, 'ours.perS') / ceiling) * 100).toFixed(0)}% of ` +
         "InfluxDB's own ingest of the same lines.",
     )
   }
