@@ -62,7 +62,7 @@ const DEFAULT_SIZES = [10_000, 1, 60, 100, 50_000, 10, 1000, 5000, 5]
 const DRAIN_LIMIT_MS = 30_000
 const LINE = {
   load: 'devices ackedPerSecond p50Ms p99Ms maxMs hwmMb endRssMb cores generatorCores lagP99Ms connectS',
-  storm: 'allConnectedS p50Ms p99Ms hwmMb startLagMs',
+  storm: 'allConnectedS p50Ms p99Ms hwmMb',
 }
 const fleetLine = (r: Row): string =>
   runLine(`${r.scenario}, ${r.server}`, r, r.scenario === 'storm' ? LINE.storm : LINE.load)
@@ -127,7 +127,7 @@ benchMain(30, async () => {
     burst: (server: 'app' | 'mosquitto', nodeArgs: readonly string[] = []) =>
       runLoad(server, burst(), burst(WARMUP_MS), { readBack: nodeArgs.length === 0, nodeArgs }),
     storm: (server: 'app' | 'mosquitto', nodeArgs: readonly string[] = []) =>
-      runStormOn(server, { ...storm, idPrefix: 'storm-' }, nodeArgs),
+      runStormOn(server, storm, nodeArgs),
   }
 
   const runs: Row[] = []
