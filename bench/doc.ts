@@ -1,6 +1,6 @@
 /**
  * What every bench shares: its flags, its run as a document of figures (the
- * JSON in bench/results/ that the renderer builds RESULTS.md, the chart and
+ * JSON in bench/results/ that render.ts builds RESULTS.md, the chart and
  * README's figures from), and the arithmetic of medians and targets.
  *
  *   bench script ──runs──▶ BenchDoc ──publish()──▶ bench/results/<bench>.json
@@ -17,34 +17,23 @@ import { REPO_ROOT } from '../test/helpers/process.js'
 
 export const BENCHES = ['ingest', 'live', 'windows', 'influx', 'fleet'] as const
 export type BenchName = (typeof BENCHES)[number]
-
 /** One figure of a run; NaN (not measured) is written as null. */
 export type Figure = number | string | boolean | null
 export type Row = Readonly<Record<string, Figure>>
-
-export interface Machine {
-  readonly cores: number
-  readonly cpu: string
-  readonly memoryGiB: number
-  readonly kernel: string
-  readonly node: string
-}
 
 /** One bench's run: bench/results/<bench>.json. */
 export interface BenchDoc {
   readonly bench: BenchName
   readonly measuredAt: string
-  readonly machine: Machine
-  /** The commit measured (codeVersion). */
+  readonly machine: { cores: number; cpu: string; memoryGiB: number; kernel: string; node: string }
+  /** The commit measured (codeVersion), the command, the 1-minute load average at the start, minutes taken. */
   readonly code: string
   readonly command: string
-  /** 1-minute load average when the bench started. */
   readonly loadAverage: number | null
   readonly minutes: number | null
-  /** Peers' versions: mosquitto, influxd, duckdb. */
+  /** Peers' versions (mosquitto, influxd, duckdb), the bench's options, figures measured once per bench. */
   readonly versions: Readonly<Record<string, string>>
   readonly options: Readonly<Record<string, Figure>>
-  /** Figures measured once per bench, not per run (payload size, data generated, …). */
   readonly context: Readonly<Record<string, Figure>>
   /** One row per run and scenario (and server), each figure as measured. */
   readonly runs: readonly Row[]
@@ -54,24 +43,8 @@ export interface BenchDoc {
   readonly derivedFrom?: string
 }
 
-export function machine(): Machine {
-  const cpu = cpus()
-  return {
-    cores: cpu.length,
-    cpu: cpu[0]?.model.trim() ?? 'unknown CPU',
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    kernel: release(),
-    node: process.version,
-  }
-}
-
 /** What the benches write. A tree that differs from its commit only in these runs that commit's code. */
-export const BENCH_OUTPUTS: readonly string[] = [
-  'bench/RESULTS.md',
-  'bench/results.svg',
-  'bench/results',
-  'README.md',
-]
+export const BENCH_OUTPUTS = ['bench/RESULTS.md', 'bench/results.svg', 'bench/results', 'README.md']
 
 /**
  * The commit a bench measured (in the checkout at root), marked when the
@@ -91,6 +64,41 @@ export function codeVersion(root: string = REPO_ROOT): string {
   }
 }
 
+/** A bench's doc begun now (when, where, what code, which command); the function returned adds what it measured. */
+export function begin(
+  bench: BenchName,
+): (measured: Omit<BenchDoc, keyof ReturnType<typeof now>>) => BenchDoc {
+  const started = now(bench)
+  return (measured) => ({
+    ...started,
+    minutes: (Date.now() - Date.parse(started.measuredAt)) / 60_000,
+    ...measured,
+  })
+}
+
+function now(bench: BenchName) {
+  const [cpu, args] = [cpus(), process.argv.slice(2)]
+  const memoryGiB = Math.round((totalmem() / 2 ** 30) * 10) / 10
+  const machine = {
+    cores: cpu.length,
+    cpu: cpu[0]?.model.trim() ?? '?',
+    memoryGiB,
+    kernel: release(),
+    node: process.version,
+  }
+  const command = `npm run bench:${bench}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
+  const [measuredAt, loadAverage] = [new Date().toISOString(), loadavg()[0] ?? null]
+  return {
+    bench,
+    measuredAt,
+    machine,
+    code: codeVersion(),
+    command,
+    loadAverage,
+    minutes: null as number | null,
+  }
+}
+
 /** A whole number from lo to hi, or one of the words (the first is the default). */
 type FlagSpec = readonly [fallback: number, lo: number, hi: number] | readonly string[]
 type Flags<S> = { readonly [K in keyof S]: S[K] extends readonly [number, number, number] ? number : string }
@@ -102,30 +110,35 @@ type Flags<S> = { readonly [K in keyof S]: S[K] extends readonly [number, number
 export function parseFlags<S extends Readonly<Record<string, FlagSpec>>>(
   spec: S,
   check: (o: Flags<S>) => string[] = () => [],
-  argv: readonly string[] = process.argv.slice(2),
 ): Flags<S> & { readonly write: boolean } {
   const all: Record<string, FlagSpec> = { ...spec, write: ['true', 'false'] }
   const options = Object.fromEntries(Object.keys(all).map((k) => [k, { type: 'string' as const }]))
-  const { values } = parseArgs({ args: [...argv], strict: true, options })
-  const problems: string[] = []
-  const out: Record<string, number | string | boolean> = {}
+  const { values } = parseArgs({ args: process.argv.slice(2), strict: true, options })
+  const [problems, out] = [[] as string[], {} as Record<string, number | string | boolean>]
   for (const [flag, s] of Object.entries(all)) {
     const v = values[flag]
-    if (typeof s[0] === 'number') {
-      const [fallback, lo, hi] = s as readonly [number, number, number]
-      out[flag] = v === undefined ? fallback : Number(v)
-      if (v !== undefined && (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi))
-        problems.push(`--${flag} must be an integer from ${lo} to ${hi}`)
-    } else {
-      out[flag] = v ?? s[0]!
-      if (v !== undefined && !(s as readonly string[]).includes(v))
-        problems.push(`--${flag} must be ${s.join(' or ')}`)
-    }
+    const [lo, hi] = [Number(s[1]), Number(s[2])]
+    out[flag] = v === undefined ? s[0]! : typeof s[0] === 'number' ? Number(v) : v
+    if (v !== undefined && typeof s[0] === 'number' && (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi))
+      problems.push(`--${flag} must be an integer from ${lo} to ${hi}`)
+    if (v !== undefined && typeof s[0] === 'string' && s.length > 1 && !s.includes(v as never))
+      problems.push(`--${flag} must be ${s.join(' or ')}`)
   }
   out.write = out.write === 'true'
   problems.push(...check(out as Flags<S>))
   if (problems.length > 0) throw new RangeError(problems.join('; '))
   return out as Flags<S> & { write: boolean }
+}
+
+/** The flags as the doc's options: camelCase names (`paced-rate` → `pacedRate`), without `write` and `skip`. */
+export function optionsOf(
+  flags: Readonly<Record<string, Figure>>,
+  ...skip: string[]
+): Record<string, Figure> {
+  const entries = Object.entries(flags).filter(([k]) => k !== 'write' && !skip.includes(k))
+  return Object.fromEntries(
+    entries.map(([k, v]) => [k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), v]),
+  )
 }
 
 /** `--scenarios a,b`: the names asked for, in the bench's own order; a problem for any unknown. */
@@ -136,44 +149,24 @@ export function listFlag<T extends string>(value: string, known: readonly T[], p
   return known.filter((n) => names.includes(n))
 }
 
-/** The command that ran, for the section. */
-export function command(bench: BenchName): string {
-  const args = process.argv.slice(2)
-  return `npm run bench:${bench}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
-}
-
-/** A bench's doc begun now (when, where, what code, which command); `done` adds what it measured. */
-export function begin(
-  bench: BenchName,
-): (measured: Pick<BenchDoc, 'versions' | 'options' | 'context' | 'runs' | 'profiles'>) => BenchDoc {
-  const [started, measuredAt, loadAverage] = [Date.now(), new Date().toISOString(), loadavg()[0] ?? null]
-  const [code, what] = [codeVersion(), command(bench)]
-  return (measured) => {
-    const minutes = (Date.now() - started) / 60_000
-    return { bench, measuredAt, machine: machine(), code, command: what, loadAverage, minutes, ...measured }
-  }
-}
-
 /**
  * Runs a bench's main, bounded in time, its children stopped however it
  * ends; the exit status is 1 when it threw or returned false (a check failed).
  */
 export function benchMain(limitMinutes: number, main: () => Promise<boolean>): void {
+  const quit = (code: number, why: string): never => {
+    process.stderr.write(`bench: ${why}\n`)
+    return process.exit(code)
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
-    process.once(signal, () => {
-      process.stderr.write(`bench: ${signal}, stopping child processes\n`)
-      process.exit(130)
-    })
-  setTimeout(() => {
-    process.stderr.write(`bench: still running after ${limitMinutes} min, giving up\n`)
-    process.exit(1)
-  }, limitMinutes * 60_000).unref()
+    process.once(signal, () => quit(130, `${signal}, stopping child processes`))
+  setTimeout(
+    () => quit(1, `still running after ${limitMinutes} min, giving up`),
+    limitMinutes * 60_000,
+  ).unref()
   main().then(
     (ok) => process.exit(ok ? 0 : 1),
-    (err: unknown) => {
-      process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`)
-      process.exit(1)
-    },
+    (err: unknown) => quit(1, (err as Error).stack ?? String(err)),
   )
 }
 
@@ -190,7 +183,7 @@ export function prefixed(prefix: string, figures: Readonly<Record<string, Figure
 /** One line for the console: a label, the figures named (`key value`), and the check. */
 export function runLine(label: string, row: Row, keys: string): string {
   const value = (v: Figure | undefined): string =>
-    typeof v === 'number' ? String(Math.round(v * 100) / 100) : String(v)
+    String(typeof v === 'number' ? Math.round(v * 100) / 100 : v)
   const figures = keys.split(' ').map((k) => `${k} ${value(row[k])}`)
   return `  ${label}: ${figures.join(', ')}; ${row.ok === true ? 'ok' : 'FAILED'}: ${row.check}`
 }
@@ -198,8 +191,8 @@ export function runLine(label: string, row: Row, keys: string): string {
 /** The median, NaN values left out; NaN when there is none. */
 export function median(values: readonly number[]): number {
   const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
-  if (sorted.length === 0) return Number.NaN
   const mid = sorted.length >> 1
+  if (sorted.length === 0) return Number.NaN
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
@@ -208,20 +201,13 @@ export function med(rows: readonly Row[], key: string): number {
   return median(rows.map((r) => num(r[key])))
 }
 
-/** `median (min–max)`, or just the value for a single run. */
-export function spread(values: readonly number[], digits: number): string {
+/** `median (min–max)` of one figure over rows, or just the value for a single run. */
+export function col(rows: readonly Row[], key: string, digits: number): string {
+  const values = rows.map((r) => num(r[key]))
   const f = (v: number): string => (digits === 0 ? fmt(v) : Number.isNaN(v) ? '-' : v.toFixed(digits))
   if (values.length < 2) return f(median(values))
   // A run without the figure makes the range unknown (`-`), not narrower.
   return `${f(median(values))} (${f(Math.min(...values))}–${f(Math.max(...values))})`
-}
-
-/** spread() of one figure over rows. */
-export function col(rows: readonly Row[], key: string, digits: number): string {
-  return spread(
-    rows.map((r) => num(r[key])),
-    digits,
-  )
 }
 
 /** Median (min–max) cells from specs like `p50Ms:2 a/b:1 c~d:0`: two figures as `a / b`, or `c of d`. */
@@ -256,14 +242,10 @@ export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
-/** A Markdown table: head cells, alignment per column (`l` or `r`), rows. Biome pads it. */
-export function table(
-  head: readonly string[],
-  align: string,
-  rows: readonly (readonly string[])[],
-): string[] {
+/** A Markdown table: head cells (`a|b|…`), alignment per column (`l` or `r`), rows. Biome pads it. */
+export function table(head: string, align: string, rows: readonly (readonly string[])[]): string[] {
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`
-  return [line(head), line([...align].map((a) => (a === 'r' ? '---:' : '---'))), ...rows.map(line)]
+  return [line(head.split('|')), line([...align].map((a) => (a === 'r' ? '---:' : '---'))), ...rows.map(line)]
 }
 
 /**
@@ -275,20 +257,21 @@ export function verdict(
   what: string,
   value: number,
   target: number,
-  { atMost, unit, digits = 0 }: { atMost: boolean; unit: string; digits?: number },
-): { met: boolean; text: string } {
+  atMost: boolean,
+  unit: string,
+  digits = 0,
+) {
   const show = (v: number): string => `${digits === 0 ? fmt(v) : v.toFixed(digits)}${unit}`
   const head = `${what} ${show(value)}, target ${atMost ? '<' : '≥'} ${show(target)}`
   if (Number.isNaN(value)) return { met: false, text: `${what} not measured, target ${show(target)}: missed` }
   const met = atMost ? value < target : value >= target
   const by = Math.abs(value / target - 1) * 100
-  const pct = by < 1 ? by.toFixed(1) : by.toFixed(0)
+  const [pct, times] = [by < 1 ? by.toFixed(1) : by.toFixed(0), value / target]
   if (met) return { met, text: `${head}: met (${pct}% ${atMost ? 'under' : 'over'})` }
   // "missed by 4956%" reads worse than the multiple it is.
-  const times = value / target
-  return times >= 2
-    ? { met, text: `${head}: **missed**, ${times.toFixed(times >= 10 ? 0 : 1)}× the target` }
-    : { met, text: `${head}: **missed** by ${pct}%` }
+  if (times >= 2)
+    return { met, text: `${head}: **missed**, ${times.toFixed(times >= 10 ? 0 : 1)}× the target` }
+  return { met, text: `${head}: **missed** by ${pct}%` }
 }
 
 /**
@@ -297,25 +280,17 @@ export function verdict(
  * number with separators. A name without a value is an error.
  */
 export function prose(doc: BenchDoc, vars: Readonly<Record<string, Figure>> = {}): string {
-  const { machine: m, versions, options, context } = doc
-  const all: Record<string, Figure> = {
-    ...{
-      cores: m.cores,
-      cpu: m.cpu,
-      node: m.node,
-      measuredAt: doc.measuredAt,
-      code: doc.code,
-      command: doc.command,
-    },
-    ...{ loadAverage: num(doc.loadAverage).toFixed(2), minutes: num(doc.minutes).toFixed(1) },
-    ...{ ...versions, ...options, ...context, ...vars },
-  }
+  const { machine: m, measuredAt, code, command } = doc
+  const all: Record<string, Figure> = { cores: m.cores, cpu: m.cpu, node: m.node, measuredAt, code, command }
+  all.loadAverage = num(doc.loadAverage).toFixed(2)
+  all.minutes = num(doc.minutes).toFixed(1)
+  Object.assign(all, doc.versions, doc.options, doc.context, vars)
   const path = join(REPO_ROOT, 'bench', 'sections', `${doc.bench}.md`)
+  const fill = (_: string, whole: string, key: string): string => {
+    if (all[key] === undefined) throw new Error(`${path}: no value for {${key}}`)
+    return whole === '#' ? fmt(num(all[key])) : String(all[key])
+  }
   return readFileSync(path, 'utf8')
-    .replace(/\{(#?)(\w+)\}/g, (_, whole: string, key: string) => {
-      const v = all[key]
-      if (v === undefined) throw new Error(`${path}: no value for {${key}}`)
-      return whole === '#' ? fmt(num(v)) : String(v)
-    })
+    .replace(/\{(#?)(\w+)\}/g, fill)
     .trim()
 }

@@ -4,11 +4,12 @@
  * the targets it holds the runs against.
  */
 
-import type { Panel } from './chart.js'
+import { type Panel, panel } from './chart.js'
 import {
   type BenchDoc,
   cells,
   col,
+  type Figure,
   fmt,
   med,
   num,
@@ -16,6 +17,7 @@ import {
   prose,
   type Row,
   ratio,
+  runCells,
   table,
   verdict,
 } from './doc.js'
@@ -31,6 +33,8 @@ export const TARGETS = Object.freeze({
 })
 /** Over this many cores busy, the bench's one thread may be the limit, not the server. */
 const GENERATOR_BOUND_CORES = 0.9
+const EACH_HEAD = 'run|scenario|server|acked/s or connected|p50 ms|p99 ms|max ms|VmHWM MB|server cores|check'
+const EACH = 'p50Ms:2 p99Ms:2 maxMs:1 hwmMb:# cores:2'
 const name = (server: unknown): string => (server === 'app' ? 'app' : 'Mosquitto')
 const of = (runs: readonly Row[], scenario: string, server?: string): Row[] =>
   runs.filter((r) => r.scenario === scenario && (server === undefined || r.server === server))
@@ -52,59 +56,45 @@ export interface TargetRow {
 }
 
 /** Each target against the median of ours, in words. */
-export function targetRows(o: Readonly<Record<string, unknown>>, runs: readonly Row[]): TargetRow[] {
+export function targetRows(o: Readonly<Record<string, Figure>>, runs: readonly Row[]): TargetRow[] {
+  const [fleet, burst, storm] = ['fleet', 'burst', 'storm'].map((s) => of(runs, s, 'app')) as [
+    Row[],
+    Row[],
+    Row[],
+  ]
+  const total = (rs: readonly Row[], key: string): number => rs.reduce((n, r) => n + num(r[key]), 0)
+  const [word, runsOf] = [
+    (met: boolean) => (met ? 'met' : '**missed**'),
+    (rs: Row[]) => plural(rs.length, 'run'),
+  ]
   const rows: TargetRow[] = []
-  const [fleet, burst, storm] = [of(runs, 'fleet', 'app'), of(runs, 'burst', 'app'), of(runs, 'storm', 'app')]
-  const total = (rs: readonly Row[], ...keys: string[]): number =>
-    rs.reduce((n, r) => n + keys.reduce((m, k) => m + num(r[k]), 0), 0)
-  const word = (met: boolean): string => (met ? 'met' : '**missed**')
-  const rss = { atMost: true, unit: ' MB' }
+  const row = (scenario: TargetRow['scenario'], v: { met: boolean; text: string }): number =>
+    rows.push({ scenario, ...v })
   if (fleet.length > 0) {
     const connected = med(fleet, 'devices')
     const all = connected === o.fleetDevices
-    rows.push({
-      scenario: 'fleet',
+    row('fleet', {
       met: all,
-      text: `${fmt(connected)} of ${fmt(num(o.fleetDevices as number))} devices connected: ${word(all)}`,
+      text: `${fmt(connected)} of ${fmt(num(o.fleetDevices))} devices connected: ${word(all)}`,
     })
-    rows.push({
-      scenario: 'fleet',
-      ...verdict('peak RSS (VmHWM)', med(fleet, 'hwmMb'), TARGETS.fleetRssMb, rss),
-    })
-    const p99 = verdict('publish→PUBACK p99', med(fleet, 'p99Ms'), TARGETS.fleetP99Ms, {
-      atMost: true,
-      unit: ' ms',
-      digits: 1,
-    })
-    rows.push({ scenario: 'fleet', ...p99 })
+    row('fleet', verdict('peak RSS (VmHWM)', med(fleet, 'hwmMb'), TARGETS.fleetRssMb, true, ' MB'))
+    row('fleet', verdict('publish→PUBACK p99', med(fleet, 'p99Ms'), TARGETS.fleetP99Ms, true, ' ms', 1))
   }
   if (burst.length > 0) {
     const lost = total(burst, 'lost')
     const text =
-      `${fmt(lost)} of ${fmt(total(burst, 'acked'))} acknowledged readings lost over ${plural(burst.length, 'run')}, target 0: ${word(lost === 0)} ` +
-      `(of the ${fmt(num(o.burstRate as number))}/s offered the app acknowledged ${fmt(med(burst, 'ackedPerSecond'))}/s; ` +
+      `${fmt(lost)} of ${fmt(total(burst, 'acked'))} acknowledged readings lost over ${runsOf(burst)}, target 0: ${word(lost === 0)} ` +
+      `(of the ${fmt(num(o.burstRate))}/s offered the app acknowledged ${fmt(med(burst, 'ackedPerSecond'))}/s; ` +
       `the devices held back ${fmt(med(burst, 'heldBack'))} readings with their windows full)`
-    rows.push({ scenario: 'burst', met: lost === 0 && burst.every((x) => x.ok === true), text })
-    rows.push({
-      scenario: 'burst',
-      ...verdict('peak RSS (VmHWM)', med(burst, 'hwmMb'), TARGETS.burstRssMb, rss),
-    })
+    row('burst', { met: lost === 0 && burst.every((x) => x.ok === true), text })
+    row('burst', verdict('peak RSS (VmHWM)', med(burst, 'hwmMb'), TARGETS.burstRssMb, true, ' MB'))
   }
   if (storm.length > 0) {
-    const refused = total(storm, 'failed')
-    const what = `all ${fmt(num(o.stormDevices as number))} connected in`
-    const time = verdict(what, med(storm, 'allConnectedS'), TARGETS.stormAllConnectedS, {
-      atMost: true,
-      unit: ' s',
-      digits: 2,
-    })
-    rows.push({
-      scenario: 'storm',
-      met: time.met && storm.every((x) => x.connected === o.stormDevices),
-      text: time.text,
-    })
-    const text = `${fmt(refused)} refused, failed or dropped over ${plural(storm.length, 'run')}, target 0: ${word(refused === 0)}`
-    rows.push({ scenario: 'storm', met: refused === 0, text })
+    const [failed, what] = [total(storm, 'failed'), `all ${fmt(num(o.stormDevices))} connected in`]
+    const time = verdict(what, med(storm, 'allConnectedS'), TARGETS.stormAllConnectedS, true, ' s', 2)
+    row('storm', { met: time.met && storm.every((x) => x.connected === o.stormDevices), text: time.text })
+    const text = `${fmt(failed)} refused, failed or dropped over ${runsOf(storm)}, target 0: ${word(failed === 0)}`
+    row('storm', { met: failed === 0, text })
   }
   return rows
 }
@@ -115,10 +105,11 @@ function medians(rs: readonly Row[], head: string, specs: string, runsOk: boolea
     .map((k) => rs.filter((r) => r.server === k))
     .filter((x) => x.length > 0)
   const ok = (x: Row[]): string[] => (runsOk ? [`${x.filter((r) => r.ok === true).length}/${x.length}`] : [])
-  const heads = [...head.split('|'), ...(runsOk ? ['runs ok'] : [])]
+  const heads = `${head}${runsOk ? '|runs ok' : ''}`
+  const align = `l${'r'.repeat(heads.split('|').length - 1)}`
   return table(
     heads,
-    `l${'r'.repeat(heads.length - 1)}`,
+    align,
     servers.map((x) => [name(x[0]!.server), ...cells(x, specs), ...ok(x)]),
   )
 }
@@ -151,7 +142,7 @@ export function renderFleet(doc: BenchDoc): Report {
   out.push('', `Targets, against the median of ${plural(n, 'run')} of the app:`, '')
   out.push(
     ...table(
-      ['scenario', 'target and verdict'],
+      'scenario|target and verdict',
       'll',
       targets.map((t) => [t.scenario, t.text]),
     ),
@@ -242,21 +233,12 @@ export function renderFleet(doc: BenchDoc): Report {
     )
   out.push('', '### Each run', '')
   const each = ['fleet', 'burst', 'storm'].flatMap((s) => of(runs, s))
-  const head =
-    'run|scenario|server|acked/s or connected|p50 ms|p99 ms|max ms|VmHWM MB|server cores|check'.split('|')
-  out.push(
-    ...table(
-      head,
-      'rllrrrrrrl',
-      each.map((r) => {
-        const x = (k: string, d: number): string => num(r[k]).toFixed(d)
-        const count = fmt(num(r.scenario === 'storm' ? r.connected : r.ackedPerSecond))
-        const check = `${r.ok === true ? '' : '**FAILED** '}${r.check}`
-        const figures = [x('p50Ms', 2), x('p99Ms', 2), x('maxMs', 1), fmt(num(r.hwmMb)), x('cores', 2)]
-        return [String(r.run), String(r.scenario), name(r.server), count, ...figures, check]
-      }),
-    ),
-  )
+  const row = (r: Row): string[] => {
+    const count = fmt(num(r.scenario === 'storm' ? r.connected : r.ackedPerSecond))
+    const check = `${r.ok === true ? '' : '**FAILED** '}${r.check}`
+    return [String(r.run), String(r.scenario), name(r.server), count, ...runCells(r, EACH), check]
+  }
+  out.push(...table(EACH_HEAD, 'rllrrrrrrl', each.map(row)))
   return {
     title: 'Fleet, burst and connection storm (bench:fleet)',
     section: out.join('\n'),
@@ -284,21 +266,15 @@ function panels(doc: BenchDoc, targets: readonly TargetRow[]): Panel[] {
     ['storm', 'all connected after', 's', 'allConnectedS', TARGETS.stormAllConnectedS, 'connected in'],
     ['storm', 'CONNACK p99', 'ms', 'p99Ms'],
   ] as const
+  const bars = (scenario: string, key: string) =>
+    [
+      ['app', med(of(runs, scenario, 'app'), key), true],
+      [`Mosquitto ${doc.versions.mosquitto}`, med(of(runs, scenario, 'mosquitto'), key), false],
+    ] as const
   return specs
     .filter(([scenario]) => of(runs, scenario).length > 0)
-    .map(([scenario, measure, unit, key, target, words]) => ({
-      scenario: titles[scenario]!,
-      measure,
-      unit,
-      better: unit === 'readings/s' ? ('higher' as const) : ('lower' as const),
-      bars: [
-        { label: 'app', value: med(of(runs, scenario, 'app'), key), ours: true },
-        {
-          label: `Mosquitto ${doc.versions.mosquitto}`,
-          value: med(of(runs, scenario, 'mosquitto'), key),
-          ours: false,
-        },
-      ],
-      ...(target === undefined ? {} : { target: { value: target, met: met(scenario, words!) } }),
-    }))
+    .map(([scenario, measure, unit, key, value, words]) => {
+      const target = value === undefined ? undefined : { value, met: met(scenario, words!) }
+      return panel(titles[scenario]!, measure, unit, bars(scenario, key), target)
+    })
 }

@@ -18,12 +18,11 @@ import {
 import {
   type Running,
   type Subscriber,
-  sleep,
   spawnApp,
   startMosquitto,
   startSubscriber,
 } from '../test/helpers/process.js'
-import { fmt, type Row } from './doc.js'
+import { type Figure, fmt, type Row } from './doc.js'
 import { GcSampler, memoryBreakdown, memoryMb, UsageSampler } from './probes.js'
 import { AckLedger, checkStored, commitsText, scrapeCounters } from './verify.js'
 
@@ -40,9 +39,8 @@ export type Load = Omit<SimulationInput, 'url' | 'onAck'>
 export const EARLY_S = 2
 /** How far into the load (by its planned length) the app's memory is looked at: every device still sending. */
 export const MEMORY_AT = 0.9
-const DELIVERY_WAIT_MS = 10_000
 
-interface Target {
+export interface Target {
   readonly pid: number
   readonly mqttUrl: string
   readonly app: Running | null
@@ -50,7 +48,8 @@ interface Target {
   stop(): Promise<void>
 }
 
-async function start(kind: ServerKind, nodeArgs: readonly string[]): Promise<Target> {
+/** A fresh server: our app, or Mosquitto with one mosquitto_sub subscribed at QoS 1 as its consumer. */
+export async function startTarget(kind: ServerKind, nodeArgs: readonly string[]): Promise<Target> {
   if (kind === 'app') {
     const app = await spawnApp({ nodeArgs })
     return { pid: app.pid, mqttUrl: app.mqttUrl, app, subscriber: null, stop: () => app.stop() }
@@ -67,13 +66,6 @@ async function start(kind: ServerKind, nodeArgs: readonly string[]): Promise<Tar
   return { pid: broker.pid, mqttUrl: broker.mqttUrl, app: null, subscriber, stop }
 }
 
-/** Waits, bounded, until the subscriber has `count` messages since its mark; returns what it has. */
-async function delivered(sub: Subscriber, count: number): Promise<number> {
-  const deadline = Date.now() + DELIVERY_WAIT_MS
-  while (sub.since().count < count && Date.now() < deadline) await sleep(50)
-  return sub.since().count
-}
-
 export interface LoadRunOptions {
   /** Ours: every acknowledged reading read back over HTTP; otherwise the accepted counter. */
   readonly readBack: boolean
@@ -88,13 +80,13 @@ export interface LoadRunOptions {
  * for Mosquitto, its subscriber's count.
  */
 export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: LoadRunOptions): Promise<Row> {
-  const target = await start(kind, o.nodeArgs ?? [])
+  const target = await startTarget(kind, o.nodeArgs ?? [])
   try {
     const url = target.mqttUrl
     const w = await runSimulation({ ...warmup, url, idPrefix: 'warmup-' })
     if (target.subscriber !== null) {
       target.subscriber.mark()
-      await delivered(target.subscriber, w.acknowledged)
+      await target.subscriber.waitFor(w.acknowledged)
       target.subscriber.mark()
     }
     const app = target.app
@@ -121,10 +113,10 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
           lag.enable()
           if (app !== null && Number.isFinite(loadMs))
             memoryTimer = setTimeout(() => {
-              memoryBreakdown(app.pid, app.httpUrl).then(
-                (m) => (memory = m),
-                () => undefined,
-              )
+              const done = (m: Record<string, number>): void => {
+                memory = m
+              }
+              memoryBreakdown(app.pid, app.httpUrl).then(done, () => undefined)
             }, MEMORY_AT * loadMs)
         }
         ledger.ack(device, seq)
@@ -138,71 +130,55 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
     sampler.stop()
     await gc?.stop()
     clearTimeout(memoryTimer)
-    const stretch = sampler.stretch(firstAckAt, lastAckAt)
-    const row: Record<string, number | string | boolean> = {
-      ...{
-        server: kind,
-        devices: sim.devices,
-        connectS: (firstAckAt - loadStart) / 1000,
-        ackedPerSecond: sim.ackedPerSecond,
-      },
-      ...{
-        acked: sim.acknowledged,
-        heldBack: sim.heldBack,
-        p50Ms: sim.latency.p50Ms,
-        p99Ms: sim.latency.p99Ms,
-      },
-      ...{
-        maxMs: sim.latency.maxMs,
-        hwmMb: memoryMb(target.pid).hwmMb,
-        endRssMb: stretch.endRssMb,
-        cores: stretch.cores,
-      },
-      ...{ generatorCores: stretch.ownCores, lagP99Ms: lag.count > 0 ? lag.percentile(99) / 1e6 : NaN },
+    const use = sampler.stretch(firstAckAt, lastAckAt)
+    const row: Record<string, Figure> = {
+      ...{ server: kind, devices: sim.devices, connectS: (firstAckAt - loadStart) / 1000 },
+      ...{ ackedPerSecond: sim.ackedPerSecond, acked: sim.acknowledged, heldBack: sim.heldBack },
+      ...{ p50Ms: sim.latency.p50Ms, p99Ms: sim.latency.p99Ms, maxMs: sim.latency.maxMs },
+      ...{ hwmMb: memoryMb(target.pid).hwmMb, endRssMb: use.endRssMb, cores: use.cores },
+      ...{ generatorCores: use.ownCores, lagP99Ms: lag.count > 0 ? lag.percentile(99) / 1e6 : NaN },
       ...memory,
+      ...(o.phases === undefined ? {} : phases(bySecond, sampler, gc, origin, lastAckAt, o.phases)),
     }
-    if (o.phases !== undefined) Object.assign(row, phases(bySecond, sampler, gc, origin, lastAckAt, o.phases))
     const clean = sim.errors === 0 && sim.unacknowledged === 0 && w.errors === 0
-    const problems =
-      sim.errors + sim.unacknowledged > 0
-        ? `; ${sim.errors} errors, ${sim.unacknowledged} unacknowledged${sim.errorSamples.length > 0 ? ` (${sim.errorSamples[0]})` : ''}`
-        : ''
-    if (app !== null && before !== null) {
-      if (o.readBack) {
-        const stored = await checkStored(
-          app.httpUrl,
-          before,
-          ledger,
-          load.idPrefix ?? '',
-          loadStartEpochMs - 60_000,
-        )
-        const check =
-          `${fmt(ledger.count - stored.missing)}/${fmt(ledger.count)} acked read back` +
-          (stored.missing > 0 ? `, ${stored.missing} MISSING` : '') +
-          (stored.duplicates > 0 ? `, ${stored.duplicates} duplicate rows` : '')
-        return {
-          ...row,
-          lost: stored.missing,
-          ok: clean && stored.ok,
-          check: `${check}; ${stored.commits}${problems}`,
-        }
+    const sample = sim.errorSamples.length > 0 ? ` (${sim.errorSamples[0]})` : ''
+    const problems = clean ? '' : `; ${sim.errors} errors, ${sim.unacknowledged} unacknowledged${sample}`
+    const sub = target.subscriber
+    if (sub !== null) {
+      const lost = Math.max(0, sim.acknowledged - (await sub.waitFor(sim.acknowledged)))
+      const check = `${fmt(sim.acknowledged - lost)}/${fmt(sim.acknowledged)} acked delivered to the QoS 1 subscriber`
+      return {
+        ...row,
+        lost,
+        deliveredPerSecond: sub.since().perSecond,
+        ok: clean && lost === 0,
+        check: check + problems,
       }
-      const after = await scrapeCounters(app.httpUrl)
-      const accepted = after.accepted - before.accepted
-      const lost = Math.max(0, sim.acknowledged - accepted)
-      const check = `accepted counter +${fmt(accepted)} for ${fmt(sim.acknowledged)} acked; ${commitsText(before, after)}`
-      return { ...row, lost, ok: clean && lost === 0, check: check + problems }
     }
-    const got = await delivered(target.subscriber!, sim.acknowledged)
-    const lost = Math.max(0, sim.acknowledged - got)
-    const check = `${fmt(got)}/${fmt(sim.acknowledged)} acked delivered to the QoS 1 subscriber${problems}`
-    return {
-      ...row,
-      lost,
-      deliveredPerSecond: target.subscriber!.since().perSecond,
-      ok: clean && lost === 0,
-      check,
+    if (o.readBack) {
+      const stored = await checkStored(
+        app!.httpUrl,
+        before!,
+        ledger,
+        load.idPrefix ?? '',
+        loadStartEpochMs - 60_000,
+      )
+      const check =
+        `${fmt(ledger.count - stored.missing)}/${fmt(ledger.count)} acked read back` +
+        (stored.missing > 0 ? `, ${stored.missing} MISSING` : '') +
+        (stored.duplicates > 0 ? `, ${stored.duplicates} duplicate rows` : '')
+      return {
+        ...row,
+        lost: stored.missing,
+        ok: clean && stored.ok,
+        check: `${check}; ${stored.commits}${problems}`,
+      }
     }
+    const after = await scrapeCounters(app!.httpUrl)
+    const accepted = after.accepted - before!.accepted
+    const lost = Math.max(0, sim.acknowledged - accepted)
+    const check = `accepted counter +${fmt(accepted)} for ${fmt(sim.acknowledged)} acked; ${commitsText(before!, after)}`
+    return { ...row, lost, ok: clean && lost === 0, check: check + problems }
   } finally {
     await target.stop()
   }
@@ -271,7 +247,7 @@ export async function runStormOn(
   storm: Storm,
   nodeArgs: readonly string[] = [],
 ): Promise<Row> {
-  const target = await start(kind, nodeArgs)
+  const target = await startTarget(kind, nodeArgs)
   try {
     const load = (devices: number, idPrefix: string) => ({
       ...{ devices, url: target.mqttUrl, idPrefix, rampUpMs: (storm.spreadMs * devices) / storm.devices },

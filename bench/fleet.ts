@@ -2,7 +2,7 @@
  * `npm run bench:fleet`: does the app hold up under a real fleet's load, and
  * how does it compare with Mosquitto under the same load in the same run?
  * Issue 6's three scenarios, each against a fresh app and a fresh Mosquitto
- * (with one QoS 1 subscriber) every run:
+ * (with one QoS 1 subscriber) every run, the load from the simulator:
  *
  *   fleet  10,000 connected devices, 1 reading/s each, for 60 s: server RSS
  *          (peak and at the end), server CPU, publish→PUBACK p50/p99;
@@ -22,22 +22,10 @@
  *        --storm-devices 5000 --storm-seconds 5 --write true|false --profile auto|true|false
  */
 
-import { loadavg } from 'node:os'
 import { profiled } from './cpu-profile.js'
-import {
-  benchMain,
-  codeVersion,
-  col,
-  command,
-  listFlag,
-  machine,
-  med,
-  parseFlags,
-  type Row,
-  runLine,
-} from './doc.js'
+import { begin, benchMain, col, listFlag, med, optionsOf, parseFlags, type Row, runLine } from './doc.js'
 import { TARGETS, targetRows } from './fleet-report.js'
-import { type Load, runLoad, runStormOn } from './fleet-run.js'
+import { type Load, runLoad, runStormOn, type ServerKind } from './fleet-run.js'
 import { mosquittoVersion } from './probes.js'
 import { publish } from './render.js'
 
@@ -57,23 +45,10 @@ const FLAGS = {
   'storm-seconds': [5, 1, 600],
   profile: ['auto', 'true', 'false'],
 } as const
-const DEFAULT_SIZES = [10_000, 1, 60, 100, 50_000, 10, 1000, 5000, 5]
-
-const DRAIN_LIMIT_MS = 30_000
-const LINE = {
-  load: 'devices ackedPerSecond p50Ms p99Ms maxMs hwmMb endRssMb cores generatorCores lagP99Ms connectS',
-  storm: 'allConnectedS p50Ms p99Ms hwmMb',
-}
-const fleetLine = (r: Row): string =>
-  runLine(`${r.scenario}, ${r.server}`, r, r.scenario === 'storm' ? LINE.storm : LINE.load)
-const CONNECT_TIMEOUT_MS = 10_000
-const WARMUP_MS = 2000
-const common = {
-  drainTimeoutMs: DRAIN_LIMIT_MS,
-  connectTimeoutMs: CONNECT_TIMEOUT_MS,
-  qos: 1 as const,
-  wrap: true,
-}
+const LINE = 'devices ackedPerSecond p50Ms p99Ms maxMs hwmMb endRssMb cores generatorCores lagP99Ms connectS'
+const line = (r: Row): string =>
+  runLine(`${r.scenario}, ${r.server}`, r, r.scenario === 'storm' ? 'allConnectedS p50Ms p99Ms hwmMb' : LINE)
+const [CONNECT_TIMEOUT_MS, WARMUP_MS] = [10_000, 2000]
 
 benchMain(30, async () => {
   let scenarios: (typeof SCENARIOS)[number][] = []
@@ -82,39 +57,23 @@ benchMain(30, async () => {
     scenarios = listFlag(f.scenarios, SCENARIOS, problems)
     return problems
   })
-  const options = {
-    ...{
-      runs: o.runs,
-      fleetDevices: o['fleet-devices'],
-      fleetRate: o['fleet-rate'],
-      fleetSeconds: o['fleet-seconds'],
-    },
-    ...{ burstDevices: o['burst-devices'], burstRate: o['burst-rate'], burstSeconds: o['burst-seconds'] },
-    ...{ burstWindow: o['burst-window'], stormDevices: o['storm-devices'], stormSeconds: o['storm-seconds'] },
-  }
-  const loadAverage = loadavg()[0] ?? null
-  const started = Date.now()
-  const measuredAt = new Date().toISOString()
-  const fleet = (durationMs = o['fleet-seconds'] * 1000): Load => ({
+  const [options, done] = [optionsOf(o, 'scenarios', 'profile'), begin('fleet')]
+  const common = { drainTimeoutMs: 30_000, connectTimeoutMs: CONNECT_TIMEOUT_MS, qos: 1 as const, wrap: true }
+  const load = (devices: number, perDevice: number, durationMs: number, idPrefix: string): Load => ({
     ...common,
-    devices: o['fleet-devices'],
-    ratePerSecond: o['fleet-rate'],
+    devices,
+    ratePerSecond: perDevice,
     durationMs,
-    idPrefix: 'fleet-',
+    idPrefix,
     tags: { site: 'bench' },
   })
+  const fleet = load(o['fleet-devices'], o['fleet-rate'], o['fleet-seconds'] * 1000, 'fleet-')
   // The fleet's total rate for a moment, from fewer devices: JIT and store warm, without connecting 10,000 twice.
-  const warmDevices = Math.min(o['fleet-devices'], 1000)
-  const rate = (o['fleet-rate'] * o['fleet-devices']) / warmDevices
-  const fleetWarmup = { ...fleet(WARMUP_MS), devices: warmDevices, ratePerSecond: rate }
-  const burst = (durationMs = o['burst-seconds'] * 1000): Load => ({
-    ...common,
-    devices: o['burst-devices'],
-    ratePerSecond: o['burst-rate'] / o['burst-devices'],
-    durationMs,
+  const warm = Math.min(o['fleet-devices'], 1000)
+  const fleetWarmup = load(warm, (o['fleet-rate'] * o['fleet-devices']) / warm, WARMUP_MS, 'fleet-')
+  const burst = (ms: number): Load => ({
+    ...load(o['burst-devices'], o['burst-rate'] / o['burst-devices'], ms, 'burst-'),
     maxInFlight: o['burst-window'],
-    idPrefix: 'burst-',
-    tags: { site: 'bench' },
   })
   const storm = {
     devices: o['storm-devices'],
@@ -122,40 +81,36 @@ benchMain(30, async () => {
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
   }
   const once = {
-    fleet: (server: 'app' | 'mosquitto', nodeArgs: readonly string[] = []) =>
-      runLoad(server, fleet(), fleetWarmup, { readBack: false, phases: TARGETS.fleetP99Ms, nodeArgs }),
-    burst: (server: 'app' | 'mosquitto', nodeArgs: readonly string[] = []) =>
-      runLoad(server, burst(), burst(WARMUP_MS), { readBack: nodeArgs.length === 0, nodeArgs }),
-    storm: (server: 'app' | 'mosquitto', nodeArgs: readonly string[] = []) =>
-      runStormOn(server, storm, nodeArgs),
+    fleet: (kind: ServerKind, nodeArgs: readonly string[] = []) =>
+      runLoad(kind, fleet, fleetWarmup, { readBack: false, phases: TARGETS.fleetP99Ms, nodeArgs }),
+    burst: (kind: ServerKind, nodeArgs: readonly string[] = []) =>
+      runLoad(kind, burst(o['burst-seconds'] * 1000), burst(WARMUP_MS), {
+        readBack: nodeArgs.length === 0,
+        nodeArgs,
+      }),
+    storm: (kind: ServerKind, nodeArgs: readonly string[] = []) => runStormOn(kind, storm, nodeArgs),
   }
-
   const runs: Row[] = []
   for (let run = 1; run <= o.runs; run++) {
     process.stdout.write(`run ${run}/${o.runs}\n`)
     for (const scenario of scenarios)
       for (const server of ['app', 'mosquitto'] as const) {
-        const row = { run, scenario, ...(await once[scenario](server)) }
-        runs.push(row)
-        process.stdout.write(`${fleetLine(row)}\n`)
+        runs.push({ run, scenario, ...(await once[scenario](server)) })
+        process.stdout.write(`${line(runs.at(-1)!)}\n`)
       }
   }
 
-  const targets = targetRows(options, runs)
-  const profiles: string[] = []
+  const [targets, profiles] = [targetRows(options, runs), [] as string[]]
   const missed = (s: string): boolean => targets.some((t) => t.scenario === s && !t.met)
   const toProfile = scenarios.filter((s) => o.profile === 'true' || (o.profile === 'auto' && missed(s)))
+  const perDevice = `${o['fleet-devices']} devices × ${o['fleet-rate']}/s`
   for (const s of toProfile) {
     process.stdout.write(`profiling the app: ${s}\n`)
-    const what = s === 'fleet' ? `${o['fleet-devices']} devices × ${o['fleet-rate']}/s` : s
-    const text = await profiled(
-      async (nodeArgs) => fleetLine({ scenario: s, ...(await once[s]('app', nodeArgs)) }).trim(),
-      {
-        main: 15,
-        worker: 8,
-      },
+    const run = async (args: readonly string[]) =>
+      line({ scenario: s, ...(await once[s]('app', args)) }).trim()
+    profiles.push(
+      `app, ${s === 'fleet' ? perDevice : s} under --cpu-prof:\n${await profiled(run, { main: 15, worker: 8 })}`,
     )
-    profiles.push(`app, ${what} under --cpu-prof:\n${text}`)
   }
   const appFleet = runs.filter((r) => r.scenario === 'fleet' && r.server === 'app')
   if (toProfile.includes('fleet') && (o.profile === 'true' || med(appFleet, 'p99Ms') >= TARGETS.fleetP99Ms)) {
@@ -166,30 +121,20 @@ benchMain(30, async () => {
     const without: Row[] = []
     for (let run = 1; run <= o.runs; run++)
       without.push({ scenario: 'fleet', ...(await once.fleet('app', preload)) })
+    const p99 = (rs: Row[], sep: string): string => `${col(rs, 'p99Ms', 1)}${sep}${col(rs, 'restP99Ms', 1)}`
     profiles.push(
       [
-        `app, ${o['fleet-devices']} devices × ${o['fleet-rate']}/s with the store's commits answered at once (bench/no-commit.ts, a diagnostic: nothing is stored):`,
-        ...without.map((r) => fleetLine(r).trim()),
-        `publish→PUBACK p99 ${col(without, 'p99Ms', 1)} ms, after the first 2 s ${col(without, 'restP99Ms', 1)} ms; ` +
-          `with the commits (the runs above) ${col(appFleet, 'p99Ms', 1)} and ${col(appFleet, 'restP99Ms', 1)} ms. The difference is what the commits add.`,
+        `app, ${perDevice} with the store's commits answered at once (bench/no-commit.ts, a diagnostic: nothing is stored):`,
+        ...without.map((r) => line(r).trim()),
+        `publish→PUBACK p99 ${p99(without, ' ms, after the first 2 s ')} ms; with the commits (the runs above) ${p99(appFleet, ' and ')} ms. The difference is what the commits add.`,
       ].join('\n'),
     )
   }
-  const sizes = [...Object.values(options)].slice(1)
-  const doc = {
-    bench: 'fleet' as const,
-    measuredAt,
-    machine: machine(),
-    code: codeVersion(),
-    command: command('fleet'),
-    loadAverage,
-    minutes: (Date.now() - started) / 60_000,
-    versions: { mosquitto: mosquittoVersion() },
-    options: { ...options, fullSize: sizes.every((v, i) => v === DEFAULT_SIZES[i]) },
-    context: {},
-    runs,
-    profiles,
-  }
-  if (o.write) publish(doc)
+  const full = { fleetDevices: 10_000, fleetRate: 1, fleetSeconds: 60, burstDevices: 100, burstRate: 50_000 }
+  const fullSize = Object.entries({ ...full, burstSeconds: 10, stormDevices: 5000, stormSeconds: 5 }).every(
+    ([k, v]) => options[k] === v,
+  )
+  const versions = { mosquitto: mosquittoVersion() }
+  if (o.write) publish(done({ versions, options: { ...options, fullSize }, context: {}, runs, profiles }))
   return runs.every((r) => r.ok === true)
 })

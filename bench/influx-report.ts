@@ -41,7 +41,7 @@ export function renderInflux(doc: BenchDoc): Report {
     '',
     `Medians of ${plural(runs.length, 'run')}, alternating (min–max):`,
     '',
-    ...table(['', 'seconds', 'readings/s', 'client CPU s', 'influxd CPU s'], 'lrrrr', [
+    ...table('|seconds|readings/s|client CPU s|influxd CPU s', 'lrrrr', [
       [
         '`influx -import`',
         ...cells(runs, 'import.seconds:2 import.perS:0 import.clientCpuS:1 import.influxdCpuS:1'),
@@ -68,7 +68,7 @@ export function renderInflux(doc: BenchDoc): Report {
     '### Each run',
     '',
     ...table(
-      EACH_HEAD.split('|'),
+      EACH_HEAD,
       'rrrrrrrl',
       runs.map((r) => {
         const checks = `import ${r['import.check']}; HTTP ${r['http.check']}; ours ${r['ours.check']}`

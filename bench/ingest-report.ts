@@ -1,12 +1,30 @@
 /** The "Ingest (bench:ingest)" section of bench/RESULTS.md and its chart panels, from bench/results/ingest.json. */
 
-import type { Panel } from './chart.js'
-import { type BenchDoc, col, fmt, med, num, plural, prose, type Row, ratio, table, verdict } from './doc.js'
+import { panel } from './chart.js'
+import {
+  type BenchDoc,
+  cells,
+  fmt,
+  med,
+  num,
+  plural,
+  prose,
+  type Row,
+  ratio,
+  runCells,
+  table,
+  verdict,
+} from './doc.js'
 import type { Report } from './render.js'
 
 /** Issue 6's saturation targets: readings/s durably stored, and that ÷ Mosquitto's QoS 1 delivery rate. */
 export const SATURATION_TARGETS = Object.freeze({ storedPerSecond: 40_000, ratioToDelivery: 1.5 })
 const SCENARIOS = ['appFlat', 'mosquittoFlat', 'appPaced', 'mosquittoPaced'] as const
+const HEAD =
+  'scenario|acked readings/s|p50 ms|p99 ms|server CPU µs/reading|server cores|publisher cores|machine cores|check'
+const CELLS = 'ackedPerSecond:0 p50Ms:2 p99Ms:2 serverUs:1 serverCores:2 publisherCores:2 machineCores:2'
+const EACH_HEAD = 'run|scenario|acked/s|p50 ms|p99 ms|server µs/reading|sent|acked|errors|held back|check'
+const EACH = 'ackedPerSecond:# p50Ms:2 p99Ms:2 serverUs:1 sent:# acked:# errors:0 heldBack:#'
 
 export function scenarioLabel(scenario: string, pacedRate: number): string {
   const server = scenario.startsWith('app') ? 'app' : 'Mosquitto'
@@ -34,12 +52,8 @@ export function saturationMissed(runs: readonly Row[]): boolean {
 export function saturation(runs: readonly Row[], cores: number): string {
   const { stored, delivered } = saturationMedians(runs)
   const t = SATURATION_TARGETS
-  const rate = verdict('durably stored', stored, t.storedPerSecond, { atMost: false, unit: '/s' })
-  const times = verdict('stored ÷ delivered', stored / delivered, t.ratioToDelivery, {
-    atMost: false,
-    unit: '×',
-    digits: 2,
-  })
+  const rate = verdict('durably stored', stored, t.storedPerSecond, false, '/s')
+  const times = verdict('stored ÷ delivered', stored / delivered, t.ratioToDelivery, false, '×', 2)
   const text =
     `Saturation (issue 6), flat out, medians: the app ${rate.text}. Mosquitto’s one QoS 1 subscriber ` +
     `received ${fmt(delivered)} messages/s (first to last) in the same run; ${times.text}.`
@@ -52,8 +66,7 @@ export function saturation(runs: readonly Row[], cores: number): string {
     app.map((r) => ({ us: (num(r.publisherCores) / num(r.ackedPerSecond)) * 1e6 })),
     'us',
   )
-  const server = (target * serverUs) / 1e6
-  const publishers = (target * publisherUs) / 1e6
+  const [server, publishers] = [(target * serverUs) / 1e6, (target * publisherUs) / 1e6]
   return (
     `${text} At ${fmt(target)}/s the server would need ${server.toFixed(2)} cores at its ${serverUs.toFixed(1)} µs of CPU ` +
     `per reading, and the publishers ${publishers.toFixed(2)} at their ${publisherUs.toFixed(1)} µs: ` +
@@ -64,62 +77,35 @@ export function saturation(runs: readonly Row[], cores: number): string {
 }
 
 export function renderIngest(doc: BenchDoc): Report {
-  const o = doc.options
-  const m = doc.machine
-  const runs = doc.runs
-  const label = (s: string): string => scenarioLabel(s, Number(o.pacedRate))
+  const { options: o, machine: m, runs } = doc
+  const label = (s: unknown): string => scenarioLabel(String(s), num(o.pacedRate))
   const present = SCENARIOS.filter((s) => of(runs, s).length > 0)
-  const n = Math.max(...runs.map((r) => num(r.run)))
-  const out = [
-    prose(doc, { payloadBytes: med(runs, 'payloadBytes').toFixed(0) }),
-    '',
-    `Medians of ${plural(n, 'run')} (min–max):`,
-    '',
-    ...table(
-      [
-        'scenario',
-        'acked readings/s',
-        'p50 ms',
-        'p99 ms',
-        'server CPU µs/reading',
-        'server cores',
-        'publisher cores',
-        'machine cores',
-        'check',
-      ],
-      'lrrrrrrrl',
-      present.map((s) => {
-        const rs = of(runs, s)
-        const c = (k: string, d: number): string => col(rs, k, d)
-        const passed = `${rs.filter((r) => r.ok === true).length}/${rs.length} runs passed`
-        const cores = [c('serverCores', 2), c('publisherCores', 2), c('machineCores', 2)]
-        return [
-          label(s),
-          c('ackedPerSecond', 0),
-          c('p50Ms', 2),
-          c('p99Ms', 2),
-          c('serverUs', 1),
-          ...cores,
-          passed,
-        ]
-      }),
-    ),
-    '',
-  ]
+  const passed = (rs: readonly Row[]): string =>
+    `${rs.filter((r) => r.ok === true).length}/${rs.length} runs passed`
   const r = (a: string, b: string, k: string): string => ratio(med(of(runs, a), k), med(of(runs, b), k))
-  out.push(
-    `App ÷ Mosquitto, medians: flat out, throughput ${r('appFlat', 'mosquittoFlat', 'ackedPerSecond')} and server ` +
-      `CPU per reading ${r('appFlat', 'mosquittoFlat', 'serverUs')}; paced, p50 ${r('appPaced', 'mosquittoPaced', 'p50Ms')} ` +
-      `and p99 ${r('appPaced', 'mosquittoPaced', 'p99Ms')}.`,
-    '',
-    saturation(runs, m.cores),
-  )
   // Where the figure is a floor: the machine, or the publishers' one thread, ran out first.
   const bound = (k: string, limit: number): string =>
     present
       .filter((s) => med(of(runs, s), k) > limit)
       .map(label)
       .join('; ')
+  const out = [
+    prose(doc, { payloadBytes: med(runs, 'payloadBytes').toFixed(0) }),
+    '',
+    `Medians of ${plural(Math.max(...runs.map((x) => num(x.run))), 'run')} (min–max):`,
+    '',
+    ...table(
+      HEAD,
+      'lrrrrrrrl',
+      present.map((s) => [label(s), ...cells(of(runs, s), CELLS), passed(of(runs, s))]),
+    ),
+    '',
+    `App ÷ Mosquitto, medians: flat out, throughput ${r('appFlat', 'mosquittoFlat', 'ackedPerSecond')} and server ` +
+      `CPU per reading ${r('appFlat', 'mosquittoFlat', 'serverUs')}; paced, p50 ${r('appPaced', 'mosquittoPaced', 'p50Ms')} ` +
+      `and p99 ${r('appPaced', 'mosquittoPaced', 'p99Ms')}.`,
+    '',
+    saturation(runs, m.cores),
+  ]
   if (bound('machineCores', 0.9 * m.cores) !== '')
     out.push(
       '',
@@ -130,39 +116,13 @@ export function renderIngest(doc: BenchDoc): Report {
       '',
       `Publisher-bound (the publishers’ process, one JavaScript thread, over 0.9 cores busy): ${bound('publisherCores', 0.9)}. There the server was not the limit, so its figure is a floor.`,
     )
-  const head = [
-    'run',
-    'scenario',
-    'acked/s',
-    'p50 ms',
-    'p99 ms',
-    'server µs/reading',
-    'sent',
-    'acked',
-    'errors',
-    'held back',
-    'check',
-  ]
+  const check = (x: Row): string => `${x.ok === true ? '' : '**FAILED** '}${x.check}`
   out.push('', '### Each run', '')
   out.push(
     ...table(
-      head,
+      EACH_HEAD,
       'rlrrrrrrrrl',
-      runs.map((x) => {
-        const f = (k: string, d: number): string => num(x[k]).toFixed(d)
-        const counts = [fmt(num(x.sent)), fmt(num(x.acked)), String(x.errors), fmt(num(x.heldBack))]
-        const check = `${x.ok === true ? '' : '**FAILED** '}${x.check}`
-        return [
-          String(x.run),
-          label(String(x.scenario)),
-          fmt(num(x.ackedPerSecond)),
-          f('p50Ms', 2),
-          f('p99Ms', 2),
-          f('serverUs', 1),
-          ...counts,
-          check,
-        ]
-      }),
+      runs.map((x) => [String(x.run), label(x.scenario), ...runCells(x, EACH), check(x)]),
     ),
   )
   for (const profile of doc.profiles)
@@ -172,57 +132,39 @@ export function renderIngest(doc: BenchDoc): Report {
       '',
       'A saturation target was missed, so one more flat-out app run went under `node --cpu-prof` (not in the results above; the whole process life, start-up included), summarized by bench/cpu-profile.ts: self time by package and by function, largest first.',
       '',
-      '```',
-      profile,
-      '```',
+      ...['```', profile, '```'],
     )
   return { title: 'Ingest (bench:ingest)', section: out.join('\n'), panels: panels(doc) }
 }
 
 /** The chart: flat-out throughput and paced latency, the app beside Mosquitto. */
-function panels(doc: BenchDoc): Panel[] {
+function panels(doc: BenchDoc): ReturnType<typeof panel>[] {
   const runs = doc.runs
   const { stored, delivered } = saturationMedians(runs)
-  const t = SATURATION_TARGETS
-  const mosquitto = `Mosquitto ${doc.versions.mosquitto}`
+  const [t, mosquitto] = [SATURATION_TARGETS, `Mosquitto ${doc.versions.mosquitto}`]
   const flat = `saturation, ${doc.options.publishers} publishers flat out, QoS 1`
-  const paced = `paced, ${fmt(Number(doc.options.pacedRate))} readings/s, QoS 1`
-  const latency = (k: string): Panel => ({
-    scenario: paced,
-    measure: `publish→PUBACK ${k.slice(0, 3)}`,
-    unit: 'ms',
-    better: 'lower',
-    bars: [
-      { label: 'app (durable PUBACK)', value: med(of(runs, 'appPaced'), k), ours: true },
-      { label: `${mosquitto} (stores nothing)`, value: med(of(runs, 'mosquittoPaced'), k), ours: false },
-    ],
-  })
+  const paced = `paced, ${fmt(num(doc.options.pacedRate))} readings/s, QoS 1`
+  const latency = (q: string) =>
+    panel(paced, `publish→PUBACK ${q}`, 'ms', [
+      ['app (durable PUBACK)', med(of(runs, 'appPaced'), `${q}Ms`), true],
+      [`${mosquitto} (stores nothing)`, med(of(runs, 'mosquittoPaced'), `${q}Ms`), false],
+    ])
+  const rates = [
+    ['app, durably stored', stored, true],
+    [`${mosquitto}, acknowledged`, med(of(runs, 'mosquittoFlat'), 'ackedPerSecond'), false],
+    [`${mosquitto}, delivered (QoS 1 sub)`, delivered, false],
+  ] as const
+  const x = stored / delivered
   return [
-    {
-      scenario: flat,
-      measure: 'readings/s',
-      unit: 'readings/s',
-      better: 'higher',
-      bars: [
-        { label: 'app, durably stored', value: stored, ours: true },
-        {
-          label: `${mosquitto}, acknowledged`,
-          value: med(of(runs, 'mosquittoFlat'), 'ackedPerSecond'),
-          ours: false,
-        },
-        { label: `${mosquitto}, delivered (QoS 1 sub)`, value: delivered, ours: false },
-      ],
-      target: { value: t.storedPerSecond, met: stored >= t.storedPerSecond },
-    },
-    {
-      scenario: flat,
-      measure: 'stored ÷ Mosquitto’s delivery rate',
-      unit: '×',
-      better: 'higher',
-      bars: [{ label: 'app', value: stored / delivered, ours: true }],
-      target: { value: t.ratioToDelivery, met: stored / delivered >= t.ratioToDelivery },
-    },
-    latency('p50Ms'),
-    latency('p99Ms'),
+    panel(flat, 'readings/s', 'readings/s', rates, {
+      value: t.storedPerSecond,
+      met: stored >= t.storedPerSecond,
+    }),
+    panel(flat, 'stored ÷ Mosquitto’s delivery rate', '×', [['app', x, true]], {
+      value: t.ratioToDelivery,
+      met: x >= t.ratioToDelivery,
+    }),
+    latency('p50'),
+    latency('p99'),
   ]
 }

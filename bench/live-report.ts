@@ -1,6 +1,6 @@
 /** The scenarios of bench:live, and its section of bench/RESULTS.md and chart panels, from bench/results/live.json. */
 
-import { type BenchDoc, col, fmt, med, num, plural, prose, table } from './doc.js'
+import { type BenchDoc, col, fmt, med, num, plural, prose, type Row, runCells, table } from './doc.js'
 import type { Report } from './render.js'
 
 /** Issue 3: p99 publish-to-delivery under this, at the specified load, with nothing lost. */
@@ -8,6 +8,10 @@ export const TARGET_P99_MS = 50
 /** Over this many cores busy, the one-threaded load generator may be the limit, not the server. */
 const GENERATOR_BOUND_CORES = 0.9
 export const SCENARIOS = ['partitioned', 'fan-out', 'tenth'] as const
+const EACH_HEAD =
+  'run|scenario|telemetry p50 / p99 ms|feature close p50 / p99 ms|events/s|published|acked|held back|server cores|RSS MB|generator cores|machine cores|check'
+const EACH =
+  'deliveredPerSecond:# sent:# acked:# heldBack:# serverCores:2 rssMb:# generatorCores:2 machineCores:2'
 
 export interface LiveScenario {
   readonly name: (typeof SCENARIOS)[number]
@@ -141,7 +145,7 @@ export function renderLive(doc: BenchDoc): Report {
     '',
     `Medians of ${plural(n, 'run')} (min–max):`,
     '',
-    ...table(['measure', ...scenarios.map((s) => s.label)], `l${'r'.repeat(scenarios.length)}`, [
+    ...table(['measure', ...scenarios.map((s) => s.label)].join('|'), `l${'r'.repeat(scenarios.length)}`, [
       ...MEASURES.map(([label, keys, d]) => [
         label,
         ...scenarios.map((s) =>
@@ -198,38 +202,12 @@ export function renderLive(doc: BenchDoc): Report {
       )
     out.push('', parts.join(' '))
   }
-  const head = [
-    'run',
-    'scenario',
-    'telemetry p50 / p99 ms',
-    'feature close p50 / p99 ms',
-    'events/s',
-    'published',
-    'acked',
-    'held back',
-  ]
-  out.push('', '### Each run', '')
-  out.push(
-    ...table(
-      [...head, 'server cores', 'RSS MB', 'generator cores', 'machine cores', 'check'],
-      'rlrrrrrrrrrrl',
-      doc.runs.map((r) => {
-        const x = (k: string): string => num(r[k]).toFixed(2)
-        const counts = [r.deliveredPerSecond, r.sent, r.acked, r.heldBack].map((v) => fmt(num(v)))
-        const label = scenarios.find((s) => s.name === r.scenario)?.label ?? String(r.scenario)
-        const cores = [x('serverCores'), fmt(num(r.rssMb)), x('generatorCores'), x('machineCores')]
-        return [
-          String(r.run),
-          label,
-          `${ms(r.tP50)} / ${ms(r.tP99)}`,
-          `${ms(r.fP50)} / ${ms(r.fP99)}`,
-          ...counts,
-          ...cores,
-          String(r.check),
-        ]
-      }),
-    ),
-  )
+  const label = (r: Row): string => scenarios.find((s) => s.name === r.scenario)?.label ?? String(r.scenario)
+  const row = (r: Row): string[] => {
+    const latency = `${ms(r.tP50)} / ${ms(r.tP99)}|${ms(r.fP50)} / ${ms(r.fP99)}`.split('|')
+    return [String(r.run), label(r), ...latency, ...runCells(r, EACH), String(r.check)]
+  }
+  out.push('', '### Each run', '', ...table(EACH_HEAD, 'rlrrrrrrrrrrl', doc.runs.map(row)))
   return {
     title: 'Live streams (bench:live)',
     section: out.join('\n'),

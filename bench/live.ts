@@ -28,12 +28,11 @@
  *        --scenarios partitioned,fan-out,tenth --write true|false --profile false|true
  */
 
-import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { formatDuration, loadFeatureDefinitions } from '../src/features/index.js'
 import { REPO_ROOT } from '../test/helpers/process.js'
 import { profiled } from './cpu-profile.js'
-import { benchMain, codeVersion, command, listFlag, machine, parseFlags, type Row, runLine } from './doc.js'
+import { begin, benchMain, listFlag, optionsOf, parseFlags, type Row, runLine } from './doc.js'
 import { type LiveScenario, liveScenarios, SCENARIOS } from './live-report.js'
 import { runLive } from './live-run.js'
 import { publish } from './render.js'
@@ -50,7 +49,7 @@ const FLAGS = {
   profile: ['false', 'true'],
 } as const
 /** The server's limit on the devices one stream may name (src/api/params.ts, devicesParam). */
-const MAX_DEVICES_PER_STREAM = 1000
+const MAX_DEVICES = 1000
 const LINE =
   'tP50 tP99 tMax fP50 fP99 deliveredPerSecond serverCores mainCores rssMb generatorCores lagP99Ms machineCores'
 
@@ -61,83 +60,43 @@ benchMain(30, async () => {
     if (f['telemetry-subscribers'] + f['feature-subscribers'] === 0)
       problems.push('at least one subscriber is needed')
     for (const flag of ['telemetry-subscribers', 'feature-subscribers'] as const) {
+      const [n, why] = [f[flag], `partitioned: --${flag} ${f[flag]}`]
       if (!names.includes('partitioned')) break
-      if (f[flag] > f.devices)
-        problems.push(`partitioned: --${flag} ${f[flag]} leaves some without a device of ${f.devices}`)
-      else if (f[flag] > 0 && Math.ceil(f.devices / f[flag]) > MAX_DEVICES_PER_STREAM)
-        problems.push(
-          `partitioned: --${flag} ${f[flag]} gives a stream more than ${MAX_DEVICES_PER_STREAM} devices`,
-        )
+      if (n > f.devices) problems.push(`${why} leaves some without a device of ${f.devices}`)
+      else if (n > 0 && Math.ceil(f.devices / n) > MAX_DEVICES)
+        problems.push(`${why} gives a stream over ${MAX_DEVICES}`)
     }
     return problems
   })
-  const options = {
-    ...{ runs: o.runs, devices: o.devices, rate: o.rate, telemetrySubscribers: o['telemetry-subscribers'] },
-    ...{
-      featureSubscribers: o['feature-subscribers'],
-      warmupSeconds: o['warmup-seconds'],
-      seconds: o.seconds,
-    },
-    scenarios: o.scenarios,
-  }
-  const loadAverage = loadavg()[0] ?? null
-  const started = Date.now()
-  const measuredAt = new Date().toISOString()
+  const [options, done] = [optionsOf(o, 'profile'), begin('live')]
   // The server runs with its default definitions: this file.
   const { features } = loadFeatureDefinitions(join(REPO_ROOT, 'features.default.json'))
   const graceMs = new Map(features.map((f) => [f.name, Number(f.graceNs / 1_000_000n)]))
-  const featureList = features
-    .map((f) => {
-      const kind = f.sizeNs === f.hopNs ? 'tumbling' : 'sliding'
-      const every = f.sizeNs === f.hopNs ? '' : ` every ${formatDuration(f.hopNs)}`
-      return `\`${f.name}\` (${kind} ${formatDuration(f.sizeNs)}${every}, grace ${formatDuration(f.graceNs)})`
-    })
-    .join(', ')
+  const described = features.map((f) => {
+    const [kind, every] =
+      f.sizeNs === f.hopNs ? ['tumbling', ''] : ['sliding', ` every ${formatDuration(f.hopNs)}`]
+    return `\`${f.name}\` (${kind} ${formatDuration(f.sizeNs)}${every}, grace ${formatDuration(f.graceNs)})`
+  })
   const run = (s: LiveScenario, nodeArgs: readonly string[] = []) =>
     runLive({
-      ...{
-        devices: o.devices,
-        ratePerSecond: o.rate,
-        partitioned: s.partitioned,
-        stress: s.stress,
-        graceMs,
-        nodeArgs,
-      },
-      ...{ telemetrySubscribers: s.telemetrySubscribers, featureSubscribers: s.featureSubscribers },
+      ...{ devices: o.devices, ratePerSecond: o.rate, partitioned: s.partitioned, stress: s.stress, graceMs },
+      ...{ telemetrySubscribers: s.telemetrySubscribers, featureSubscribers: s.featureSubscribers, nodeArgs },
       ...{ warmupMs: o['warmup-seconds'] * 1000, measureMs: o.seconds * 1000 },
     })
-  const scenarios = liveScenarios(options)
-  const runs: Row[] = []
+  const [scenarios, runs] = [liveScenarios(options), [] as Row[]]
   for (let i = 1; i <= o.runs; i++) {
     process.stdout.write(`run ${i}/${o.runs}\n`)
     for (const s of scenarios) {
-      const t0 = Date.now()
-      const row = { run: i, scenario: s.name, ...(await run(s)) }
-      runs.push(row)
-      process.stdout.write(`${runLine(s.label, row, LINE)}  (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`)
+      runs.push({ run: i, scenario: s.name, ...(await run(s)) })
+      process.stdout.write(`${runLine(s.label, runs.at(-1)!, LINE)}\n`)
     }
   }
-  const doc = {
-    bench: 'live' as const,
-    measuredAt,
-    machine: machine(),
-    code: codeVersion(),
-    command: command('live'),
-    loadAverage,
-    minutes: (Date.now() - started) / 60_000,
-    versions: {},
-    options,
-    context: { features: featureList },
-    runs,
-    profiles: [],
-  }
-  if (o.write) publish(doc)
+  const context = { features: described.join(', ') }
+  if (o.write) publish(done({ versions: {}, options, context, runs, profiles: [] }))
   if (o.profile === 'true') {
     const s = scenarios[0]!
     const text = await profiled(async (nodeArgs) => runLine(s.label, await run(s, nodeArgs), LINE))
-    process.stdout.write(
-      `\nCPU profile of the server (not in the results; whole process life, start-up included)\n${text}\n`,
-    )
+    process.stdout.write(`\nCPU profile of the server (one more run, not in the results):\n${text}\n`)
   }
   return runs.every((r) => r.passed === true)
 })

@@ -85,7 +85,7 @@ export class UsageSampler {
   stretch(
     fromMs: number,
     toMs: number,
-  ): { cores: number; ownCores: number; machineCores: number; endRssMb: number } {
+  ): Record<'cpuS' | 'cores' | 'ownCores' | 'machineCores' | 'endRssMb', number> {
     const s = this.#samples
     const atOrBefore = (ms: number): number => {
       let i = s.length - 1
@@ -98,6 +98,7 @@ export class UsageSampler {
     const wallS = a !== undefined && b !== undefined ? (b.atMs - a.atMs) / 1000 : 0
     const rate = (f: (x: Sample) => number): number => (wallS > 0 ? (f(b!) - f(a!)) / wallS : Number.NaN)
     return {
+      cpuS: wallS > 0 ? b!.cpuS - a!.cpuS : Number.NaN,
       cores: rate((x) => x.cpuS),
       ownCores: rate((x) => x.ownCpuS),
       machineCores: rate((x) => x.machineS),

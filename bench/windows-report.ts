@@ -33,16 +33,12 @@ export function renderWindows(doc: BenchDoc): Report {
     ...['```sql', String(c.floorSql), '```', ''],
     `Medians of ${plural(runs.length, 'run')}, floor and ours alternating (min–max):`,
     '',
-    ...table(
-      ['', 'seconds', 'CPU seconds', 'RSS before MB', 'peak RSS MB', 'rows', 'Parquet MB'],
-      'lrrrrrr',
-      [
-        ['floor (hand-written DuckDB query)', ...cells(runs, FLOOR)],
-        ['ours (GET /v1/windows, to the last byte)', ...cells(runs, OURS)],
-        ['ours: file ready (headers)', col(runs, 'ours.headersS', 2), '', '', '', '', ''],
-        ['ours: streaming', col(runs, 'ours.streamingS', 2), '', '', '', '', ''],
-      ],
-    ),
+    ...table('|seconds|CPU seconds|RSS before MB|peak RSS MB|rows|Parquet MB', 'lrrrrrr', [
+      ['floor (hand-written DuckDB query)', ...cells(runs, FLOOR)],
+      ['ours (GET /v1/windows, to the last byte)', ...cells(runs, OURS)],
+      ['ours: file ready (headers)', col(runs, 'ours.headersS', 2), '', '', '', '', ''],
+      ['ours: streaming', col(runs, 'ours.streamingS', 2), '', '', '', '', ''],
+    ]),
     '',
     `Ours ÷ floor, medians: ${x.toFixed(2)}×. Verdict: ${verdict}. The server’s VmHWM (start-up included) ${col(runs, 'ours.hwmMb', 0)} MB; ` +
       `its start-up ${col(runs, 'ours.startupS', 1)} s. Means or standard deviations not bit-identical to the floor’s (DuckDB’s avg against fsum / count): ` +
@@ -52,7 +48,7 @@ export function renderWindows(doc: BenchDoc): Report {
     '### Each run',
     '',
     ...table(
-      EACH_HEAD.split('|'),
+      EACH_HEAD,
       'rrrrrrrrlrl',
       runs.map((r) => {
         const rows = runCells(r, 'floor.rows:# check.rows:# ours.headerRows:#').join(' / ')

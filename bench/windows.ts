@@ -28,7 +28,7 @@ import { pipeline } from 'node:stream/promises'
 import type { ReadableStream } from 'node:stream/web'
 import { version as duckdbVersion } from '@duckdb/node-api'
 import { spawnApp, tempDir } from '../test/helpers/process.js'
-import { benchMain, codeVersion, command, machine, parseFlags, prefixed, type Row, runLine } from './doc.js'
+import { begin, benchMain, parseFlags, prefixed, type Row, runLine } from './doc.js'
 import { cpuSeconds, memoryMb } from './probes.js'
 import { publish } from './render.js'
 import { seedStore, withDuckDB } from './store-data.js'
@@ -193,7 +193,7 @@ benchMain(60, async () => {
   const o = parseFlags(FLAGS, (f) =>
     f.readings % f.devices === 0 ? [] : ['--readings must be a multiple of --devices'],
   )
-  const [started, measuredAt] = [Date.now(), new Date().toISOString()]
+  const done = begin('windows')
   const dataDir = tempDir('bench-windows-')
   const dbPath = join(dataDir, 'telemetry.duckdb')
   const featuresPath = join(dataDir, 'features.json')
@@ -235,24 +235,6 @@ benchMain(60, async () => {
     ...{ feature: JSON.stringify(FEATURE), floorSql: floorSql('floor.parquet') },
   }
   const options = { runs: o.runs, readings: o.readings, devices: o.devices }
-  const [code, minutes] = [codeVersion(), (Date.now() - started) / 60_000]
-  const doc = {
-    bench: 'windows' as const,
-    measuredAt,
-    machine: machine(),
-    code,
-    command: command('windows'),
-    minutes,
-  }
-  if (o.write)
-    publish({
-      ...doc,
-      loadAverage: null,
-      versions: { duckdb: duckdbVersion() },
-      options,
-      context,
-      runs,
-      profiles: [],
-    })
+  if (o.write) publish(done({ versions: { duckdb: duckdbVersion() }, options, context, runs, profiles: [] }))
   return runs.every((r) => r.ok === true)
 })

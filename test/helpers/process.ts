@@ -175,6 +175,8 @@ export interface Subscriber {
   /** Deliveries since the last `mark()`: how many, and their rate from the first to the last (NaN under two). */
   since(): { readonly count: number; readonly perSecond: number }
   mark(): void
+  /** Waits (bounded) until `count` messages came since the mark; returns how many came. */
+  waitFor(count: number, timeoutMs?: number): Promise<number>
   stop(): Promise<void>
 }
 
@@ -226,6 +228,10 @@ export async function startSubscriber(mqttUrl: string): Promise<Subscriber> {
       count = 0
       firstAt = Number.NaN
       lastAt = Number.NaN
+    },
+    async waitFor(wanted, timeoutMs = 10_000) {
+      for (const deadline = Date.now() + timeoutMs; count < wanted && Date.now() < deadline; ) await sleep(50)
+      return count
     },
     stop: () => stopChild(child, 5000),
   }
