@@ -8,13 +8,11 @@
  *                                              │ measureMs later: window closes (sampled again)
  *   ◀─ stop app ◀─ loss counted ◀─ subscribers drain (bounded) ◀─ fleet disconnects
  *
- * The server answers a stream naming a device it holds no reading of with
- * 400 TLM_ERR_UNKNOWN_DEVICE, so a partitioned subscriber can only ask once
- * its devices have published: the priming reading does that, under another
- * boot, so the measured fleet's (device, seq) are its own. Every subscriber
- * is on its hub before the measured fleet connects, and must receive every
- * one of its acknowledged readings, the warm-up's included. Loss is counted
- * apart for the warm-up, which a fresh server spends cold, and after it.
+ * The server refuses a stream naming a device it holds nothing of (400
+ * TLM_ERR_UNKNOWN_DEVICE): the priming reading, under another boot, makes
+ * every device known. Every subscriber is on its hub before the measured
+ * fleet connects, and must receive every one of its acknowledged readings;
+ * loss in the warm-up, which a fresh server spends cold, is counted apart.
  *
  * Loss as the subscribers saw it: a telemetry subscriber must receive every
  * acknowledged (device, seq) of the devices it asked for once, and nothing
@@ -28,19 +26,16 @@
  */
 
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { loadProfile, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
+import {
+  type LatencyHistogram,
+  loadProfile,
+  resolveSimulationOptions,
+  runSimulation,
+} from '../simulators/index.js'
 import { sleep, spawnApp } from '../test/helpers/process.js'
 import { fmt } from './doc.js'
 import { DeliveryRecorder } from './live-recorder.js'
-import {
-  cpuSeconds,
-  GcSampler,
-  machineBusySeconds,
-  memoryMb,
-  metric,
-  ownCpuSeconds,
-  scrape,
-} from './probes.js'
+import * as probe from './probes.js'
 import { SseSubscriber, type StreamKind } from './sse-subscriber.js'
 import { AckLedger } from './verify.js'
 
@@ -68,19 +63,10 @@ const [SUBSCRIBE_LIMIT_MS, PRIME_LIMIT_MS, DRAIN_LIMIT_MS] = [10_000, 15_000, 15
 /** The drain wait ends early when no subscriber received anything for this long. */
 const STALL_MS = 2000
 const LOOP_RESOLUTION_MS = 10
-const PROBLEMS = [
-  ...[
-    ['gap', 'gap events'],
-    ['reset', 'resets'],
-    ['idSkipped', 'ids skipped'],
-    ['idBackwards', 'ids out of order'],
-  ],
-  ...[
-    ['duplicates', 'duplicates'],
-    ['foreign', 'events of devices not asked for'],
-    ['unreadable', 'unreadable'],
-  ],
-] as const
+const PROBLEMS =
+  'gap=gap events|reset=resets|idSkipped=ids skipped|idBackwards=ids out of order|duplicates=duplicates|foreign=events of devices not asked for|unreadable=unreadable'
+    .split('|')
+    .map((p) => p.split('=') as [string, string])
 
 type Counts = Readonly<Record<string, number>>
 const sum = (counts: readonly Counts[]): Record<string, number> => {
@@ -123,9 +109,9 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
   const app = await spawnApp({ nodeArgs: o.nodeArgs ?? [] })
   const subscribers: SseSubscriber[] = []
   // Date.now(): the recorder's clock.
-  const gc = new GcSampler(app.httpUrl, 1000, Date.now)
+  const gc = new probe.GcSampler(app.httpUrl, 1000, Date.now)
   const dropped = async (): Promise<number> =>
-    metric(await scrape(app.httpUrl), 'sse_events_dropped_total') || 0
+    probe.metric(await probe.scrape(app.httpUrl), 'sse_events_dropped_total') || 0
   try {
     // One reading from every device, acknowledged, under its own boot: after it the server knows them all.
     const primed = await runSimulation({
@@ -160,10 +146,10 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
     const droppedBefore = await dropped()
 
     const sample = () => ({
-      ...{ atMs: Date.now(), serverS: cpuSeconds(app.pid), mainS: cpuSeconds(app.pid, true) },
+      ...{ atMs: Date.now(), serverS: probe.cpuSeconds(app.pid), mainS: probe.cpuSeconds(app.pid, true) },
       ...{
-        machineS: machineBusySeconds(),
-        ownS: ownCpuSeconds(),
+        machineS: probe.machineBusySeconds(),
+        ownS: probe.ownCpuSeconds(),
         counts: subscribers.map((s) => ({ ...s.counts })),
       },
     })
@@ -175,7 +161,7 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
       window.end = sample()
       loop.disable()
       recorder.featureToMs = window.end.atMs
-      window.rssMb = memoryMb(app.pid).rssMb
+      window.rssMb = probe.memoryMb(app.pid).rssMb
     }
     let endTimer: NodeJS.Timeout | undefined
     const ledger = new AckLedger(o.devices, readingsPerDevice)
@@ -214,7 +200,7 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
     }
     await sleep(1000)
     const droppedAfter = await dropped()
-    const peakRssMb = memoryMb(app.pid).hwmMb
+    const peakRssMb = probe.memoryMb(app.pid).hwmMb
 
     // Which acknowledged readings each telemetry subscriber never received, warm-up and after.
     const [lostWarmup, lostAfter] = [telemetrySubs.map(() => 0), telemetrySubs.map(() => 0)]
@@ -225,8 +211,7 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
     )
     const [start, end] = [window.start!, window.end!]
     const since = subscribers.map((s, i) => minus(s.counts, start.counts[i]!))
-    const loss = sum(since)
-    const warmup = sum(start.counts)
+    const [loss, warmup] = [sum(since), sum(start.counts)]
     const features = sum(since.filter((_, i) => subscribers[i]!.kind === 'features'))
     const perDevice = subscribers.flatMap((s) =>
       s.features === null ? [] : [...s.features].filter((_, d) => s.expects(d)),
@@ -234,15 +219,9 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
     const failures = subscribers.flatMap((s, i) =>
       s.failure === null ? [] : [`subscriber ${i}: ${s.failure}`],
     )
-    const [lostAll, warmupLost] = [
-      lostAfter.reduce((a, b) => a + b, 0),
-      lostWarmup.reduce((a, b) => a + b, 0),
-    ]
-    const clean = sim.errors + sim.unacknowledged === 0 && failures.length === 0
+    const total = (lost: number[]): number => lost.reduce((a, b) => a + b, 0)
+    const [wrong, warm] = [problems(loss, lostAfter), problems(warmup, lostWarmup)]
     const even = perDevice.length === 0 || Math.min(...perDevice) === Math.max(...perDevice)
-    const ok = clean && even && problems(loss, lostAfter).length === 0
-    const degraded = clean && announced(loss) && announced(warmup)
-    const wrong = problems(loss, lostAfter)
     if (sim.errors + sim.unacknowledged > 0)
       wrong.push(`${sim.errors} publish errors, ${sim.unacknowledged} unacknowledged`)
     if (!even)
@@ -250,76 +229,57 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
         `feature events per device and subscriber ${fmt(Math.min(...perDevice))}–${fmt(Math.max(...perDevice))}`,
       )
     wrong.push(...failures.slice(0, 3))
-    const warm = problems(warmup, lostWarmup)
-    const verdict = wrong.length === 0 ? 'ok' : `**FAILED** ${wrong.join('; ')}`
+    const degraded =
+      sim.errors + sim.unacknowledged + failures.length === 0 && announced(loss) && announced(warmup)
+    const ok = wrong.length === 0
     const check =
       o.stress && degraded
-        ? `ok as a stress case: ${fmt(lostAll)} readings lost to slow subscribers, every skipped id announced by a gap`
-        : `${verdict}${warm.length === 0 ? '' : `; warm-up: ${warm.join('; ')}`}`
+        ? `ok as a stress case: ${fmt(total(lostAfter))} readings lost to slow subscribers, every skipped id announced by a gap`
+        : `${ok ? 'ok' : `**FAILED** ${wrong.join('; ')}`}${warm.length === 0 ? '' : `; warm-up: ${warm.join('; ')}`}`
 
     const windowS = (end.atMs - start.atMs) / 1000
     const rate = (k: 'serverS' | 'mainS' | 'machineS' | 'ownS'): number => (end[k] - start[k]) / windowS
+    const per = (k: string): number => ((sum(end.counts)[k] ?? 0) - (sum(start.counts)[k] ?? 0)) / windowS
+    const q = (name: string, h: LatencyHistogram) => ({
+      [`${name}P50`]: h.quantileMs(0.5),
+      [`${name}P99`]: h.quantileMs(0.99),
+    })
     const l = recorder.latency
-    const [t1, t2, t3] = [
-      l.publishToDelivery.summary(),
-      l.publishToReceive.summary(),
-      l.receiveToDelivery.summary(),
-    ]
-    const [f1, f2, f3] = [
-      l.closeToDelivery.summary(),
-      l.closingReadingToDelivery.summary(),
-      l.staleness.summary(),
-    ]
     // Whole seconds of the measured time only, by publish time.
     const seconds = [...recorder.bySecond]
       .map(([second, h]) => [second * 1000, h] as const)
       .filter(([atMs]) => atMs >= start.atMs && atMs + 1000 <= end.atMs)
     const [g, split] = [gc.totals(start.atMs, end.atMs), gc.split(seconds)]
-    const telemetry = (c: readonly Counts[]): number => sum(c).telemetry ?? 0
     return {
-      ...{ tP50: t1.p50Ms, tP99: t1.p99Ms, tMax: t1.maxMs, recvP50: t2.p50Ms, recvP99: t2.p99Ms },
-      ...{
-        deliverP50: t3.p50Ms,
-        deliverP99: t3.p99Ms,
-        fP50: f1.p50Ms,
-        fP99: f1.p99Ms,
-        featureEvents: f1.count,
-      },
-      ...{ fClosingP50: f2.p50Ms, fClosingP99: f2.p99Ms, stalenessP50: f3.p50Ms, stalenessP99: f3.p99Ms },
-      ...{
-        gcWithMajorP99: split.withMajor.p99Ms,
-        gcOtherP99: split.other.p99Ms,
-        gcSecondsWithMajor: split.secondsWithMajor,
-      },
-      ...{
-        gcSeconds: split.seconds,
-        gcMajor: g.major,
-        gcMajorMs: g.majorS * 1000,
-        gcMinor: g.minor,
-        gcMinorMs: g.minorS * 1000,
-      },
-      ...{ deliveredPerSecond: ((sum(end.counts).events ?? 0) - (sum(start.counts).events ?? 0)) / windowS },
-      ...{ telemetryPerSecond: (telemetry(end.counts) - telemetry(start.counts)) / windowS },
-      ...{ lost: lostAll, gapEvents: loss.gap ?? 0, gapLost: loss.gapLost ?? 0, warmupLost },
-      ...{ featureGapEvents: features.gap ?? 0, featureIdSkipped: features.idSkipped ?? 0 },
-      ...{
-        serverDropped: droppedAfter - droppedBefore,
-        serverCores: rate('serverS'),
-        mainCores: rate('mainS'),
-      },
-      ...{ generatorCores: rate('ownS'), machineCores: rate('machineS') },
+      ...q('t', l.publishToDelivery),
+      ...q('recv', l.publishToReceive),
+      ...q('deliver', l.receiveToDelivery),
+      ...q('f', l.closeToDelivery),
+      ...q('fClosing', l.closingReadingToDelivery),
+      ...q('staleness', l.staleness),
+      ...{ tMax: l.publishToDelivery.summary().maxMs, featureEvents: l.closeToDelivery.summary().count },
+      ...{ gcWithMajorP99: split.withMajor.p99Ms, gcOtherP99: split.other.p99Ms, gcSeconds: split.seconds },
+      ...{ gcSecondsWithMajor: split.secondsWithMajor, gcMajor: g.major, gcMajorMs: g.majorS * 1000 },
+      ...{ gcMinor: g.minor, gcMinorMs: g.minorS * 1000, deliveredPerSecond: per('events') },
+      ...{ telemetryPerSecond: per('telemetry'), lost: total(lostAfter), warmupLost: total(lostWarmup) },
+      ...{ gapEvents: loss.gap ?? 0, gapLost: loss.gapLost ?? 0, featureGapEvents: features.gap ?? 0 },
+      ...{ featureIdSkipped: features.idSkipped ?? 0, serverDropped: droppedAfter - droppedBefore },
+      ...{ serverCores: rate('serverS'), mainCores: rate('mainS'), generatorCores: rate('ownS') },
       // Clamped: the three are read a moment apart, and a hundredth below zero means nothing.
-      otherCores: Math.max(0, rate('machineS') - rate('serverS') - rate('ownS')),
-      ...{ rssMb: window.rssMb ?? Number.NaN, peakRssMb },
-      // The histogram holds each timer's whole interval: the lag is what exceeds the resolution.
-      lagP99Ms: loop.count > 0 ? Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS) : Number.NaN,
       ...{
-        sent: sim.sent,
-        acked: sim.acknowledged,
+        machineCores: rate('machineS'),
+        otherCores: Math.max(0, rate('machineS') - rate('serverS') - rate('ownS')),
+      },
+      ...{ rssMb: window.rssMb ?? Number.NaN, peakRssMb, sent: sim.sent, acked: sim.acknowledged },
+      ...{
         heldBack: sim.heldBack,
         payloadBytes: sim.meanPayloadBytes,
+        ok,
+        passed: o.stress ? degraded : ok,
+        check,
       },
-      ...{ ok, passed: o.stress ? degraded : ok, check },
+      // The histogram holds each timer's whole interval: the lag is what exceeds the resolution.
+      lagP99Ms: loop.count > 0 ? Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS) : Number.NaN,
     }
   } finally {
     await gc.stop()
