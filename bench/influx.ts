@@ -11,10 +11,8 @@
  *              HTTP:   the lines posted, 20,000 a request     ├ checked with count() and sum()
  *              ours:   a fresh server on a copy of the store ─┘ against the store, then dropped
  *
- * When ours misses the target (or with --profile true), one more run of ours
- * under `node --cpu-prof` says where the server's time went.
- *
  * Flags: --runs 3 --readings 1000000 --devices 100 --write true|false --profile auto|true|false
+ * (auto: one more run of ours under `node --cpu-prof` when it misses the target)
  */
 
 import { spawn } from 'node:child_process'
@@ -22,7 +20,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeSync } f
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { DuckDBStore } from '../src/store/index.js'
-import { type InfluxdProcess, launchInfluxd } from '../test/helpers/influxd.js'
+import { type InfluxdProcess, influxQuery, launchInfluxd } from '../test/helpers/influxd.js'
 import { removeTempDir, sleep, spawnApp, tail, tempDir } from '../test/helpers/process.js'
 import { profiled } from './cpu-profile.js'
 import { begin, benchMain, type Figure, med, parseFlags, prefixed, type Row, runLine } from './doc.js'
@@ -35,7 +33,6 @@ const FLAGS = {
   runs: [3, 1, 20],
   readings: [1_000_000, 1000, 50_000_000],
   devices: [100, 1, 10_000],
-  profile: ['auto', 'true', 'false'],
 } as const
 const multiple = (f: { readings: number; devices: number }): string[] =>
   f.readings % f.devices === 0 ? [] : ['--readings must be a multiple of --devices']
@@ -96,31 +93,16 @@ async function makeLines(dataDir: string, path: string) {
   const expected = await withDuckDB(join(dataDir, 'telemetry.duckdb'), async (c) =>
     ((await c.runAndReadAll(sums)).getRowsJS()[0] ?? []).map(Number),
   )
-  const lineBytes = bodies.reduce((n, b) => n + b.length + 1, 0)
-  return {
-    bodies,
-    lineBytes,
-    readS: readMs / 1000,
-    sample: bodies[0]?.toString().split('\n', 1)[0] ?? '',
-    expected,
-  }
+  const [lineBytes, sample] = [
+    bodies.reduce((n, b) => n + b.length + 1, 0),
+    String(bodies[0]).split('\n', 1)[0],
+  ]
+  return { bodies, lineBytes, readS: readMs / 1000, sample: sample ?? '', expected }
 }
 
-/** InfluxQL on influxd's /query; the first series' values. */
-async function query(influxd: InfluxdProcess, q: string, db?: string): Promise<unknown[][]> {
-  const params = new URLSearchParams({ q, ...(db === undefined ? {} : { db }) })
-  const res = await fetch(`${influxd.url}/query?${params}`, {
-    method: 'POST',
-    signal: AbortSignal.timeout(REQUEST_LIMIT_MS),
-  })
-  type Answer = {
-    results?: Array<{ series?: Array<{ values?: unknown[][] }>; error?: string }>
-    error?: string
-  }
-  const body = (await res.json()) as Answer
-  const error = body.error ?? body.results?.[0]?.error
-  if (error !== undefined) throw new Error(`influxd: ${q}: ${error}`)
-  return body.results?.[0]?.series?.[0]?.values ?? []
+/** InfluxQL on the bench's database; the first series' values. */
+async function query(influxd: InfluxdProcess, q: string): Promise<unknown[][]> {
+  return (await influxQuery(influxd.url, DB, q))[0]?.values ?? []
 }
 
 /**
@@ -143,7 +125,7 @@ async function inFreshDatabase(
   const influxdBefore = cpuSeconds(influxd.pid)
   const figures: Record<string, Figure> = { ...(await write()) }
   figures.influxdCpuS = cpuSeconds(influxd.pid) - influxdBefore
-  const [row = []] = await query(influxd, `SELECT ${CONTENT.join(', ')} FROM "${MEASUREMENT}"`, DB)
+  const [row = []] = await query(influxd, `SELECT ${CONTENT.join(', ')} FROM "${MEASUREMENT}"`)
   await query(influxd, `DROP DATABASE "${DB}"`)
   const problems = expected.flatMap((want, i) => {
     const got = Number(row[i + 1] ?? Number.NaN)
@@ -262,7 +244,7 @@ async function checkedOurs(
 type Checked = { figures: Record<string, Figure>; problems: string[] }
 
 benchMain(90, async () => {
-  const [o, done] = [parseFlags(FLAGS, multiple), begin('influx')]
+  const [o, done] = [parseFlags({ ...FLAGS, profile: ['auto', 'true', 'false'] }, multiple), begin('influx')]
   const root = tempDir('bench-influx-')
   const [storeDir, linesPath, influxdDir] = [join(root, 'store'), join(root, 'lines'), join(root, 'influxd')]
   const fields = { temp: ['DOUBLE', 'float'], count: ['BIGINT', 'int'], on: ['BOOLEAN', 'bool'] } as const

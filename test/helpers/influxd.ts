@@ -96,6 +96,36 @@ function cell(text: string): unknown {
   return text
 }
 
+/** An InfluxQL statement on /query (epoch=ns, bounded to 5 min): the first result's series. */
+export async function influxQuery(url: string, db: string, q: string): Promise<Series[]> {
+  // CSV, not JSON: nanosecond integers would lose their low digits as JSON numbers.
+  const res = await fetch(`${url}/query?${new URLSearchParams({ db, q, epoch: 'ns' })}`, {
+    method: 'POST',
+    headers: { accept: 'application/csv' },
+    signal: AbortSignal.timeout(300_000),
+  })
+  const text = await res.text()
+  if (text.startsWith('{')) {
+    const error = (JSON.parse(text) as { error?: string }).error
+    if (error !== undefined) throw new Error(`influxd: ${q}: ${error}`)
+    return []
+  }
+  const rows = parse(text, { skip_empty_lines: true }) as string[][]
+  if (rows.length === 0) return []
+  const [header, ...data] = rows as [string[], ...string[][]]
+  const series = new Map<string, Series>()
+  for (const row of data) {
+    const name = row[0]!
+    let s = series.get(name)
+    if (s === undefined) {
+      s = { name, columns: header.slice(2), values: [] }
+      series.set(name, s)
+    }
+    s.values.push(row.slice(2).map(cell))
+  }
+  return [...series.values()]
+}
+
 export async function startInfluxd(t: Teardown, db = 'tlm'): Promise<Influxd> {
   const dir = mkdtempSync(join(tmpdir(), 'influxd-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -111,33 +141,7 @@ export async function startInfluxd(t: Teardown, db = 'tlm'): Promise<Influxd> {
     running ??= await launchInfluxd(dir)
   }
 
-  // CSV, not JSON: nanosecond integers would lose their low digits as JSON numbers.
-  const query = async (q: string): Promise<Series[]> => {
-    const res = await fetch(`${url}/query?${new URLSearchParams({ db, q, epoch: 'ns' })}`, {
-      method: 'POST',
-      headers: { accept: 'application/csv' },
-    })
-    const text = await res.text()
-    if (text.startsWith('{')) {
-      const error = (JSON.parse(text) as { error?: string }).error
-      if (error !== undefined) throw new Error(`influxd: ${q}: ${error}`)
-      return []
-    }
-    const rows = parse(text, { skip_empty_lines: true }) as string[][]
-    if (rows.length === 0) return []
-    const [header, ...data] = rows as [string[], ...string[][]]
-    const series = new Map<string, Series>()
-    for (const row of data) {
-      const name = row[0]!
-      let s = series.get(name)
-      if (s === undefined) {
-        s = { name, columns: header.slice(2), values: [] }
-        series.set(name, s)
-      }
-      s.values.push(row.slice(2).map(cell))
-    }
-    return [...series.values()]
-  }
+  const query = (q: string): Promise<Series[]> => influxQuery(url, db, q)
   await query(`CREATE DATABASE "${db}"`)
   return { url, db, query, stop, start }
 }
