@@ -64,39 +64,17 @@ export function codeVersion(root: string = REPO_ROOT): string {
   }
 }
 
-/** A bench's doc begun now (when, where, what code, which command); the function returned adds what it measured. */
-export function begin(
-  bench: BenchName,
-): (measured: Omit<BenchDoc, keyof ReturnType<typeof now>>) => BenchDoc {
-  const started = now(bench)
-  return (measured) => ({
-    ...started,
-    minutes: (Date.now() - Date.parse(started.measuredAt)) / 60_000,
-    ...measured,
-  })
-}
+type Measured = Pick<BenchDoc, 'versions' | 'options' | 'context' | 'runs' | 'profiles'>
 
-function now(bench: BenchName) {
-  const [cpu, args] = [cpus(), process.argv.slice(2)]
-  const memoryGiB = Math.round((totalmem() / 2 ** 30) * 10) / 10
-  const machine = {
-    cores: cpu.length,
-    cpu: cpu[0]?.model.trim() ?? '?',
-    memoryGiB,
-    kernel: release(),
-    node: process.version,
-  }
+/** A bench's doc begun now (when, where, what code, which command); the function returned adds what it measured. */
+export function begin(bench: BenchName): (measured: Measured) => BenchDoc {
+  const [cpu, args, t0] = [cpus(), process.argv.slice(2), Date.now()]
+  const [kernel, node, memoryGiB] = [release(), process.version, Math.round((totalmem() / 2 ** 30) * 10) / 10]
+  const machine = { cores: cpu.length, cpu: cpu[0]?.model.trim() ?? '?', memoryGiB, kernel, node }
   const command = `npm run bench:${bench}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
-  const [measuredAt, loadAverage] = [new Date().toISOString(), loadavg()[0] ?? null]
-  return {
-    bench,
-    measuredAt,
-    machine,
-    code: codeVersion(),
-    command,
-    loadAverage,
-    minutes: null as number | null,
-  }
+  const started = { bench, measuredAt: new Date(t0).toISOString(), machine, code: codeVersion(), command }
+  const loadAverage = loadavg()[0] ?? null
+  return (measured) => ({ ...started, loadAverage, minutes: (Date.now() - t0) / 60_000, ...measured })
 }
 
 /** A whole number from lo to hi, or one of the words (the first is the default). */
@@ -275,22 +253,31 @@ export function verdict(
 }
 
 /**
- * A section's prose, bench/sections/<bench>.md, its `{name}` filled from the
- * doc (machine, options, versions, context) and `vars`, `{#name}` as a whole
- * number with separators. A name without a value is an error.
+ * A section's prose from bench/sections/<bench>.md: its opening, or the
+ * paragraph after `<!-- part -->`. `{name}` is filled from the doc (machine,
+ * options, versions, context) and `vars`, `{#name}` as a whole number with
+ * separators, `{@key:digits}` as the median (min–max) of a figure of `rows`.
+ * A name without a value is an error.
  */
-export function prose(doc: BenchDoc, vars: Readonly<Record<string, Figure>> = {}): string {
+export function prose(
+  doc: BenchDoc,
+  vars: Readonly<Record<string, Figure>> = {},
+  part = '',
+  rows: readonly Row[] = [],
+) {
   const { machine: m, measuredAt, code, command } = doc
   const all: Record<string, Figure> = { cores: m.cores, cpu: m.cpu, node: m.node, measuredAt, code, command }
   all.loadAverage = num(doc.loadAverage).toFixed(2)
   all.minutes = num(doc.minutes).toFixed(1)
   Object.assign(all, doc.versions, doc.options, doc.context, vars)
   const path = join(REPO_ROOT, 'bench', 'sections', `${doc.bench}.md`)
-  const fill = (_: string, whole: string, key: string): string => {
+  const parts = readFileSync(path, 'utf8').split(/^<!-- (\w+) -->$/m)
+  const at = part === '' ? 0 : parts.indexOf(part) + 1
+  if (at === 0 && part !== '') throw new Error(`${path}: no part ${part}`)
+  const fill = (_: string, kind: string, key: string, digits: string | undefined): string => {
+    if (kind === '@') return col(rows, key, Number(digits))
     if (all[key] === undefined) throw new Error(`${path}: no value for {${key}}`)
-    return whole === '#' ? fmt(num(all[key])) : String(all[key])
+    return kind === '#' ? fmt(num(all[key])) : String(all[key])
   }
-  return readFileSync(path, 'utf8')
-    .replace(/\{(#?)(\w+)\}/g, fill)
-    .trim()
+  return parts[at]!.replace(/\{([#@]?)([\w.]+)(?::(\d))?\}/g, fill).trim()
 }

@@ -31,8 +31,6 @@ export const TARGETS = Object.freeze({
   burstRssMb: 1024,
   stormAllConnectedS: 10,
 })
-/** Over this many cores busy, the bench's one thread may be the limit, not the server. */
-const GENERATOR_BOUND_CORES = 0.9
 const EACH_HEAD = 'run|scenario|server|acked/s or connected|p50 ms|p99 ms|max ms|VmHWM MB|server cores|check'
 const EACH = 'p50Ms:2 p99Ms:2 maxMs:1 hwmMb:# cores:2'
 const name = (server: unknown): string => (server === 'app' ? 'app' : 'Mosquitto')
@@ -133,10 +131,7 @@ export function renderFleet(doc: BenchDoc): Report {
       burstEach: num(o.burstRate) / burstDevices,
     }),
   ]
-  if (o.fullSize === false)
-    out.push(
-      '- **Sizes differ from the issue’s** (10,000-device fleet for 60 s, 50,000 readings/s for 10 s, 5,000-device storm in 5 s): the verdicts below hold for these sizes only.',
-    )
+  if (o.fullSize === false) out.push(prose(doc, {}, 'smaller'))
   const targets = targetRows(o, runs)
   const n = Math.max(...runs.map((r) => num(r.run)))
   out.push('', `Targets, against the median of ${plural(n, 'run')} of the app:`, '')
@@ -155,43 +150,33 @@ export function renderFleet(doc: BenchDoc): Report {
       '',
       appVsMosquitto(rs, 'acked/s=ackedPerSecond, p50=p50Ms, p99=p99Ms, VmHWM=hwmMb, server cores=cores'),
     )
+    const app = rs.filter((r) => r.server === 'app')
     if (p99TargetMs !== undefined) {
+      out.push('', prose(doc, { early: EARLY_S, target: p99TargetMs }, 'phases'), '')
+      const head = `server|first ${EARLY_S} s: readings|p50 ms|p99 ms|after: p50 ms|p99 ms|seconds over ${p99TargetMs} ms`
       out.push(
-        '',
-        `Where the p99 is made: the readings published in the first ${EARLY_S} s of the load (every device’s first, reaching a server that has just taken every connection) apart from the rest, by publish time; and how many seconds of the load had a p99 over ${p99TargetMs} ms. ` +
-          'Cores busy over the same stretches: the server’s (all threads) and the whole machine’s (`/proc/stat`: server, devices and anything else). Medians (min–max):',
-        '',
+        ...medians(
+          rs,
+          `${head}|server cores, first / after|machine cores, first / after`,
+          PHASE_CELLS,
+          false,
+        ),
       )
-      const head = `server|first ${EARLY_S} s: readings|p50 ms|p99 ms|after: p50 ms|p99 ms|seconds over ${p99TargetMs} ms|server cores, first / after|machine cores, first / after`
-      out.push(...medians(rs, head, PHASE_CELLS, false))
-      const gc = rs.filter((r) => r.server === 'app' && typeof r.gcMajor === 'number')
-      const c = (k: string, d: number): string => col(gc, k, d)
-      if (gc.length > 0)
-        out.push(
-          '',
-          'The app’s garbage collections over the load (prom-client’s `nodejs_gc_duration_seconds` on its `/metrics`, scraped once a second; the pauses of its main thread, which also runs MQTT and the bridge), medians: ' +
-            `${c('gcMajor', 0)} major (mark-compact) collections, pausing it ${c('gcMajorMs', 0)} ms in all; ${c('gcMinor', 0)} minor ones (scavenges), ${c('gcMinorMs', 0)} ms in all. ` +
-            `Seconds of the load in or next to which a major collection ended: ${c('gcSecondsWithMajor', 0)}, and the p99 of the readings published in them ${c('gcWithMajorP99Ms', 1)} ms; in the other seconds ${c('gcOtherP99Ms', 1)} ms.`,
-        )
+      const gc = app.filter((r) => typeof r.gcMajor === 'number')
+      if (gc.length > 0) out.push('', prose(doc, {}, 'gc', gc))
     }
-    const memory = rs.filter((r) => r.server === 'app' && typeof r.memRssMb === 'number')
-    const mb = (k: string): string => `${col(memory, k, 0)} MB`
+    const memory = app.filter((r) => typeof r.memRssMb === 'number')
     if (memory.length > 0)
-      out.push(
-        '',
-        `Where the app’s memory was, ${MEMORY_AT * 100}% of the way into the load (VmRSS and RssFile from /proc, the main thread’s heap spaces from the app’s \`/metrics\`; medians of ${plural(memory.length, 'run')}): ` +
-          `RSS ${mb('memRssMb')} = code mapped from files (node, libduckdb) ${mb('memFileMb')} + the main thread’s V8 heap, committed: young generation ${mb('memYoungMb')}, old generation ${mb('memOldMb')} ` +
-          `(its objects, live or not yet collected, ${mb('memOldUsedMb')}), other spaces ${mb('memOtherHeapMb')} + the rest ${mb('memOutsideMb')} (malloc of Node, libuv and DuckDB, the store worker’s own V8 heap, buffers). ` +
-          'The peak (VmHWM) can come at another moment than this.',
-      )
+      out.push('', prose(doc, { at: MEMORY_AT * 100, runs: plural(memory.length, 'run') }, 'memory', memory))
     const bound = ['app', 'mosquitto'].filter(
-      (k) => med(of(rs, String(rs[0]!.scenario), k), 'generatorCores') > GENERATOR_BOUND_CORES,
+      (k) =>
+        med(
+          rs.filter((r) => r.server === k),
+          'generatorCores',
+        ) > 0.9,
     )
     if (bound.length > 0)
-      out.push(
-        '',
-        `Generator-bound (${bound.map(name).join(', ')}): the bench process, one JavaScript thread driving every device, was over ${GENERATOR_BOUND_CORES} cores busy, so its own queueing (event-loop lag above) is part of the latency, and the figures are what this machine gives with the devices beside the server, not the server alone.`,
-      )
+      out.push('', prose(doc, { servers: bound.map(name).join(', '), limit: 0.9 }, 'generatorBound'))
   }
   load(
     `Fleet: ${f('fleetDevices')} devices × ${o.fleetRate}/s for ${o.fleetSeconds} s`,
@@ -226,8 +211,7 @@ export function renderFleet(doc: BenchDoc): Report {
       '',
       '### Where the app’s time goes',
       '',
-      'For each scenario where the app missed a target, one more app run under `node --cpu-prof` (not in the results above; the whole process life, start-up included), summarized by bench/cpu-profile.ts: self time by package and by function, largest first. ' +
-        'Where the fleet’s p99 missed, the fleet’s runs again with the store’s commits answered at once (bench/no-commit.ts, preloaded: nothing stored), to tell their share of the latency from that of everything else.',
+      prose(doc, {}, 'profiles'),
       '',
       ...doc.profiles.flatMap((p) => ['```', p, '```', '']),
     )

@@ -42,15 +42,10 @@ export class AckLedger {
   }
 }
 
-/** The app's counters that a run moves, from /metrics. */
-export interface Counters {
-  readonly accepted: number
-  readonly commits: number
-  readonly commitReadings: number
-  readonly commitSeconds: number
-  /** Commits that took longer than 10 ms (the histogram's bucket). */
-  readonly commitsOver10ms: number
-}
+/** The app's counters that a run moves, from /metrics; commitsOver10ms: those past the histogram's 10 ms bucket. */
+export type Counters = Readonly<
+  Record<'accepted' | 'commits' | 'commitReadings' | 'commitSeconds' | 'commitsOver10ms', number>
+>
 
 export async function scrapeCounters(httpUrl: string): Promise<Counters> {
   return countersFrom(await scrape(httpUrl, 120_000))
@@ -81,17 +76,6 @@ export function commitsText(before: Counters, after: Counters): string {
   return `${commits} commits of ${readings.toFixed(0)} readings, ${ms.toFixed(2)} ms mean, ${over.toFixed(1)}% over 10 ms`
 }
 
-export interface StoreCheck {
-  /** How far telemetry_readings_accepted_total moved since `before`. */
-  readonly acceptedCounter: number
-  /** Acknowledged readings with no row, and rows seen twice for one (device, seq): both must be 0. */
-  readonly missing: number
-  readonly duplicates: number
-  /** The group commits meanwhile, in words (commitsText). */
-  readonly commits: string
-  readonly ok: boolean
-}
-
 /**
  * Every reading in the ledger must come back from /v1/telemetry, once; and
  * the accepted counter must have moved by at least as many since `before`.
@@ -102,7 +86,7 @@ export async function checkStored(
   ledger: AckLedger,
   idPrefix: string,
   fromMs: number,
-): Promise<StoreCheck> {
+): Promise<{ acceptedCounter: number; missing: number; duplicates: number; commits: string; ok: boolean }> {
   const after = await scrapeCounters(httpUrl)
   const acceptedCounter = after.accepted - before.accepted
   const ids = Array.from({ length: ledger.devices }, (_, i) => `${idPrefix}${i}`)
