@@ -255,8 +255,9 @@ export function verdict(
 /**
  * A section's prose from bench/sections/<bench>.md: its opening, or the
  * paragraph after `<!-- part -->`. `{name}` is filled from the doc (machine,
- * options, versions, context) and `vars`, `{#name}` as a whole number with
- * separators, `{@key:digits}` as the median (min–max) of a figure of `rows`.
+ * options, versions, context) and `vars`; `{name:2}` with two decimals,
+ * `{#name}` as a whole number with separators, `{@key:digits}` as the median
+ * (min–max) of a figure of `rows`.
  * A name without a value is an error.
  */
 export function prose(
@@ -267,9 +268,14 @@ export function prose(
 ) {
   const { machine: m, measuredAt, code, command } = doc
   const all: Record<string, Figure> = { cores: m.cores, cpu: m.cpu, node: m.node, measuredAt, code, command }
-  all.loadAverage = num(doc.loadAverage).toFixed(2)
-  all.minutes = num(doc.minutes).toFixed(1)
-  Object.assign(all, doc.versions, doc.options, doc.context, vars)
+  Object.assign(
+    all,
+    { loadAverage: doc.loadAverage, minutes: doc.minutes },
+    doc.versions,
+    doc.options,
+    doc.context,
+    vars,
+  )
   const path = join(REPO_ROOT, 'bench', 'sections', `${doc.bench}.md`)
   const parts = readFileSync(path, 'utf8').split(/^<!-- (\w+) -->$/m)
   const at = part === '' ? 0 : parts.indexOf(part) + 1
@@ -277,7 +283,8 @@ export function prose(
   const fill = (_: string, kind: string, key: string, digits: string | undefined): string => {
     if (kind === '@') return col(rows, key, Number(digits))
     if (all[key] === undefined) throw new Error(`${path}: no value for {${key}}`)
-    return kind === '#' ? fmt(num(all[key])) : String(all[key])
+    if (kind === '#') return fmt(num(all[key]))
+    return digits === undefined ? String(all[key]) : num(all[key]).toFixed(Number(digits))
   }
   return parts[at]!.replace(/\{([#@]?)([\w.]+)(?::(\d))?\}/g, fill).trim()
 }

@@ -90,7 +90,7 @@ export function renderIngest(doc: BenchDoc): Report {
       .map(label)
       .join('; ')
   const out = [
-    prose(doc, { payloadBytes: med(runs, 'payloadBytes').toFixed(0) }),
+    prose(doc, { payloadBytes: med(runs, 'payloadBytes') }),
     '',
     `Medians of ${plural(Math.max(...runs.map((x) => num(x.run))), 'run')} (min–max):`,
     '',

@@ -136,7 +136,7 @@ export function renderLive(doc: BenchDoc): Report {
   }
   const out = [
     prose(doc, {
-      ...{ total, payloadBytes: med(doc.runs, 'payloadBytes').toFixed(0), target: TARGET_P99_MS },
+      ...{ total, payloadBytes: med(doc.runs, 'payloadBytes'), target: TARGET_P99_MS },
       ...{
         readingGapMs: (1000 / Number(o.rate)).toFixed(0),
         scenarioList: scenarios.map((s) => `- “${s.label}”: ${s.description}`).join('\n  '),
