@@ -1,6 +1,6 @@
 /** The scenarios of bench:live, and its section of bench/RESULTS.md and chart panels, from bench/results/live.json. */
 
-import { type BenchDoc, col, fmt, med, num, plural, prose, type Row, runCells, table } from './doc.js'
+import { type BenchDoc, cells, fmt, med, num, plural, prose, type Row, runCells, table } from './doc.js'
 import type { Report } from './render.js'
 
 /** Issue 3: p99 publish-to-delivery under this, at the specified load, with nothing lost. */
@@ -121,85 +121,71 @@ export function renderLive(doc: BenchDoc): Report {
     ...s,
     runs: doc.runs.filter((r) => r.scenario === s.name),
   }))
-  const n = Math.max(...doc.runs.map((r) => num(r.run)))
-  const total = Number(o.devices) * Number(o.rate)
-  const p99 = (s: (typeof scenarios)[number]): number => med(s.runs, 'tP99')
-  const clean = (s: (typeof scenarios)[number]): number => s.runs.filter((r) => r.ok === true).length
-  const meets = (s: (typeof scenarios)[number]): boolean =>
+  type Scenario = (typeof scenarios)[number]
+  const total = num(o.devices) * num(o.rate)
+  const p99 = (s: Scenario): number => med(s.runs, 'tP99')
+  const clean = (s: Scenario): number => s.runs.filter((r) => r.ok === true).length
+  const meets = (s: Scenario): boolean =>
     p99(s) < TARGET_P99_MS && s.runs.length > 0 && clean(s) === s.runs.length
   const margin = (v: number): string => {
     if (Number.isNaN(v)) return 'no telemetry latency measured'
     const by = `p99 ${v.toFixed(1)} ms, ${Math.abs(TARGET_P99_MS - v).toFixed(1)} ms`
-    return v < TARGET_P99_MS
-      ? `${by} under the ${TARGET_P99_MS} ms target`
-      : `${by} over the ${TARGET_P99_MS} ms target (${(v / TARGET_P99_MS).toFixed(1)}×)`
+    const over = `${by} over the ${TARGET_P99_MS} ms target (${(v / TARGET_P99_MS).toFixed(1)}×)`
+    return v < TARGET_P99_MS ? `${by} under the ${TARGET_P99_MS} ms target` : over
   }
-  const out = [
-    prose(doc, {
-      ...{ total, payloadBytes: med(doc.runs, 'payloadBytes'), target: TARGET_P99_MS },
-      ...{
-        readingGapMs: (1000 / Number(o.rate)).toFixed(0),
-        scenarioList: scenarios.map((s) => `- “${s.label}”: ${s.description}`).join('\n  '),
-      },
-    }),
-    '',
-    `Medians of ${plural(n, 'run')} (min–max):`,
-    '',
+  const scenarioList = scenarios.map((s) => `- “${s.label}”: ${s.description}`).join('\n  ')
+  const vars = { total, payloadBytes: med(doc.runs, 'payloadBytes'), target: TARGET_P99_MS, scenarioList }
+  const measures = MEASURES.map(([label, keys, d]) => [
+    label,
+    ...scenarios.map((s) => (keys === 'expected' ? fmt(s.expected) : cells(s.runs, `${keys}:${d}`)[0]!)),
+  ])
+  const runsOk = [
+    'runs with nothing lost after warm-up',
+    ...scenarios.map((s) => `${clean(s)}/${s.runs.length}`),
+  ]
+  const out = [prose(doc, { ...vars, readingGapMs: (1000 / num(o.rate)).toFixed(0) }), '']
+  out.push(`Medians of ${plural(Math.max(...doc.runs.map((r) => num(r.run))), 'run')} (min–max):`, '')
+  out.push(
     ...table(['measure', ...scenarios.map((s) => s.label)].join('|'), `l${'r'.repeat(scenarios.length)}`, [
-      ...MEASURES.map(([label, keys, d]) => [
-        label,
-        ...scenarios.map((s) =>
-          keys === 'expected'
-            ? fmt(s.expected)
-            : keys
-                .split('/')
-                .map((k) => col(s.runs, k, d))
-                .join(' / '),
-        ),
-      ]),
-      ['runs with nothing lost after warm-up', ...scenarios.map((s) => `${clean(s)}/${s.runs.length}`)],
+      ...measures,
+      runsOk,
     ]),
     '',
-  ]
-  const line = (s: (typeof scenarios)[number]): string =>
-    `“${s.label}” (${margin(p99(s))}; ${clean(s) === s.runs.length ? 'nothing lost' : `loss in ${s.runs.length - clean(s)} of ${s.runs.length} runs`})`
+  )
+  const loss = (s: Scenario): string =>
+    clean(s) === s.runs.length
+      ? 'nothing lost'
+      : `loss in ${s.runs.length - clean(s)} of ${s.runs.length} runs`
+  const line = (s: Scenario): string => `“${s.label}” (${margin(p99(s))}; ${loss(s)})`
   const [met, missed] = [scenarios.filter(meets), scenarios.filter((s) => !meets(s))]
-  const summary: string[] = []
-  if (met.length > 0)
-    summary.push(
-      `**Meets the target** (p99 publish-to-delivery under ${TARGET_P99_MS} ms, nothing lost after warm-up): ${met.map(line).join('; ')}.`,
-    )
+  const summary =
+    met.length === 0
+      ? []
+      : [
+          `**Meets the target** (p99 publish-to-delivery under ${TARGET_P99_MS} ms, nothing lost after warm-up): ${met.map(line).join('; ')}.`,
+        ]
   if (missed.length > 0) summary.push(`**Misses it**: ${missed.map(line).join('; ')}.`)
   out.push(summary.join(' '))
   for (const s of scenarios) {
-    const v = p99(s)
-    const lost = s.runs.length - clean(s)
-    const parts = [
-      `${s.label}: ${margin(v)}, ${v < TARGET_P99_MS ? 'met' : '**not met**'}; ${lost === 0 ? 'nothing lost after warm-up in any run' : `**loss after warm-up in ${lost} of ${s.runs.length} runs**`}.`,
+    const [v, lost, runs] = [p99(s), s.runs.length - clean(s), s.runs.length]
+    const any =
+      lost === 0
+        ? 'nothing lost after warm-up in any run'
+        : `**loss after warm-up in ${lost} of ${runs} runs**`
+    const parts = [`${s.label}: ${margin(v)}, ${v < TARGET_P99_MS ? 'met' : '**not met**'}; ${any}.`]
+    const part = (name: string, vars: Readonly<Record<string, number | string>>): number =>
+      parts.push(prose(doc, vars, name))
+    if (s.stress) part('stress', { degraded: s.runs.filter((r) => r.passed === true).length, runs })
+    if (med(s.runs, 'warmupLost') > 0) part('warmupLoss', { lost: med(s.runs, 'warmupLost') })
+    const [cores, lag, limit] = [
+      med(s.runs, 'generatorCores'),
+      med(s.runs, 'lagP99Ms'),
+      GENERATOR_BOUND_CORES,
     ]
-    if (s.stress)
-      parts.push(
-        `As a stress case, ${s.runs.filter((r) => r.passed === true).length} of ${s.runs.length} runs degraded as designed: every event a subscriber lost was announced by a \`gap\`, and no publish failed.`,
-      )
-    if (med(s.runs, 'warmupLost') > 0)
-      parts.push(
-        `In the warm-up a median of ${fmt(med(s.runs, 'warmupLost'))} readings were lost to subscribers.`,
-      )
-    const [generator, lag] = [med(s.runs, 'generatorCores'), med(s.runs, 'lagP99Ms').toFixed(0)]
-    parts.push(
-      generator > GENERATOR_BOUND_CORES
-        ? `Generator-bound: the load generator’s one thread was ${generator.toFixed(2)} cores busy (over ${GENERATOR_BOUND_CORES}); delivery times are taken when its event loop gets to the bytes, so they include its own queueing (event-loop lag p99 ${lag} ms).`
-        : `The load generator was ${generator.toFixed(2)} cores busy, under the ${GENERATOR_BOUND_CORES} at which it would be the limit (event-loop lag p99 ${lag} ms: about what its own queueing adds to a delivery time).`,
-    )
-    const machineCores = med(s.runs, 'machineCores')
-    if (machineCores > 0.9 * m.cores)
-      parts.push(
-        `Machine-bound: ${machineCores.toFixed(2)} of ${m.cores} cores busy; server and generator compete for them, so this is what the machine gives with the generator beside the server, not the server’s ceiling.`,
-      )
-    if (med(s.runs, 'heldBack') > 0)
-      parts.push(
-        `The fleet fell behind its rate: a median of ${fmt(med(s.runs, 'heldBack'))} readings not sent.`,
-      )
+    part(cores > limit ? 'generatorBound' : 'generator', { cores, lag, limit })
+    if (med(s.runs, 'machineCores') > 0.9 * m.cores)
+      part('machineBound', { busy: med(s.runs, 'machineCores') })
+    if (med(s.runs, 'heldBack') > 0) part('heldBack', { heldBack: med(s.runs, 'heldBack') })
     out.push('', parts.join(' '))
   }
   const label = (r: Row): string => scenarios.find((s) => s.name === r.scenario)?.label ?? String(r.scenario)
