@@ -1,20 +1,13 @@
 /**
- * `npm run bench:fleet`: does the app hold up under a real fleet's load, and
- * how does it compare with Mosquitto under the same load in the same run?
- * Issue 6's three scenarios, each against a fresh app and a fresh Mosquitto
- * (with one QoS 1 subscriber) every run, the load from the simulator:
- *
- *   fleet  10,000 connected devices, 1 reading/s each, for 60 s: server RSS
- *          (peak and at the end), server CPU, publish→PUBACK p50/p99;
- *   burst  50,000 readings/s for 10 s from 100 devices: nothing acknowledged
- *          lost (read back over HTTP), PUBACK latency, peak RSS;
- *   storm  5,000 devices connecting within 5 s: time until all connected,
- *          refused and failed, CONNACK latency.
+ * `npm run bench:fleet`: does the app hold up under a real fleet's load, next
+ * to Mosquitto (with one QoS 1 subscriber) under the same load in the same
+ * run? Issue 6's fleet, burst and connection storm, the load from the
+ * simulator; the method in words is bench/sections/fleet.md.
  *
  * --profile auto: one more app run under `node --cpu-prof` of each scenario
- * where the app missed a target, summarized into the section (and where the
- * fleet's p99 missed, the fleet's runs again with the store's commits
- * answered at once, bench/no-commit.ts); true: every scenario; false: none.
+ * where the app missed a target (and where the fleet's p99 missed, the
+ * fleet's runs again with the store's commits answered at once,
+ * bench/no-commit.ts); true: every scenario; false: none.
  *
  * Flags: --runs 3 --scenarios fleet,burst,storm
  *        --fleet-devices 10000 --fleet-rate 1 --fleet-seconds 60

@@ -1,15 +1,13 @@
 /**
  * `npm run bench:influx`: how fast does the forwarder drain a backlog of a
  * million stored readings into InfluxDB, next to InfluxDB's own ingest of
- * the very same lines (the ceiling)? Issue 5, "Benchmark"; target: at least
- * 80 % of the ceiling's readings/s.
+ * the very same lines (the ceiling)? Issue 5; the method in words is
+ * bench/sections/influx.md.
  *
- *   once:      a store with the readings (one INSERT … SELECT), no forwarder checkpoint;
- *              its lines made as the forwarder makes them (the store's linesAfter, in batches),
- *              to a file for `influx -import` and kept in memory for HTTP; influxd started
- *   each run:  import: `influx -import` of the file          ─┐ each into a fresh database,
- *              HTTP:   the lines posted, 20,000 a request     ├ checked with count() and sum()
- *              ours:   a fresh server on a copy of the store ─┘ against the store, then dropped
+ *   once:      a store, its lines as the forwarder makes them, influxd started
+ *   each run:  `influx -import` of the lines ─┐ each into a fresh database,
+ *              the lines posted over HTTP     ├ checked with count() and sum()
+ *              ours: a fresh server draining  ┘ against the store, then dropped
  *
  * Flags: --runs 3 --readings 1000000 --devices 100 --write true|false --profile auto|true|false
  * (auto: one more run of ours under `node --cpu-prof` when it misses the target)

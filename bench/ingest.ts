@@ -1,17 +1,10 @@
 /**
  * `npm run bench:ingest`: how many readings per second does our system
  * acknowledge durably at QoS 1, next to Mosquitto acknowledging QoS 1 (and
- * storing nothing) in the same run, with the same publishers?
- *
- * Each run, each server fresh:
- *   (a) app, flat out: N publisher connections, each keeping a window of
- *       unacknowledged QoS 1 readings, until a fixed count; then check over
- *       HTTP that every acknowledged reading is stored;
- *   (b) Mosquitto, flat out, the same publishers, one mosquitto_sub
- *       subscribed at QoS 1, counting and timing what it receives;
- *   (c) both at a fixed paced rate, for publish→PUBACK latency.
- * When a saturation target is missed, one more flat-out app run goes under
- * `node --cpu-prof` and its summary into the results.
+ * storing nothing) in the same run, with the same publishers? Flat out and
+ * paced, each server fresh, the app's every acknowledged reading read back;
+ * the method in words is bench/sections/ingest.md. A missed saturation target
+ * adds one flat-out app run under `node --cpu-prof` to the results.
  *
  * Flags: --runs 3 --readings 200000 --publishers 10 --window 500
  *        --paced-rate 10000 --paced-seconds 10 --write true|false

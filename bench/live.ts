@@ -1,27 +1,12 @@
 /**
- * `npm run bench:live`: with a fleet of devices publishing QoS 1 over MQTT
- * and SSE subscribers each on its own HTTP/2 connection, how long from a
- * reading's publish to its delivery on every telemetry stream, and from a
- * feature window's close to its delivery on every feature stream; how many
- * events a second are delivered, is any lost, and at what server CPU and
- * memory? Issue 3, "Benchmark"; target: p99 publish-to-delivery under 50 ms
- * with nothing lost.
- *
- * The issue asks for 100 subscribers (90 telemetry, 10 features) at this
- * load, not which devices each takes. Three scenarios (live-report.ts), each run:
- *
- *   partitioned  the headline: each subscriber on its share of the devices,
- *                each reading to exactly one telemetry subscriber
- *   fan-out      the stress case: all 100 on `device=*` (900,000 events/s),
- *                past what this 2-core machine can deliver: it shows how the
- *                server degrades (gap events, never a stalled ingest)
- *   tenth        9 + 1 on `device=*` (90,000 events/s): fan-out where it does
- *                not overload the server
- *
- * At the defaults (3 runs) the three take about six minutes together.
- * Each run a fresh server; the fleet and the subscribers run here, in one
- * process (live-run.ts). With --profile true one more run of the first
- * scenario goes under `node --cpu-prof` (printed, not in the results).
+ * `npm run bench:live`: with a fleet publishing QoS 1 over MQTT and SSE
+ * subscribers each on its own HTTP/2 connection, how long from a reading's
+ * publish to its delivery, and from a window's close to its feature's; is
+ * anything lost, at what server CPU and memory? Issue 3; target: p99 under
+ * 50 ms with nothing lost. Three ways to place the issue's 100 subscribers
+ * (live-report.ts), a fresh server each run (live-run.ts); the method in
+ * words is bench/sections/live.md. With --profile true one more run of the
+ * first scenario goes under `node --cpu-prof` (printed, not in the results).
  *
  * Flags: --runs 3 --devices 1000 --rate 10 --telemetry-subscribers 90
  *        --feature-subscribers 10 --warmup-seconds 5 --seconds 30

@@ -1,18 +1,8 @@
 /**
  * `npm run bench:windows`: how long does `GET /v1/windows?format=parquet`
- * take to compute and stream one day of 10 s feature windows for 1,000
- * devices from 10 million stored readings, next to the query a data
- * scientist would write for the same rows, run by DuckDB itself on the same
- * file (the floor)? Issue 4, "Benchmark"; target: within 1.5× of the floor,
- * with bounded memory.
- *
- *   once:      a store with the readings (one INSERT … SELECT in DuckDB), and
- *              a definitions file with the one feature, temp_10s; the floor once, not counted
- *   each run:  floor: this process opens the store and times COPY (query) TO parquet
- *              ours:  a fresh server on the store; request to last byte on disk,
- *                     the server's RSS polled every 50 ms and its CPU time
- *              check: ours read back by DuckDB: as many rows as the floor, same values
- *
+ * take for one day of 10 s windows over 10 million stored readings, next to
+ * the query a data scientist would write, run by DuckDB itself on the same
+ * file (the floor)? Issue 4; the method in words is bench/sections/windows.md.
  * DuckDB lets one process at a time open a database file, so the floor's
  * connection is closed before the server starts, and the server stopped
  * before the next floor.
