@@ -7,13 +7,6 @@
 
 import { fmt } from './doc.js'
 
-export interface Bar {
-  readonly label: string
-  readonly value: number
-  /** Ours, or the peer (or floor, or ceiling) it is held against. */
-  readonly ours: boolean
-}
-
 export interface Panel {
   /** The scenario, e.g. `fleet: 10,000 devices × 1/s`. */
   readonly scenario: string
@@ -22,7 +15,8 @@ export interface Panel {
   /** Unit after each value, e.g. `ms`, `readings/s`, `MB`. */
   readonly unit: string
   readonly better: 'higher' | 'lower'
-  readonly bars: readonly Bar[]
+  /** Ours, or the peer (or floor, or ceiling) it is held against. */
+  readonly bars: readonly { readonly label: string; readonly value: number; readonly ours: boolean }[]
   /** The issue's target, drawn as a dashed line. */
   readonly target?: { readonly value: number; readonly met: boolean }
 }
@@ -53,17 +47,17 @@ export interface ChartBench {
   readonly panels: readonly Panel[]
 }
 
-// Layout, px. Labels left of LABEL_X, bars from BAR_X, the longest bar BAR_MAX wide.
-const WIDTH = 960
-const LABEL_X = 330
-const BAR_X = 340
-const BAR_MAX = 430
-const ROW = 20
-const BAR_HEIGHT = 14
-const OURS = '#2563eb'
-const PEER = '#9ca3af'
-const TARGET = '#b91c1c'
-const MET = '#15803d'
+// Layout, px: labels left of LABEL_X, bars from BAR_X, the longest bar BAR_MAX wide; then colours.
+const [WIDTH, LABEL_X, BAR_X, BAR_MAX, ROW, BAR_HEIGHT] = [960, 330, 340, 430, 20, 14]
+const [OURS, PEER, TARGET, MET] = ['#2563eb', '#9ca3af', '#b91c1c', '#15803d']
+const STYLE = `<style>
+text { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 12px; fill: #111827; }
+.title { font-size: 17px; font-weight: 700; }
+.bench { font-size: 14px; font-weight: 700; }
+.panel { font-weight: 600; }
+.note { fill: #4b5563; font-size: 11px; }
+.rule { stroke: #e5e7eb; stroke-width: 1; }
+</style>`
 
 export function renderChart(benches: readonly ChartBench[], missing: readonly string[]): string {
   const body: string[] = []
@@ -101,14 +95,7 @@ export function renderChart(benches: readonly ChartBench[], missing: readonly st
   const height = y + 20
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="Benchmark results">`,
-    '<style>',
-    'text { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 12px; fill: #111827; }',
-    '.title { font-size: 17px; font-weight: 700; }',
-    '.bench { font-size: 14px; font-weight: 700; }',
-    '.panel { font-weight: 600; }',
-    '.note { fill: #4b5563; font-size: 11px; }',
-    '.rule { stroke: #e5e7eb; stroke-width: 1; }',
-    '</style>',
+    STYLE,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     ...body,
     '</svg>',
