@@ -9,31 +9,16 @@
  */
 
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import {
-  LatencyHistogram,
-  resolveSimulationOptions,
-  runSimulation,
-  type SimulationInput,
-} from '../simulators/index.js'
-import {
-  type Running,
-  type Subscriber,
-  spawnApp,
-  startMosquitto,
-  startSubscriber,
-} from '../test/helpers/process.js'
+import { LatencyHistogram, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
+import { spawnApp, startMosquitto, startSubscriber } from '../test/helpers/process.js'
 import { type Figure, fmt, type Row } from './doc.js'
 import { GcSampler, memoryBreakdown, memoryMb, UsageSampler } from './probes.js'
 import { AckLedger, checkStored, commitsText, scrapeCounters } from './verify.js'
 
 export type ServerKind = 'app' | 'mosquitto'
-export interface Storm {
-  readonly devices: number
-  readonly spreadMs: number
-  readonly connectTimeoutMs: number
-}
+export type Storm = Readonly<Record<'devices' | 'spreadMs' | 'connectTimeoutMs', number>>
 /** A load, before it knows which server it is pointed at. */
-export type Load = Omit<SimulationInput, 'url' | 'onAck'>
+export type Load = Omit<Parameters<typeof runSimulation>[0], 'url' | 'onAck'>
 
 /** The first seconds of publishing, looked at apart from the rest. */
 export const EARLY_S = 2
@@ -43,8 +28,8 @@ export const MEMORY_AT = 0.9
 export interface Target {
   readonly pid: number
   readonly mqttUrl: string
-  readonly app: Running | null
-  readonly subscriber: Subscriber | null
+  readonly app: Awaited<ReturnType<typeof spawnApp>> | null
+  readonly subscriber: Awaited<ReturnType<typeof startSubscriber>> | null
   stop(): Promise<void>
 }
 
@@ -147,16 +132,11 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
     if (sub !== null) {
       const lost = Math.max(0, sim.acknowledged - (await sub.waitFor(sim.acknowledged)))
       const check = `${fmt(sim.acknowledged - lost)}/${fmt(sim.acknowledged)} acked delivered to the QoS 1 subscriber`
-      return {
-        ...row,
-        lost,
-        deliveredPerSecond: sub.since().perSecond,
-        ok: clean && lost === 0,
-        check: check + problems,
-      }
+      const delivered = { deliveredPerSecond: sub.since().perSecond }
+      return { ...row, lost, ...delivered, ok: clean && lost === 0, check: check + problems }
     }
     if (o.readBack) {
-      const stored = await checkStored(
+      const s = await checkStored(
         app!.httpUrl,
         before!,
         ledger,
@@ -164,15 +144,10 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
         loadStartEpochMs - 60_000,
       )
       const check =
-        `${fmt(ledger.count - stored.missing)}/${fmt(ledger.count)} acked read back` +
-        (stored.missing > 0 ? `, ${stored.missing} MISSING` : '') +
-        (stored.duplicates > 0 ? `, ${stored.duplicates} duplicate rows` : '')
-      return {
-        ...row,
-        lost: stored.missing,
-        ok: clean && stored.ok,
-        check: `${check}; ${stored.commits}${problems}`,
-      }
+        `${fmt(ledger.count - s.missing)}/${fmt(ledger.count)} acked read back` +
+        (s.missing > 0 ? `, ${s.missing} MISSING` : '') +
+        (s.duplicates > 0 ? `, ${s.duplicates} duplicate rows` : '')
+      return { ...row, lost: s.missing, ok: clean && s.ok, check: `${check}; ${s.commits}${problems}` }
     }
     const after = await scrapeCounters(app!.httpUrl)
     const accepted = after.accepted - before!.accepted
@@ -209,30 +184,20 @@ function phases(
   const p99s = Array.from(bySecond, (h) => h?.quantileMs(0.99) ?? NaN)
   const [e, r] = [early.summary(), rest.summary()]
   const out: Record<string, number> = {
-    ...{
-      earlyCount: e.count,
-      earlyP50Ms: e.p50Ms,
-      earlyP99Ms: e.p99Ms,
-      restP50Ms: r.p50Ms,
-      restP99Ms: r.p99Ms,
-    },
+    ...{ earlyCount: e.count, earlyP50Ms: e.p50Ms, earlyP99Ms: e.p99Ms, restP50Ms: r.p50Ms },
+    restP99Ms: r.p99Ms,
     ...{ secondsOver: p99s.filter((p) => p > targetMs).length, seconds: p99s.length },
     ...{ earlyServerCores: first.cores, restServerCores: then.cores },
     ...{ earlyMachineCores: first.machineCores, restMachineCores: then.machineCores },
   }
   if (gc === null) return out
   const t = gc.totals(origin, lastAckAt)
-  const s = gc.split(
-    bySecond.flatMap((h, second) => (h === undefined ? [] : [[origin + second * 1000, h] as const])),
-  )
+  const s = gc.split(bySecond.flatMap((h, i) => (h === undefined ? [] : [[origin + i * 1000, h] as const])))
   return {
     ...out,
     ...{ gcMajor: t.major, gcMajorMs: t.majorS * 1000, gcMinor: t.minor, gcMinorMs: t.minorS * 1000 },
-    ...{
-      gcSecondsWithMajor: s.secondsWithMajor,
-      gcWithMajorP99Ms: s.withMajor.p99Ms,
-      gcOtherP99Ms: s.other.p99Ms,
-    },
+    ...{ gcSecondsWithMajor: s.secondsWithMajor, gcWithMajorP99Ms: s.withMajor.p99Ms },
+    gcOtherP99Ms: s.other.p99Ms,
   }
 }
 
