@@ -5,22 +5,8 @@
  */
 
 import { type Panel, panel } from './chart.js'
-import {
-  type BenchDoc,
-  cells,
-  col,
-  type Figure,
-  fmt,
-  med,
-  num,
-  plural,
-  prose,
-  type Row,
-  ratio,
-  runCells,
-  table,
-  verdict,
-} from './doc.js'
+import type { BenchDoc, Figure, Row } from './doc.js'
+import { cells, col, fmt, med, num, plural, prose, ratio, runCells, table, verdict } from './doc.js'
 import { EARLY_S, MEMORY_AT } from './fleet-run.js'
 import type { Report } from './render.js'
 

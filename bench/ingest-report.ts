@@ -1,20 +1,8 @@
 /** The "Ingest (bench:ingest)" section of bench/RESULTS.md and its chart panels, from bench/results/ingest.json. */
 
 import { panel } from './chart.js'
-import {
-  type BenchDoc,
-  cells,
-  fmt,
-  med,
-  num,
-  plural,
-  prose,
-  type Row,
-  ratio,
-  runCells,
-  table,
-  verdict,
-} from './doc.js'
+import type { BenchDoc, Row } from './doc.js'
+import { cells, fmt, med, num, plural, prose, ratio, runCells, table, verdict } from './doc.js'
 import type { Report } from './render.js'
 
 /** Issue 6's saturation targets: readings/s durably stored, and that ÷ Mosquitto's QoS 1 delivery rate. */
