@@ -276,7 +276,17 @@ export function prose(
     doc.context,
     vars,
   )
-  const path = join(REPO_ROOT, 'bench', 'sections', `${doc.bench}.md`)
+  return section(`${doc.bench}.md`, all, part, rows)
+}
+
+/** A part of a template in bench/sections (see prose), filled from `all` and `rows`. */
+export function section(
+  file: string,
+  all: Readonly<Record<string, Figure>>,
+  part = '',
+  rows: readonly Row[] = [],
+) {
+  const path = join(REPO_ROOT, 'bench', 'sections', file)
   const parts = readFileSync(path, 'utf8').split(/^<!-- (\w+) -->$/m)
   const at = part === '' ? 0 : parts.indexOf(part) + 1
   if (at === 0 && part !== '') throw new Error(`${path}: no part ${part}`)

@@ -11,7 +11,17 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO_ROOT } from '../test/helpers/process.js'
 import { type Panel, renderChart } from './chart.js'
-import { BENCHES, type BenchDoc, type BenchName, fmt, med, num, type Row } from './doc.js'
+import {
+  BENCHES,
+  type BenchDoc,
+  type BenchName,
+  type Figure,
+  fmt,
+  med,
+  num,
+  type Row,
+  section,
+} from './doc.js'
 import { renderFleet } from './fleet-report.js'
 import { renderInflux } from './influx-report.js'
 import { renderIngest } from './ingest-report.js'
@@ -109,58 +119,42 @@ export function renderResults(docs: readonly BenchDoc[]): string {
   return `${lines.join('\n')}\n`
 }
 
-/** README's headline figures, one paragraph, from the same runs as RESULTS.md. */
+/** README's headline figures, one paragraph (bench/sections/readme.md), from the same runs as RESULTS.md. */
 export function readmeBlock(docs: readonly BenchDoc[]): string {
-  const doc = (b: BenchName): BenchDoc | undefined => docs.find((d) => d.bench === b)
-  const fig = (b: BenchName, key: string, scenario?: string, server?: string): number =>
-    med(
-      doc(b)?.runs.filter(
-        (r: Row) => (scenario ?? r.scenario) === r.scenario && (server ?? r.server) === r.server,
-      ) ?? [],
-      key,
-    )
-  const [round, o] = [
-    (v: number, to: number): string => fmt(Math.round(v / to) * to),
-    (b: BenchName) => doc(b)?.options ?? {},
-  ]
-  const parts = [
-    `**Measured, not claimed.** On a shared ${doc('ingest')?.machine.cores ?? '?'}-core machine:`,
-  ]
-  if (doc('ingest') !== undefined)
-    parts.push(
-      `about ${round(fig('ingest', 'ackedPerSecond', 'appFlat'), 1000)} readings/s acknowledged durably at QoS 1, and a publish-to-PUBACK p99 of ` +
-        `${fmt(fig('ingest', 'p99Ms', 'appPaced'))} ms at ${fmt(num(o('ingest').pacedRate))} readings/s ([bench/RESULTS.md](bench/RESULTS.md), ` +
-        `with Mosquitto measured in the same run: it acknowledges faster, ${round(fig('ingest', 'ackedPerSecond', 'mosquittoFlat'), 1000)}/s, because it stores nothing).`,
-    )
-  if (doc('live') !== undefined)
-    parts.push(
-      `Live events reach their SSE subscribers with a p99 of ${fmt(fig('live', 'tP99', 'partitioned'))} ms at ${fmt(num(o('live').devices) * num(o('live').rate))} readings/s.`,
-    )
-  if (doc('windows') !== undefined)
-    parts.push(
-      `Training windows come within ${(fig('windows', 'ours.seconds') / fig('windows', 'floor.seconds')).toFixed(2)}× of a hand-written DuckDB query;`,
-    )
-  const ceiling = Math.max(fig('influx', 'import.perS'), fig('influx', 'http.perS'))
-  if (doc('influx') !== undefined)
-    parts.push(
-      `forwarding to InfluxDB reaches ${((fig('influx', 'ours.perS') / ceiling) * 100).toFixed(0)}% of InfluxDB's own ingest of the same lines.`,
-    )
-  const f = o('fleet')
-  const lost = (doc('fleet')?.runs ?? [])
-    .filter((r) => r.scenario === 'burst' && r.server === 'app')
-    .reduce((n, r) => n + num(r.lost), 0)
-  if (doc('fleet') !== undefined)
-    parts.push(
-      `A burst of ${fmt(num(f.burstRate))} readings/s ${lost === 0 ? 'loses nothing acknowledged' : `lost ${fmt(lost)} acknowledged readings`}, ` +
-        `in about ${round(fig('fleet', 'hwmMb', 'burst', 'app'), 10)} MB; ${fmt(num(f.stormDevices))} devices starting over ${f.stormSeconds} s are all connected after ` +
-        `${fig('fleet', 'allConnectedS', 'storm', 'app').toFixed(1)} s. At ${fmt(num(f.fleetDevices))} connected devices the p99 is ${fmt(fig('fleet', 'p99Ms', 'fleet', 'app'))} ms ` +
-        `in ${fmt(fig('fleet', 'hwmMb', 'fleet', 'app'))} MB, against Mosquitto's ${fmt(fig('fleet', 'p99Ms', 'fleet', 'mosquitto'))} ms and ` +
-        `${fmt(fig('fleet', 'hwmMb', 'fleet', 'mosquitto'))} MB; where we miss a target the results say so, with a profile, the seconds and garbage collections ` +
-        "the p99 is made in, and runs with the store's commits taken out to show their share.",
-    )
+  const runs = (b: BenchName): readonly Row[] => docs.find((d) => d.bench === b)?.runs ?? []
+  const o = (b: BenchName): Readonly<Record<string, Figure>> => docs.find((d) => d.bench === b)?.options ?? {}
+  const of = (b: BenchName, scenario?: string, server?: string): Row[] =>
+    runs(b).filter((r) => (scenario ?? r.scenario) === r.scenario && (server ?? r.server) === r.server)
+  const [round, fleet] = [(v: number, to: number): number => Math.round(v / to) * to, o('fleet')]
+  const [app, mosquitto] = [of('fleet', 'fleet', 'app'), of('fleet', 'fleet', 'mosquitto')]
+  const lost = of('fleet', 'burst', 'app').reduce((n, r) => n + num(r.lost), 0)
+  const ceiling = Math.max(med(runs('influx'), 'import.perS'), med(runs('influx'), 'http.perS'))
+  const text = section('readme.md', {
+    ...{
+      cores: docs[0]?.machine.cores ?? '?',
+      stored: round(med(of('ingest', 'appFlat'), 'ackedPerSecond'), 1000),
+    },
+    ...{ pacedP99: med(of('ingest', 'appPaced'), 'p99Ms'), pacedRate: o('ingest').pacedRate ?? null },
+    ...{ mosquitto: round(med(of('ingest', 'mosquittoFlat'), 'ackedPerSecond'), 1000) },
+    ...{
+      liveP99: med(of('live', 'partitioned'), 'tP99'),
+      liveRate: num(o('live').devices) * num(o('live').rate),
+    },
+    windows: med(runs('windows'), 'ours.seconds') / med(runs('windows'), 'floor.seconds'),
+    influx: (med(runs('influx'), 'ours.perS') / ceiling) * 100,
+    ...{ burstRate: fleet.burstRate ?? null, burstMb: round(med(of('fleet', 'burst', 'app'), 'hwmMb'), 10) },
+    burstLoss: lost === 0 ? 'loses nothing acknowledged' : `lost ${fmt(lost)} acknowledged readings`,
+    ...{ stormDevices: fleet.stormDevices ?? null, stormSeconds: fleet.stormSeconds ?? null },
+    ...{
+      stormS: med(of('fleet', 'storm', 'app'), 'allConnectedS'),
+      fleetDevices: fleet.fleetDevices ?? null,
+    },
+    ...{ fleetP99: med(app, 'p99Ms'), fleetMb: med(app, 'hwmMb'), mosquittoP99: med(mosquitto, 'p99Ms') },
+    mosquittoMb: med(mosquitto, 'hwmMb'),
+  })
   // Wrapped at 76 columns, never between a number and its unit.
   const lines = ['']
-  for (const word of `- ${parts.join(' ')}`.replace(/(\d) (s|ms|MB)\b/g, '$1\u00a0$2').split(' ')) {
+  for (const word of text.replace(/(\d) (s|ms|MB)\b/g, '$1\u00a0$2').split(' ')) {
     if (lines.at(-1)!.length + 1 + word.length > 76) lines.push(`  ${word}`)
     else lines[lines.length - 1] = lines.at(-1) === '' ? word : `${lines.at(-1)} ${word}`
   }
