@@ -113,9 +113,9 @@ export function optionsOf(
   flags: Readonly<Record<string, Figure>>,
   ...skip: string[]
 ): Record<string, Figure> {
-  const entries = Object.entries(flags).filter(([k]) => k !== 'write' && !skip.includes(k))
+  const camel = (k: string): string => k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
   return Object.fromEntries(
-    entries.map(([k, v]) => [k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), v]),
+    Object.entries(flags).flatMap(([k, v]) => (k === 'write' || skip.includes(k) ? [] : [[camel(k), v]])),
   )
 }
 
@@ -138,10 +138,8 @@ export function benchMain(limitMinutes: number, main: () => Promise<boolean>): v
   }
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => quit(130, `${signal}, stopping child processes`))
-  setTimeout(
-    () => quit(1, `still running after ${limitMinutes} min, giving up`),
-    limitMinutes * 60_000,
-  ).unref()
+  const limit = (): never => quit(1, `still running after ${limitMinutes} min, giving up`)
+  setTimeout(limit, limitMinutes * 60_000).unref()
   main().then(
     (ok) => process.exit(ok ? 0 : 1),
     (err: unknown) => quit(1, (err as Error).stack ?? String(err)),
@@ -160,8 +158,7 @@ export function prefixed(prefix: string, figures: Readonly<Record<string, Figure
 
 /** One line for the console: a label, the figures named (`key value`), and the check. */
 export function runLine(label: string, row: Row, keys: string): string {
-  const value = (v: Figure | undefined): string =>
-    String(typeof v === 'number' ? Math.round(v * 100) / 100 : v)
+  const value = (v: Figure | undefined) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v)
   const figures = keys.split(' ').map((k) => `${k} ${value(row[k])}`)
   return `  ${label}: ${figures.join(', ')}; ${row.ok === true ? 'ok' : 'FAILED'}: ${row.check}`
 }

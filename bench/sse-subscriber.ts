@@ -21,23 +21,24 @@ import { AckLedger } from './verify.js'
 
 export type StreamKind = 'telemetry' | 'features'
 /** Flow-control windows the subscriber grants: a firehose stream should not wait on WINDOW_UPDATEs. */
-const STREAM_WINDOW_BYTES = 1 << 20
-const SESSION_WINDOW_BYTES = 16 << 20
+const [STREAM_WINDOW_BYTES, SESSION_WINDOW_BYTES] = [1 << 20, 16 << 20]
 /** An event block is a few hundred bytes; one this long means the parser lost its place. */
 const MAX_PENDING_CHARS = 1 << 20
 
+/**
+ * Device ids are `<devicePrefix><index>`, indices from 0 to fleetDevices − 1;
+ * `devices` are those to ask for (`device=a,b,…`), null for `device=*`;
+ * `maxSeq` the highest telemetry seq a device sends; `timeoutMs` how long the
+ * server may take to answer and add the stream.
+ */
 export interface SubscriberOptions {
   readonly httpUrl: string
   readonly kind: StreamKind
   readonly recorder: DeliveryRecorder
-  /** Device ids are `<devicePrefix><index>`, indices from 0 to fleetDevices − 1. */
   readonly devicePrefix: string
   readonly fleetDevices: number
-  /** The device indices to ask for (`device=a,b,…`); null asks for every device (`device=*`). */
   readonly devices: readonly number[] | null
-  /** The highest telemetry seq a device sends. */
   readonly maxSeq: number
-  /** How long the server may take to answer and add the stream, ms. */
   readonly timeoutMs: number
 }
 
