@@ -6,7 +6,7 @@
 
 import { type Panel, panel } from './chart.js'
 import type { BenchDoc, Figure, Row } from './doc.js'
-import { cells, col, fmt, med, num, plural, prose, ratio, runCells, table, verdict } from './doc.js'
+import { cells, fmt, med, num, plural, prose, ratio, runCells, table, verdict } from './doc.js'
 import { EARLY_S, MEMORY_AT } from './fleet-run.js'
 import type { Report } from './render.js'
 
@@ -91,11 +91,8 @@ function medians(rs: readonly Row[], head: string, specs: string, runsOk: boolea
   const ok = (x: Row[]): string[] => (runsOk ? [`${x.filter((r) => r.ok === true).length}/${x.length}`] : [])
   const heads = `${head}${runsOk ? '|runs ok' : ''}`
   const align = `l${'r'.repeat(heads.split('|').length - 1)}`
-  return table(
-    heads,
-    align,
-    servers.map((x) => [name(x[0]!.server), ...cells(x, specs), ...ok(x)]),
-  )
+  const rows = servers.map((x) => [name(x[0]!.server), ...cells(x, specs), ...ok(x)])
+  return table(heads, align, rows)
 }
 
 function appVsMosquitto(rs: readonly Row[], keys: string): string {
@@ -109,18 +106,12 @@ function appVsMosquitto(rs: readonly Row[], keys: string): string {
 
 export function renderFleet(doc: BenchDoc): Report {
   const { options: o, runs } = doc
-  const f = (k: string): string => fmt(num(o[k]))
-  const [fleetDevices, burstDevices] = [num(o.fleetDevices), num(o.burstDevices)]
-  const out = [
-    prose(doc, {
-      ...{ fleetTotal: fleetDevices * num(o.fleetRate), warmupDevices: Math.min(fleetDevices, 1000) },
-      burstEach: num(o.burstRate) / burstDevices,
-    }),
-  ]
+  const [devices, burstDevices] = [num(o.fleetDevices), num(o.burstDevices)]
+  const counts = { fleetTotal: devices * num(o.fleetRate), warmupDevices: Math.min(devices, 1000) }
+  const out = [prose(doc, { ...counts, burstEach: num(o.burstRate) / burstDevices })]
   if (o.fullSize === false) out.push(prose(doc, {}, 'smaller'))
-  const targets = targetRows(o, runs)
-  const n = Math.max(...runs.map((r) => num(r.run)))
-  out.push('', `Targets, against the median of ${plural(n, 'run')} of the app:`, '')
+  const [targets, n] = [targetRows(o, runs), Math.max(...runs.map((r) => num(r.run)))]
+  out.push('', prose(doc, { runs: plural(n, 'run') }, 'targets'), '')
   out.push(
     ...table(
       'scenario|target and verdict',
@@ -128,79 +119,37 @@ export function renderFleet(doc: BenchDoc): Report {
       targets.map((t) => [t.scenario, t.text]),
     ),
   )
-
-  const load = (label: string, rs: readonly Row[], p99TargetMs?: number): void => {
-    if (rs.length === 0) return
-    out.push('', `${label}, medians (min–max):`, '', ...medians(rs, LOAD_HEAD, LOAD_CELLS, true))
-    out.push(
-      '',
-      appVsMosquitto(rs, 'acked/s=ackedPerSecond, p50=p50Ms, p99=p99Ms, VmHWM=hwmMb, server cores=cores'),
-    )
+  const ratios = 'acked/s=ackedPerSecond, p50=p50Ms, p99=p99Ms, VmHWM=hwmMb, server cores=cores'
+  const phases = `server|first ${EARLY_S} s: readings|p50 ms|p99 ms|after: p50 ms|p99 ms|seconds over ${TARGETS.fleetP99Ms} ms|server cores, first / after|machine cores, first / after`
+  for (const scenario of ['fleet', 'burst']) {
+    const rs = of(runs, scenario)
     const app = rs.filter((r) => r.server === 'app')
-    if (p99TargetMs !== undefined) {
-      out.push('', prose(doc, { early: EARLY_S, target: p99TargetMs }, 'phases'), '')
-      const head = `server|first ${EARLY_S} s: readings|p50 ms|p99 ms|after: p50 ms|p99 ms|seconds over ${p99TargetMs} ms`
-      out.push(
-        ...medians(
-          rs,
-          `${head}|server cores, first / after|machine cores, first / after`,
-          PHASE_CELLS,
-          false,
-        ),
-      )
+    if (rs.length === 0) continue
+    out.push('', prose(doc, {}, `${scenario}Table`), '', ...medians(rs, LOAD_HEAD, LOAD_CELLS, true))
+    out.push('', appVsMosquitto(rs, ratios))
+    if (scenario === 'fleet') {
+      out.push('', prose(doc, { early: EARLY_S, target: TARGETS.fleetP99Ms }, 'phases'), '')
+      out.push(...medians(rs, phases, PHASE_CELLS, false))
       const gc = app.filter((r) => typeof r.gcMajor === 'number')
       if (gc.length > 0) out.push('', prose(doc, {}, 'gc', gc))
     }
     const memory = app.filter((r) => typeof r.memRssMb === 'number')
-    if (memory.length > 0)
-      out.push('', prose(doc, { at: MEMORY_AT * 100, runs: plural(memory.length, 'run') }, 'memory', memory))
-    const bound = ['app', 'mosquitto'].filter(
-      (k) =>
-        med(
-          rs.filter((r) => r.server === k),
-          'generatorCores',
-        ) > 0.9,
-    )
-    if (bound.length > 0)
-      out.push('', prose(doc, { servers: bound.map(name).join(', '), limit: 0.9 }, 'generatorBound'))
+    const runsOf = plural(memory.length, 'run')
+    if (memory.length > 0) out.push('', prose(doc, { at: MEMORY_AT * 100, runs: runsOf }, 'memory', memory))
+    const busy = (k: string): boolean => med(of(rs, scenario, k), 'generatorCores') > 0.9
+    const bound = ['app', 'mosquitto'].filter(busy).map(name).join(', ')
+    if (bound !== '') out.push('', prose(doc, { servers: bound, limit: 0.9 }, 'generatorBound'))
   }
-  load(
-    `Fleet: ${f('fleetDevices')} devices × ${o.fleetRate}/s for ${o.fleetSeconds} s`,
-    of(runs, 'fleet'),
-    TARGETS.fleetP99Ms,
-  )
-  load(
-    `Burst: ${f('burstRate')} readings/s for ${o.burstSeconds} s from ${f('burstDevices')} devices`,
-    of(runs, 'burst'),
-  )
   const burstMosquitto = of(runs, 'burst', 'mosquitto')
-  if (burstMosquitto.length > 0)
-    out.push(
-      '',
-      `Mosquitto’s subscriber received ${col(burstMosquitto, 'deliveredPerSecond', 0)} messages/s in the burst, first to last.`,
-    )
+  if (burstMosquitto.length > 0) out.push('', prose(doc, {}, 'delivered', burstMosquitto))
   const storm = of(runs, 'storm')
-  if (storm.length > 0) {
-    out.push(
-      '',
-      `Storm: ${f('stormDevices')} devices connecting within ${o.stormSeconds} s, medians (min–max):`,
-      '',
-    )
-    out.push(
-      ...medians(storm, STORM_HEAD, STORM_CELLS, false),
-      '',
-      appVsMosquitto(storm, 'all connected=allConnectedS, CONNACK p99=p99Ms'),
-    )
-  }
+  const stormRatios = 'all connected=allConnectedS, CONNACK p99=p99Ms'
+  if (storm.length > 0)
+    out.push('', prose(doc, {}, 'stormTable'), '', ...medians(storm, STORM_HEAD, STORM_CELLS, false), '')
+  if (storm.length > 0) out.push(appVsMosquitto(storm, stormRatios))
   if (doc.profiles.length > 0)
-    out.push(
-      '',
-      '### Where the app’s time goes',
-      '',
-      prose(doc, {}, 'profiles'),
-      '',
-      ...doc.profiles.flatMap((p) => ['```', p, '```', '']),
-    )
+    out.push('', '### Where the app’s time goes', '', prose(doc, {}, 'profiles'), '')
+  out.push(...doc.profiles.flatMap((p) => ['```', p, '```', '']))
   out.push('', '### Each run', '')
   const each = ['fleet', 'burst', 'storm'].flatMap((s) => of(runs, s))
   const row = (r: Row): string[] => {
