@@ -50,10 +50,8 @@ export function saturation(runs: readonly Row[], cores: number): string {
   const target = t.ratioToDelivery * delivered
   const app = of(runs, 'appFlat')
   const serverUs = med(app, 'serverUs')
-  const publisherUs = med(
-    app.map((r) => ({ us: (num(r.publisherCores) / num(r.ackedPerSecond)) * 1e6 })),
-    'us',
-  )
+  const us = app.map((r) => ({ us: (num(r.publisherCores) / num(r.ackedPerSecond)) * 1e6 }))
+  const publisherUs = med(us, 'us')
   const [server, publishers] = [(target * serverUs) / 1e6, (target * publisherUs) / 1e6]
   return (
     `${text} At ${fmt(target)}/s the server would need ${server.toFixed(2)} cores at its ${serverUs.toFixed(1)} µs of CPU ` +
@@ -77,50 +75,40 @@ export function renderIngest(doc: BenchDoc): Report {
       .filter((s) => med(of(runs, s), k) > limit)
       .map(label)
       .join('; ')
+  const n = Math.max(...runs.map((x) => num(x.run)))
+  const rows = present.map((s) => [label(s), ...cells(of(runs, s), CELLS), passed(of(runs, s))])
   const out = [
     prose(doc, { payloadBytes: med(runs, 'payloadBytes') }),
     '',
-    `Medians of ${plural(Math.max(...runs.map((x) => num(x.run))), 'run')} (min–max):`,
-    '',
-    ...table(
-      HEAD,
-      'lrrrrrrrl',
-      present.map((s) => [label(s), ...cells(of(runs, s), CELLS), passed(of(runs, s))]),
-    ),
-    '',
-    `App ÷ Mosquitto, medians: flat out, throughput ${r('appFlat', 'mosquittoFlat', 'ackedPerSecond')} and server ` +
-      `CPU per reading ${r('appFlat', 'mosquittoFlat', 'serverUs')}; paced, p50 ${r('appPaced', 'mosquittoPaced', 'p50Ms')} ` +
-      `and p99 ${r('appPaced', 'mosquittoPaced', 'p99Ms')}.`,
-    '',
-    saturation(runs, m.cores),
+    `Medians of ${plural(n, 'run')} (min–max):`,
   ]
-  if (bound('machineCores', 0.9 * m.cores) !== '')
-    out.push(
-      '',
-      `Machine-bound (over 90% of ${m.cores} cores busy): ${bound('machineCores', 0.9 * m.cores)}. There the figure is what this machine gives with the load generator beside the server, not the server’s ceiling.`,
-    )
-  if (bound('publisherCores', 0.9) !== '')
-    out.push(
-      '',
-      `Publisher-bound (the publishers’ process, one JavaScript thread, over 0.9 cores busy): ${bound('publisherCores', 0.9)}. There the server was not the limit, so its figure is a floor.`,
-    )
+  out.push('', ...table(HEAD, 'lrrrrrrrl', rows), '')
+  const flat = {
+    flatRate: r('appFlat', 'mosquittoFlat', 'ackedPerSecond'),
+    flatCpu: r('appFlat', 'mosquittoFlat', 'serverUs'),
+  }
+  const paced = {
+    pacedP50: r('appPaced', 'mosquittoPaced', 'p50Ms'),
+    pacedP99: r('appPaced', 'mosquittoPaced', 'p99Ms'),
+  }
+  out.push(prose(doc, { ...flat, ...paced }, 'ratios'), '', saturation(runs, m.cores))
+  const machineBound = bound('machineCores', 0.9 * m.cores)
+  if (machineBound !== '') out.push('', prose(doc, { scenarios: machineBound }, 'machineBound'))
+  const publisherBound = bound('publisherCores', 0.9)
+  if (publisherBound !== '') out.push('', prose(doc, { scenarios: publisherBound }, 'publisherBound'))
   const check = (x: Row): string => `${x.ok === true ? '' : '**FAILED** '}${x.check}`
-  out.push('', '### Each run', '')
-  out.push(
-    ...table(
-      EACH_HEAD,
-      'rlrrrrrrrrl',
-      runs.map((x) => [String(x.run), label(x.scenario), ...runCells(x, EACH), check(x)]),
-    ),
-  )
+  const each = runs.map((x) => [String(x.run), label(x.scenario), ...runCells(x, EACH), check(x)])
+  out.push('', '### Each run', '', ...table(EACH_HEAD, 'rlrrrrrrrrl', each))
   for (const profile of doc.profiles)
     out.push(
       '',
       '### Where the app’s time goes, flat out',
       '',
-      'A saturation target was missed, so one more flat-out app run went under `node --cpu-prof` (not in the results above; the whole process life, start-up included), summarized by bench/cpu-profile.ts: self time by package and by function, largest first.',
+      prose(doc, {}, 'profile'),
       '',
-      ...['```', profile, '```'],
+      '```',
+      profile,
+      '```',
     )
   return { title: 'Ingest (bench:ingest)', section: out.join('\n'), panels: panels(doc) }
 }
