@@ -26,12 +26,7 @@
  */
 
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import {
-  type LatencyHistogram,
-  loadProfile,
-  resolveSimulationOptions,
-  runSimulation,
-} from '../simulators/index.js'
+import { loadProfile, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
 import { sleep, spawnApp } from '../test/helpers/process.js'
 import { fmt } from './doc.js'
 import { DeliveryRecorder } from './live-recorder.js'
@@ -118,10 +113,8 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
       ...{ ...input, url: app.mqttUrl, boot: input.boot - 1, readingsPerDevice: 1 },
       ...{ durationMs: PRIME_LIMIT_MS, drainTimeoutMs: PRIME_LIMIT_MS },
     })
-    if (primed.acknowledged !== o.devices)
-      throw new Error(
-        `priming: ${primed.acknowledged} of ${o.devices} acknowledged: ${primed.errorSamples.join('; ')}`,
-      )
+    const why = `${primed.acknowledged} of ${o.devices} acknowledged: ${primed.errorSamples.join('; ')}`
+    if (primed.acknowledged !== o.devices) throw new Error(`priming: ${why}`)
     const open = (kind: StreamKind, i: number, n: number): Promise<SseSubscriber> => {
       const share = o.partitioned
         ? Array.from({ length: Math.ceil((o.devices - i) / n) }, (_, k) => i + k * n)
@@ -224,10 +217,8 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
     const even = perDevice.length === 0 || Math.min(...perDevice) === Math.max(...perDevice)
     if (sim.errors + sim.unacknowledged > 0)
       wrong.push(`${sim.errors} publish errors, ${sim.unacknowledged} unacknowledged`)
-    if (!even)
-      wrong.push(
-        `feature events per device and subscriber ${fmt(Math.min(...perDevice))}–${fmt(Math.max(...perDevice))}`,
-      )
+    const [fewest, most] = [fmt(Math.min(...perDevice)), fmt(Math.max(...perDevice))]
+    if (!even) wrong.push(`feature events per device and subscriber ${fewest}–${most}`)
     wrong.push(...failures.slice(0, 3))
     const degraded =
       sim.errors + sim.unacknowledged + failures.length === 0 && announced(loss) && announced(warmup)
@@ -240,10 +231,8 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
     const windowS = (end.atMs - start.atMs) / 1000
     const rate = (k: 'serverS' | 'mainS' | 'machineS' | 'ownS'): number => (end[k] - start[k]) / windowS
     const per = (k: string): number => ((sum(end.counts)[k] ?? 0) - (sum(start.counts)[k] ?? 0)) / windowS
-    const q = (name: string, h: LatencyHistogram) => ({
-      [`${name}P50`]: h.quantileMs(0.5),
-      [`${name}P99`]: h.quantileMs(0.99),
-    })
+    const q = (name: string, h: { quantileMs(q: number): number }) =>
+      Object.fromEntries([50, 99].map((p) => [`${name}P${p}`, h.quantileMs(p / 100)]))
     const l = recorder.latency
     // Whole seconds of the measured time only, by publish time.
     const seconds = [...recorder.bySecond]
@@ -266,18 +255,10 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
       ...{ featureIdSkipped: features.idSkipped ?? 0, serverDropped: droppedAfter - droppedBefore },
       ...{ serverCores: rate('serverS'), mainCores: rate('mainS'), generatorCores: rate('ownS') },
       // Clamped: the three are read a moment apart, and a hundredth below zero means nothing.
-      ...{
-        machineCores: rate('machineS'),
-        otherCores: Math.max(0, rate('machineS') - rate('serverS') - rate('ownS')),
-      },
-      ...{ rssMb: window.rssMb ?? Number.NaN, peakRssMb, sent: sim.sent, acked: sim.acknowledged },
-      ...{
-        heldBack: sim.heldBack,
-        payloadBytes: sim.meanPayloadBytes,
-        ok,
-        passed: o.stress ? degraded : ok,
-        check,
-      },
+      otherCores: Math.max(0, rate('machineS') - rate('serverS') - rate('ownS')),
+      ...{ machineCores: rate('machineS'), rssMb: window.rssMb ?? Number.NaN, peakRssMb, sent: sim.sent },
+      ...{ acked: sim.acknowledged, heldBack: sim.heldBack, payloadBytes: sim.meanPayloadBytes },
+      ...{ ok, passed: o.stress ? degraded : ok, check },
       // The histogram holds each timer's whole interval: the lag is what exceeds the resolution.
       lagP99Ms: loop.count > 0 ? Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS) : Number.NaN,
     }

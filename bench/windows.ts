@@ -92,15 +92,9 @@ async function measured<T>(pid: number | 'self', cpu: () => number, work: () => 
     peak = Math.max(peak, memoryMb(pid).rssMb)
   }, 50)
   try {
-    const result = await work()
-    const seconds = (performance.now() - t0) / 1000
-    return {
-      result,
-      seconds,
-      cpuS: cpu() - cpuBefore,
-      idleRssMb,
-      peakRssMb: Math.max(peak, memoryMb(pid).rssMb),
-    }
+    const [result, seconds] = [await work(), (performance.now() - t0) / 1000]
+    const peakRssMb = Math.max(peak, memoryMb(pid).rssMb)
+    return { result, seconds, cpuS: cpu() - cpuBefore, idleRssMb, peakRssMb }
   } finally {
     clearInterval(timer)
   }
