@@ -29,14 +29,14 @@ export function panel(
   bars: readonly (readonly [string, number, boolean])[],
   target?: { readonly value: number; readonly met: boolean },
 ): Panel {
-  const better = unit === 'readings/s' || unit === '×' ? 'higher' : 'lower'
+  const better: Panel['better'] = unit === 'readings/s' || unit === '×' ? 'higher' : 'lower'
   const all = {
     scenario,
     measure,
     unit,
     better,
     bars: bars.map(([label, value, ours]) => ({ label, value, ours })),
-  } as const
+  }
   return target === undefined ? all : { ...all, target }
 }
 

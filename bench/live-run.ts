@@ -206,9 +206,7 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
     const since = subscribers.map((s, i) => minus(s.counts, start.counts[i]!))
     const [loss, warmup] = [sum(since), sum(start.counts)]
     const features = sum(since.filter((_, i) => subscribers[i]!.kind === 'features'))
-    const perDevice = subscribers.flatMap((s) =>
-      s.features === null ? [] : [...s.features].filter((_, d) => s.expects(d)),
-    )
+    const perDevice = subscribers.flatMap((s) => [...(s.features ?? [])].filter((_, d) => s.expects(d)))
     const failures = subscribers.flatMap((s, i) =>
       s.failure === null ? [] : [`subscriber ${i}: ${s.failure}`],
     )
