@@ -136,13 +136,7 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
       return { ...row, lost, ...delivered, ok: clean && lost === 0, check: check + problems }
     }
     if (o.readBack) {
-      const s = await checkStored(
-        app!.httpUrl,
-        before!,
-        ledger,
-        load.idPrefix ?? '',
-        loadStartEpochMs - 60_000,
-      )
+      const s = await checkStored(app!.httpUrl, before!, ledger, load.idPrefix ?? '', loadStartEpochMs - 6e4)
       const check =
         `${fmt(ledger.count - s.missing)}/${fmt(ledger.count)} acked read back` +
         (s.missing > 0 ? `, ${s.missing} MISSING` : '') +

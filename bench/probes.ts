@@ -24,11 +24,8 @@ export function cpuSeconds(pid: number, mainThread = false): number {
 
 /** CPU seconds the whole machine spent busy: user nice system (idle iowait) irq softirq steal. */
 export function machineBusySeconds(): number {
-  const [u = 0, n = 0, s = 0, , , irq = 0, soft = 0, steal = 0] = readFileSync('/proc/stat', 'utf8')
-    .split('\n', 1)[0]!
-    .split(/\s+/)
-    .slice(1)
-    .map(Number)
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(1)
+  const [u = 0, n = 0, s = 0, , , irq = 0, soft = 0, steal = 0] = cpu.map(Number)
   return (u + n + s + irq + soft + steal) / hz()
 }
 
@@ -53,6 +50,7 @@ export function ownCpuSeconds(): number {
 }
 
 type Sample = Readonly<Record<'atMs' | 'cpuS' | 'rssMb' | 'ownS' | 'machineS', number>>
+type Stretch = Record<'cpuS' | 'cores' | 'ownCores' | 'machineCores' | 'endRssMb', number>
 
 /** A server's CPU and RSS, this process's CPU and the machine's, every 250 ms until stop(). */
 export class UsageSampler {
@@ -83,28 +81,17 @@ export class UsageSampler {
    * to one on each side: the server's CPU seconds, and CPU seconds per wall
    * second of the server, this process and the machine; the last RSS sampled by `toMs`.
    */
-  stretch(
-    fromMs: number,
-    toMs: number,
-  ): Record<'cpuS' | 'cores' | 'ownCores' | 'machineCores' | 'endRssMb', number> {
+  stretch(fromMs: number, toMs: number): Stretch {
     const s = this.#samples
     const atOrBefore = (ms: number): number => s.reduce((found, x, i) => (x.atMs <= ms ? i : found), -1)
     const after = s.findIndex((x) => x.atMs >= toMs)
     const [a, b] = [s[Math.max(0, atOrBefore(fromMs))], s[after < 0 ? s.length - 1 : after]]
     const wallS = a !== undefined && b !== undefined ? (b.atMs - a.atMs) / 1000 : 0
     const delta = (k: keyof Sample): number => (wallS > 0 ? b![k] - a![k] : Number.NaN)
-    const [cores, ownCores, machineCores] = [
-      delta('cpuS') / wallS,
-      delta('ownS') / wallS,
-      delta('machineS') / wallS,
-    ]
-    return {
-      cpuS: delta('cpuS'),
-      cores,
-      ownCores,
-      machineCores,
-      endRssMb: s[atOrBefore(toMs)]?.rssMb ?? Number.NaN,
-    }
+    const [cores, ownCores] = [delta('cpuS') / wallS, delta('ownS') / wallS]
+    const machineCores = delta('machineS') / wallS
+    const endRssMb = s[atOrBefore(toMs)]?.rssMb ?? Number.NaN
+    return { cpuS: delta('cpuS'), cores, ownCores, machineCores, endRssMb }
   }
 }
 
@@ -125,12 +112,10 @@ export type GcTotals = Readonly<Record<'major' | 'majorS' | 'minor' | 'minorS', 
 
 /** Collections so far and their pauses, from `nodejs_gc_duration_seconds`; 0 where a kind has none yet. */
 export function gcCounts(metrics: string): GcTotals {
-  const gc = (suffix: string, kind: string): number =>
-    Number(
-      new RegExp(`^nodejs_gc_duration_seconds_${suffix}\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(
-        metrics,
-      )?.[1] ?? 0,
-    )
+  const gc = (suffix: string, kind: string): number => {
+    const line = new RegExp(`^nodejs_gc_duration_seconds_${suffix}\\{kind="${kind}"\\} (\\S+)$`, 'm')
+    return Number(line.exec(metrics)?.[1] ?? 0)
+  }
   return {
     major: gc('count', 'major'),
     majorS: gc('sum', 'major'),

@@ -88,10 +88,8 @@ export class SseSubscriber {
     }
     stream.setEncoding('utf8')
     this.#ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no ${o.kind} stream within ${o.timeoutMs} ms`)),
-        o.timeoutMs,
-      )
+      const late = (): void => reject(new Error(`no ${o.kind} stream within ${o.timeoutMs} ms`))
+      const timer = setTimeout(late, o.timeoutMs)
       let status: number | undefined
       stream.once('response', (headers) => {
         status = headers[':status']
