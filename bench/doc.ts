@@ -114,9 +114,8 @@ export function optionsOf(
   ...skip: string[]
 ): Record<string, Figure> {
   const camel = (k: string): string => k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
-  return Object.fromEntries(
-    Object.entries(flags).flatMap(([k, v]) => (k === 'write' || skip.includes(k) ? [] : [[camel(k), v]])),
-  )
+  const kept = Object.entries(flags).filter(([k]) => k !== 'write' && !skip.includes(k))
+  return Object.fromEntries(kept.map(([k, v]) => [camel(k), v]))
 }
 
 /** `--scenarios a,b`: the names asked for, in the bench's own order; a problem for any unknown. */
@@ -265,14 +264,8 @@ export function prose(
 ) {
   const { machine: m, measuredAt, code, command } = doc
   const all: Record<string, Figure> = { cores: m.cores, cpu: m.cpu, node: m.node, measuredAt, code, command }
-  Object.assign(
-    all,
-    { loadAverage: doc.loadAverage, minutes: doc.minutes },
-    doc.versions,
-    doc.options,
-    doc.context,
-    vars,
-  )
+  Object.assign(all, { loadAverage: doc.loadAverage, minutes: doc.minutes }, doc.versions)
+  Object.assign(all, doc.options, doc.context, vars)
   return section(`${doc.bench}.md`, all, part, rows)
 }
 

@@ -124,9 +124,8 @@ benchMain(30, async () => {
     )
   }
   const full = { fleetDevices: 10_000, fleetRate: 1, fleetSeconds: 60, burstDevices: 100, burstRate: 50_000 }
-  const fullSize = Object.entries({ ...full, burstSeconds: 10, stormDevices: 5000, stormSeconds: 5 }).every(
-    ([k, v]) => options[k] === v,
-  )
+  const issue = Object.entries({ ...full, burstSeconds: 10, stormDevices: 5000, stormSeconds: 5 })
+  const fullSize = issue.every(([k, v]) => options[k] === v)
   const versions = { mosquitto: mosquittoVersion() }
   if (o.write) publish(done({ versions, options: { ...options, fullSize }, context: {}, runs, profiles }))
   return runs.every((r) => r.ok === true)

@@ -148,12 +148,8 @@ async function runImport(influxd: InfluxdProcess, path: string): Promise<Row> {
   if (code !== 0 || !/Failed 0 inserts|^(?![\s\S]*Failed \d+ inserts)/.test(output()))
     throw new Error(`influx -import exited with ${code}: ${output()}`)
   // `times`: the shell's user and system time, then its children's.
-  const t = [...output().matchAll(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/g)][1]?.slice(1).map(Number) ?? [
-    NaN,
-    0,
-    0,
-    0,
-  ]
+  const times = [...output().matchAll(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/g)][1]
+  const t = times?.slice(1).map(Number) ?? [NaN, 0, 0, 0]
   return { seconds, clientCpuS: t[0]! * 60 + t[1]! + t[2]! * 60 + t[3]! }
 }
 
@@ -181,16 +177,9 @@ async function runOurs(
   for (const name of ['telemetry.duckdb', 'telemetry.duckdb.wal'])
     if (existsSync(join(storeDir, name))) copyFileSync(join(storeDir, name), join(dataDir, name))
   const spawnedAt = performance.now()
-  const args = [
-    '--influx-url',
-    influxd.url,
-    '--influx-db',
-    DB,
-    '--influx-version',
-    '1',
-    '--influx-tags',
-    'site',
-  ]
+  const args = `--influx-url ${influxd.url} --influx-db ${DB} --influx-version 1 --influx-tags site`.split(
+    ' ',
+  )
   const app = await spawnApp({ dataDir, nodeArgs, listenTimeoutMs: LISTEN_LIMIT_MS, args })
   const [t0, serverBefore] = [performance.now(), cpuSeconds(app.pid)]
   try {

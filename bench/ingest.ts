@@ -54,19 +54,15 @@ async function scenario(
     const input: SimulationInput = {
       ...{ devices: o.publishers, maxInFlight: o.window, drainTimeoutMs: DRAIN_LIMIT_MS, qos: 1, wrap: true },
       ...{ url: target.mqttUrl, idPrefix: 'bench-', tags: { site: 'bench' }, ratePerSecond: rate },
-      ...(paced
-        ? { durationMs: o['paced-seconds'] * 1000 }
-        : { readingsPerDevice: o.readings / o.publishers }),
-      ...(paced ? {} : { durationMs: FLAT_OUT_LIMIT_MS }),
+      durationMs: paced ? o['paced-seconds'] * 1000 : FLAT_OUT_LIMIT_MS,
+      ...(paced ? {} : { readingsPerDevice: o.readings / o.publishers }),
     }
     const warmup = await runSimulation({ ...input, idPrefix: 'warmup-', durationMs: WARMUP_MS })
     const sub = target.subscriber
     if (sub !== null) await sub.waitFor(warmup.acknowledged)
     sub?.mark()
-    const [app, ledger] = [
-      target.app,
-      new AckLedger(o.publishers, resolveSimulationOptions(input).readingsPerDevice),
-    ]
+    const app = target.app
+    const ledger = new AckLedger(o.publishers, resolveSimulationOptions(input).readingsPerDevice)
     const before = app === null ? null : await scrapeCounters(app.httpUrl)
     const [sampler, t0, startMs] = [new UsageSampler(target.pid), performance.now(), Date.now()]
     const s = await runSimulation({ ...input, onAck: (d, seq) => ledger.ack(d, seq) })
