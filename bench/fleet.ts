@@ -52,14 +52,8 @@ benchMain(30, async () => {
   })
   const [options, done] = [optionsOf(o, 'scenarios', 'profile'), begin('fleet')]
   const common = { drainTimeoutMs: 30_000, connectTimeoutMs: CONNECT_TIMEOUT_MS, qos: 1 as const, wrap: true }
-  const load = (devices: number, perDevice: number, durationMs: number, idPrefix: string): Load => ({
-    ...common,
-    devices,
-    ratePerSecond: perDevice,
-    durationMs,
-    idPrefix,
-    tags: { site: 'bench' },
-  })
+  const load = (devices: number, ratePerSecond: number, durationMs: number, idPrefix: string): Load =>
+    ({ ...common, devices, ratePerSecond, durationMs, idPrefix, tags: { site: 'bench' } }) as const
   const fleet = load(o['fleet-devices'], o['fleet-rate'], o['fleet-seconds'] * 1000, 'fleet-')
   // The fleet's total rate for a moment, from fewer devices: JIT and store warm, without connecting 10,000 twice.
   const warm = Math.min(o['fleet-devices'], 1000)
@@ -77,8 +71,8 @@ benchMain(30, async () => {
     fleet: (kind: ServerKind, nodeArgs: readonly string[] = []) =>
       runLoad(kind, fleet, fleetWarmup, { readBack: false, phases: TARGETS.fleetP99Ms, nodeArgs }),
     burst: (kind: ServerKind, nodeArgs: readonly string[] = []) =>
-      runLoad(kind, burst(o['burst-seconds'] * 1000), burst(WARMUP_MS), {
-        readBack: nodeArgs.length === 0,
+      runLoad(kind, burst(o['burst-seconds'] * 1e3), burst(WARMUP_MS), {
+        readBack: !nodeArgs.length,
         nodeArgs,
       }),
     storm: (kind: ServerKind, nodeArgs: readonly string[] = []) => runStormOn(kind, storm, nodeArgs),
@@ -101,9 +95,8 @@ benchMain(30, async () => {
     process.stdout.write(`profiling the app: ${s}\n`)
     const run = async (args: readonly string[]) =>
       line({ scenario: s, ...(await once[s]('app', args)) }).trim()
-    profiles.push(
-      `app, ${s === 'fleet' ? perDevice : s} under --cpu-prof:\n${await profiled(run, { main: 15, worker: 8 })}`,
-    )
+    const text = await profiled(run, { main: 15, worker: 8 })
+    profiles.push(`app, ${s === 'fleet' ? perDevice : s} under --cpu-prof:\n${text}`)
   }
   const appFleet = runs.filter((r) => r.scenario === 'fleet' && r.server === 'app')
   if (toProfile.includes('fleet') && (o.profile === 'true' || med(appFleet, 'p99Ms') >= TARGETS.fleetP99Ms)) {
@@ -112,7 +105,7 @@ benchMain(30, async () => {
     process.stdout.write("the fleet again, the store's commits answered at once\n")
     const preload = ['--import', new URL('./no-commit.js', import.meta.url).href]
     const without: Row[] = []
-    for (let run = 1; run <= o.runs; run++)
+    for (let i = 1; i <= o.runs; i++)
       without.push({ scenario: 'fleet', ...(await once.fleet('app', preload)) })
     const p99 = (rs: Row[], sep: string): string => `${col(rs, 'p99Ms', 1)}${sep}${col(rs, 'restP99Ms', 1)}`
     profiles.push(
