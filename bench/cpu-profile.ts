@@ -63,10 +63,9 @@ export async function profiled(
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .sort((a, b) => thread(a) - thread(b))
+  const [main, worker] = [(f: string) => thread(f) === 0, (f: string) => `worker thread ${thread(f)}`]
   const threads = files.map((f) =>
-    thread(f) === 0
-      ? summarizeProfile(join(dir, f), 'main thread', top.main)
-      : summarizeProfile(join(dir, f), `worker thread ${thread(f)}`, top.worker),
+    summarizeProfile(join(dir, f), main(f) ? 'main thread' : worker(f), main(f) ? top.main : top.worker),
   )
   return [line, ...(threads.length > 0 ? threads : ['no .cpuprofile was written'])].join('\n')
 }

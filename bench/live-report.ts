@@ -28,11 +28,8 @@ export interface LiveScenario {
 
 /** The issue asks for 100 subscribers (90 + 10) at this load, not which devices each takes: three answers. */
 export function liveScenarios(o: Readonly<Record<string, unknown>>): LiveScenario[] {
-  const [t, f, total] = [
-    Number(o.telemetrySubscribers),
-    Number(o.featureSubscribers),
-    Number(o.devices) * Number(o.rate),
-  ]
+  const [t, f] = [Number(o.telemetrySubscribers), Number(o.featureSubscribers)]
+  const total = Number(o.devices) * Number(o.rate)
   const tenth = (v: number): number => (v === 0 ? 0 : Math.max(1, Math.round(v / 10)))
   const base = { telemetrySubscribers: t, featureSubscribers: f, partitioned: false, stress: false }
   const all: LiveScenario[] = [
@@ -137,13 +134,8 @@ export function renderLive(doc: BenchDoc): Report {
   ]
   const out = [prose(doc, { ...vars, readingGapMs: (1000 / num(o.rate)).toFixed(0) }), '']
   out.push(`Medians of ${plural(Math.max(...doc.runs.map((r) => num(r.run))), 'run')} (min–max):`, '')
-  out.push(
-    ...table(['measure', ...scenarios.map((s) => s.label)].join('|'), `l${'r'.repeat(scenarios.length)}`, [
-      ...measures,
-      runsOk,
-    ]),
-    '',
-  )
+  const head = ['measure', ...scenarios.map((s) => s.label)].join('|')
+  out.push(...table(head, `l${'r'.repeat(scenarios.length)}`, [...measures, runsOk]), '')
   const loss = (s: Scenario): string =>
     clean(s) === s.runs.length
       ? 'nothing lost'

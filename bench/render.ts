@@ -11,17 +11,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO_ROOT } from '../test/helpers/process.js'
 import { type Panel, renderChart } from './chart.js'
-import {
-  BENCHES,
-  type BenchDoc,
-  type BenchName,
-  type Figure,
-  fmt,
-  med,
-  num,
-  type Row,
-  section,
-} from './doc.js'
+import type { BenchDoc, BenchName, Figure, Row } from './doc.js'
+import { BENCHES, fmt, med, num, section } from './doc.js'
 import { renderFleet } from './fleet-report.js'
 import { renderInflux } from './influx-report.js'
 import { renderIngest } from './ingest-report.js'
@@ -64,9 +55,7 @@ export function publish(doc: BenchDoc): void {
     typeof v !== 'number' ? v : Number.isNaN(v) ? null : Math.round(v * 1e4) / 1e4
   writeFileSync(join(RESULTS_DIR, `${doc.bench}.json`), `${JSON.stringify(doc, round, 2)}\n`)
   renderAll()
-  process.stdout.write(
-    `written to bench/results/${doc.bench}.json, bench/RESULTS.md, bench/results.svg, README.md\n`,
-  )
+  process.stdout.write(`written to bench/results/${doc.bench}.json, RESULTS.md, results.svg, README.md\n`)
 }
 
 export function renderAll(): void {
@@ -79,23 +68,15 @@ export function renderAll(): void {
     const note = `${d.measuredAt.slice(0, 10)}, ${cores} cores, ${cpu}, Node ${node}, code ${d.code}, `
     return { ...reports[i]!, note: note + (runs === 1 ? '1 run' : `medians of ${runs} runs`) }
   })
-  writeFileSync(
-    join(REPO_ROOT, 'bench', 'results.svg'),
-    renderChart(
-      chart,
-      BENCHES.filter((b) => !docs.some((d) => d.bench === b)),
-    ),
-  )
+  const missing = BENCHES.filter((b) => !docs.some((d) => d.bench === b))
+  writeFileSync(join(REPO_ROOT, 'bench', 'results.svg'), renderChart(chart, missing))
   const readme = join(REPO_ROOT, 'README.md')
   writeFileSync(readme, replaceBlock(readFileSync(readme, 'utf8'), readmeBlock(docs)))
   // The project's formatter over what was written, so `npm run lint` stays clean.
-  execFileSync(
-    join(REPO_ROOT, 'node_modules', '.bin', 'biome'),
-    ['format', '--write', RESULTS_MD, RESULTS_DIR],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  )
+  const biome = join(REPO_ROOT, 'node_modules', '.bin', 'biome')
+  execFileSync(biome, ['format', '--write', RESULTS_MD, RESULTS_DIR], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
 }
 
 export function renderResults(docs: readonly BenchDoc[]): string {

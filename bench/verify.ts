@@ -54,9 +54,8 @@ export async function scrapeCounters(httpUrl: string): Promise<Counters> {
 /** The counters from /metrics text (prom-client's exposition format). */
 export function countersFrom(text: string): Counters {
   const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
-  const under10ms = Number(
-    /^telemetry_group_commit_seconds_bucket\{le="0\.01"\} (\S+)$/m.exec(text)?.[1] ?? NaN,
-  )
+  const bucket = /^telemetry_group_commit_seconds_bucket\{le="0\.01"\} (\S+)$/m.exec(text)
+  const under10ms = Number(bucket?.[1] ?? NaN)
   return {
     accepted: metric('telemetry_readings_accepted_total'),
     commits: metric('telemetry_group_commit_readings_count'),

@@ -22,15 +22,9 @@ export function renderWindows(doc: BenchDoc): Report {
         `${oursS.toFixed(2)} s where ${TARGET_RATIO}× allows ${(floorS * TARGET_RATIO).toFixed(2)} s`
   const later = runs.slice(1).map((r) => fmt(num(r['check.unrepeated'])))
   const passed = `${runs.filter((r) => r.ok === true).length}/${runs.length}`
-  const words = {
-    target: TARGET_RATIO,
-    passed,
-    runs: plural(runs.length, 'run'),
-    ratio: x.toFixed(2),
-    verdict,
-  }
+  const words = { target: TARGET_RATIO, passed, runs: plural(runs.length, 'run'), ratio: x.toFixed(2) }
   const out = [
-    prose(doc, { ...words, unrepeated: later.length === 0 ? '-' : later.join(', ') }, '', runs),
+    prose(doc, { ...words, verdict, unrepeated: later.length === 0 ? '-' : later.join(', ') }, '', runs),
     '',
   ]
   out.push(
