@@ -1,30 +1,11 @@
 /**
  * bench/results.svg: the headline figures of every bench at a glance, ours
- * beside the peer measured in the same run, as horizontal bars.
- *
- *   bench:ingest ─┐
- *   bench:live   ─┤  writeFigures()    bench/results/<bench>.json
- *   bench:fleet  ─┼───────────────▶    (one file a bench, its latest run)
- *   ...          ─┘                          │ every file, every time
- *                                            ▼
- *                                      bench/results.svg
- *
- * Each script writes its own figures next to its RESULTS.md section and the
- * chart is redrawn from all of them, so a bench run alone leaves the others'
- * bars as they were. Plain SVG 1.1 text, no dependencies.
+ * beside the peer measured in the same run, as horizontal bars, with the
+ * issue's target as a dashed line. Plain SVG 1.1 text, no dependencies;
+ * render.ts draws it from every bench's JSON.
  */
 
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
-import { join } from 'node:path'
-import { fmt, formatWithBiome } from './results-doc.js'
-
-export interface Bar {
-  readonly label: string
-  readonly value: number
-  /** Ours, or the peer (or floor, or ceiling) it is held against. */
-  readonly ours: boolean
-}
+import { fmt } from './doc.js'
 
 export interface Panel {
   /** The scenario, e.g. `fleet: 10,000 devices × 1/s`. */
@@ -34,82 +15,51 @@ export interface Panel {
   /** Unit after each value, e.g. `ms`, `readings/s`, `MB`. */
   readonly unit: string
   readonly better: 'higher' | 'lower'
-  readonly bars: readonly Bar[]
+  /** Ours, or the peer (or floor, or ceiling) it is held against. */
+  readonly bars: readonly { readonly label: string; readonly value: number; readonly ours: boolean }[]
   /** The issue's target, drawn as a dashed line. */
   readonly target?: { readonly value: number; readonly met: boolean }
 }
 
-export interface BenchFigures {
-  /** The file name under bench/results/, e.g. `fleet`. */
-  readonly bench: string
-  /** The RESULTS.md section, e.g. `Fleet, burst and connection storm (bench:fleet)`. */
+/** A panel: bars as [label, value, ours]; higher is better for rates and ratios, lower for the rest. */
+export function panel(
+  scenario: string,
+  measure: string,
+  unit: string,
+  bars: readonly (readonly [string, number, boolean])[],
+  target?: { readonly value: number; readonly met: boolean },
+): Panel {
+  const better: Panel['better'] = unit === 'readings/s' || unit === '×' ? 'higher' : 'lower'
+  const all = {
+    scenario,
+    measure,
+    unit,
+    better,
+    bars: bars.map(([label, value, ours]) => ({ label, value, ours })),
+  }
+  return target === undefined ? all : { ...all, target }
+}
+
+/** One bench's part of the chart: its section title, when and where it ran, its panels. */
+export interface ChartBench {
   readonly title: string
-  readonly measuredAt: string
-  /** `<cores> cores, <CPU model>, Node <version>`. */
-  readonly machine: string
-  readonly code: string
-  readonly runs: number
+  readonly note: string
   readonly panels: readonly Panel[]
 }
 
-const ROOT = join(import.meta.dirname, '..', '..')
-export const FIGURES_DIR = join(ROOT, 'bench', 'results')
-export const CHART_PATH = join(ROOT, 'bench', 'results.svg')
-/** The benches in the order `npm run bench` runs them; any other file comes after. */
-const ORDER = ['ingest', 'live', 'windows', 'influx', 'fleet']
+// Layout, px: labels left of LABEL_X, bars from BAR_X, the longest bar BAR_MAX wide; then colours.
+const [WIDTH, LABEL_X, BAR_X, BAR_MAX, ROW, BAR_HEIGHT] = [960, 330, 340, 430, 20, 14]
+const [OURS, PEER, TARGET, MET] = ['#2563eb', '#9ca3af', '#b91c1c', '#15803d']
+const STYLE = `<style>
+text { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 12px; fill: #111827; }
+.title { font-size: 17px; font-weight: 700; }
+.bench { font-size: 14px; font-weight: 700; }
+.panel { font-weight: 600; }
+.note { fill: #4b5563; font-size: 11px; }
+.rule { stroke: #e5e7eb; stroke-width: 1; }
+</style>`
 
-export function machine(): string {
-  const cpu = cpus()
-  return `${cpu.length} cores, ${cpu[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}`
-}
-
-/** Saves one bench's figures, then redraws the chart from every bench's. */
-export function writeFigures(figures: BenchFigures): void {
-  mkdirSync(FIGURES_DIR, { recursive: true })
-  const path = join(FIGURES_DIR, `${figures.bench}.json`)
-  // JSON has no NaN: a figure not measured is written as null and read back as NaN.
-  // Two decimals are more than a chart shows, and keep the file's diffs readable.
-  const round = (_: string, v: unknown): unknown =>
-    typeof v !== 'number' ? v : Number.isNaN(v) ? null : Math.round(v * 100) / 100
-  writeFileSync(path, `${JSON.stringify(figures, round, 2)}\n`)
-  formatWithBiome(path)
-  writeFileSync(CHART_PATH, renderChart(readFigures()))
-}
-
-export function readFigures(): BenchFigures[] {
-  let files: string[]
-  try {
-    files = readdirSync(FIGURES_DIR).filter((f) => f.endsWith('.json'))
-  } catch {
-    return []
-  }
-  const rank = (f: string): number => {
-    const i = ORDER.indexOf(f.replace(/\.json$/, ''))
-    return i < 0 ? ORDER.length : i
-  }
-  return files
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-    .map(
-      (f) =>
-        JSON.parse(readFileSync(join(FIGURES_DIR, f), 'utf8'), (_, v: unknown) =>
-          v === null ? Number.NaN : v,
-        ) as BenchFigures,
-    )
-}
-
-// Layout, px. Labels left of LABEL_X, bars from BAR_X, the longest bar BAR_MAX wide.
-const WIDTH = 960
-const LABEL_X = 330
-const BAR_X = 340
-const BAR_MAX = 430
-const ROW = 20
-const BAR_HEIGHT = 14
-const OURS = '#2563eb'
-const PEER = '#9ca3af'
-const TARGET = '#b91c1c'
-const MET = '#15803d'
-
-export function renderChart(benches: readonly BenchFigures[]): string {
+export function renderChart(benches: readonly ChartBench[], missing: readonly string[]): string {
   const body: string[] = []
   let y = 28
   const text = (x: number, yy: number, s: string, attrs = ''): void => {
@@ -133,16 +83,10 @@ export function renderChart(benches: readonly BenchFigures[]): string {
     body.push(`<line x1="16" y1="${y - 12}" x2="${WIDTH - 16}" y2="${y - 12}" class="rule"/>`)
     text(16, y + 4, b.title, 'class="bench"')
     y += 18
-    text(
-      16,
-      y + 2,
-      `${b.measuredAt.slice(0, 10)}, ${b.machine}, code ${b.code}, ${runs(b.runs)}`,
-      'class="note"',
-    )
+    text(16, y + 2, b.note, 'class="note"')
     y += 10
-    for (const p of b.panels) y = panel(body, p, y + 14)
+    for (const p of b.panels) y = drawPanel(body, p, y + 14)
   }
-  const missing = ORDER.filter((name) => !benches.some((b) => b.bench === name))
   if (missing.length > 0) {
     y += 10
     text(16, y + 12, `Not run yet: ${missing.map((m) => `bench:${m}`).join(', ')}.`, 'class="note"')
@@ -151,14 +95,7 @@ export function renderChart(benches: readonly BenchFigures[]): string {
   const height = y + 20
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="Benchmark results">`,
-    '<style>',
-    'text { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 12px; fill: #111827; }',
-    '.title { font-size: 17px; font-weight: 700; }',
-    '.bench { font-size: 14px; font-weight: 700; }',
-    '.panel { font-weight: 600; }',
-    '.note { fill: #4b5563; font-size: 11px; }',
-    '.rule { stroke: #e5e7eb; stroke-width: 1; }',
-    '</style>',
+    STYLE,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     ...body,
     '</svg>',
@@ -167,7 +104,7 @@ export function renderChart(benches: readonly BenchFigures[]): string {
 }
 
 /** One scenario's measure: a heading line, then a bar per system. Returns the next free y. */
-function panel(body: string[], p: Panel, top: number): number {
+function drawPanel(body: string[], p: Panel, top: number): number {
   let y = top
   const hint = p.better === 'lower' ? 'lower is better' : 'higher is better'
   body.push(
@@ -218,10 +155,6 @@ function value(v: number, unit: string): string {
   if (!Number.isFinite(v)) return '-'
   const n = Math.abs(v) >= 100 ? fmt(v) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2)
   return unit === '×' ? `${n}×` : `${n} ${unit}`
-}
-
-function runs(n: number): string {
-  return n === 1 ? '1 run' : `medians of ${n} runs`
 }
 
 function xml(s: string): string {

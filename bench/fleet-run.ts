@@ -4,217 +4,108 @@
  *
  *   start server ─▶ warm-up (other ids, not counted) ─▶ sample /proc ─▶ load
  *                ─▶ check (ours: the store; Mosquitto: its subscriber) ─▶ stop
+ *
+ * The result is a flat row of figures (bench/results/fleet.json).
  */
 
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import {
-  LatencyHistogram,
-  type LatencySummary,
-  resolveSimulationOptions,
-  runSimulation,
-  type SimulationInput,
-  type SimulationSummary,
-} from '../simulators/index.js'
-import {
-  type AppServer,
-  memoryMb,
-  type Server,
-  type Subscriber,
-  sleep,
-  startApp,
-  startMosquitto,
-  startSubscriber,
-} from './processes.js'
-import { fmt } from './results-doc.js'
-import { GcSampler, type GcTotals, type LatencyByMajorGc, latencyByMajorGc } from './server-gc.js'
-import { type MemoryBreakdown, memoryBreakdown } from './server-memory.js'
-import { UsageSampler } from './server-usage.js'
-import { runStorm, type StormOptions, type StormResult } from './storm.js'
+import { LatencyHistogram, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
+import { spawnApp, startMosquitto, startSubscriber } from '../test/helpers/process.js'
+import { type Figure, fmt, type Row } from './doc.js'
+import { GcSampler, memoryBreakdown, memoryMb, UsageSampler } from './probes.js'
 import { AckLedger, checkStored, commitsText, scrapeCounters } from './verify.js'
 
 export type ServerKind = 'app' | 'mosquitto'
+export type Storm = Readonly<Record<'devices' | 'spreadMs' | 'connectTimeoutMs', number>>
+/** A load, before it knows which server it is pointed at. */
+export type Load = Omit<Parameters<typeof runSimulation>[0], 'url' | 'onAck'>
 
-/** What the server did over a run, from /proc. */
-export interface Usage {
-  /** From the start of the load to its first acknowledgement (connecting the devices), s. */
-  readonly connectS: number
-  /** From the first acknowledgement to the last: the steady load, s. */
-  readonly loadS: number
-  /** Server CPU seconds per wall second over the steady load. */
-  readonly cores: number
-  /** Server CPU seconds over the whole run: connecting, load and disconnecting. */
-  readonly cpuS: number
-  /** VmHWM at the end: the highest resident memory of the server's life, start-up and warm-up included. */
-  readonly hwmMb: number
-  /** The last VmRSS sampled before the load ended, every device still connected. */
-  readonly endRssMb: number
-  /** The bench process's CPU seconds per wall second over the same stretch: the load generator's. */
-  readonly generatorCores: number
-  /** How late the bench process's event loop ran over the load, p99, ms: what its own queueing adds. */
-  readonly generatorLagP99Ms: number
-}
-
-/**
- * Where a load's p99 is made, by publish time: its first seconds (every
- * device's first readings, reaching a server that has just taken every
- * connection) apart from the rest, each second's p99, and the seconds in
- * which the app's major garbage collections ended.
- */
-export interface LoadPhases {
-  /** Publish to acknowledgement of the readings published in the first EARLY_S seconds, and after. */
-  readonly early: LatencySummary
-  readonly rest: LatencySummary
-  /** p99 of each second of publishing, ms. */
-  readonly p99BySecond: readonly number[]
-  /** Cores busy over the first EARLY_S seconds and over the rest: the server's, and the whole machine's. */
-  readonly earlyServerCores: number
-  readonly restServerCores: number
-  readonly earlyMachineCores: number
-  readonly restMachineCores: number
-  /**
-   * The app's garbage collections from the first publish to the last
-   * acknowledgement, and the latency of the seconds of publishing in or
-   * next to which a major one ended, apart from the others; null for Mosquitto.
-   */
-  readonly gc: (GcTotals & LatencyByMajorGc) | null
-}
-
-export interface LoadRun {
-  readonly server: ServerKind
-  readonly sim: SimulationSummary
-  readonly usage: Usage
-  /** Asked for with `phases`; null otherwise. */
-  readonly phases: LoadPhases | null
-  /** Acknowledged but not stored (ours) or not delivered to the subscriber (Mosquitto); NaN if unchecked. */
-  readonly lost: number
-  /** Mosquitto: its subscriber's messages/s, first to last; NaN for ours. */
-  readonly deliveredPerSecond: number
-  /** Ours: where its memory was, MEMORY_AT of the way into the load; null if the load ended first. */
-  readonly memory: MemoryBreakdown | null
-  readonly ok: boolean
-  readonly check: string
-}
-
-export interface StormRun {
-  readonly server: ServerKind
-  readonly storm: StormResult
-  readonly usage: Usage
-  readonly ok: boolean
-  readonly check: string
-}
-
-export interface RunOptions {
-  readonly nodeArgs?: readonly string[]
-}
-
-/** A fleet's load, before it knows which server it is pointed at. */
-export type Load = Omit<SimulationInput, 'url' | 'onAck'>
-
-const WARMUP_PREFIX = 'warmup-'
-/** The first seconds of publishing, looked at apart from the rest (LoadPhases). */
+/** The first seconds of publishing, looked at apart from the rest. */
 export const EARLY_S = 2
 /** How far into the load (by its planned length) the app's memory is looked at: every device still sending. */
 export const MEMORY_AT = 0.9
-const DELIVERY_WAIT_MS = 10_000
 
-interface Target {
-  readonly server: Server
-  readonly app: AppServer | null
-  readonly subscriber: Subscriber | null
+export interface Target {
+  readonly pid: number
+  readonly mqttUrl: string
+  readonly app: Awaited<ReturnType<typeof spawnApp>> | null
+  readonly subscriber: Awaited<ReturnType<typeof startSubscriber>> | null
   stop(): Promise<void>
 }
 
-async function start(kind: ServerKind, options: RunOptions): Promise<Target> {
+/** A fresh server: our app, or Mosquitto with one mosquitto_sub subscribed at QoS 1 as its consumer. */
+export async function startTarget(kind: ServerKind, nodeArgs: readonly string[]): Promise<Target> {
   if (kind === 'app') {
-    const app = await startApp(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs })
-    return { server: app, app, subscriber: null, stop: () => app.stop() }
+    const app = await spawnApp({ nodeArgs })
+    return { pid: app.pid, mqttUrl: app.mqttUrl, app, subscriber: null, stop: () => app.stop() }
   }
   const broker = await startMosquitto()
-  try {
-    const subscriber = await startSubscriber(broker.mqttUrl, { qos: 1 })
-    return {
-      server: broker,
-      app: null,
-      subscriber,
-      async stop() {
-        await subscriber.stop()
-        await broker.stop()
-      },
-    }
-  } catch (err) {
+  const subscriber = await startSubscriber(broker.mqttUrl).catch(async (err: unknown) => {
     await broker.stop()
     throw err
+  })
+  const stop = async (): Promise<void> => {
+    await subscriber.stop()
+    await broker.stop()
   }
+  return { pid: broker.pid, mqttUrl: broker.mqttUrl, app: null, subscriber, stop }
 }
 
-/** Waits, bounded, until the subscriber has `count` messages since its mark; returns what it has. */
-async function delivered(sub: Subscriber, count: number): Promise<number> {
-  const deadline = Date.now() + DELIVERY_WAIT_MS
-  while (sub.since().count < count && Date.now() < deadline) await sleep(50)
-  return sub.since().count
+export interface LoadRunOptions {
+  /** Ours: every acknowledged reading read back over HTTP; otherwise the accepted counter. */
+  readonly readBack: boolean
+  /** Where the p99 is made: each second's latency by publish time, the first EARLY_S apart, the app's GCs. */
+  readonly phases?: number
+  readonly nodeArgs?: readonly string[]
 }
 
 /**
  * Fleet and burst: a warm-up on other ids, then the load with every
- * acknowledgement noted; then, for ours, the store asked for them back
- * (`readBack`: every reading over HTTP; otherwise the accepted counter), and
- * for Mosquitto, its subscriber's count. `phases` also times each second of
- * the load and scrapes the app's GC counts once a second (LoadPhases).
+ * acknowledgement noted; then, for ours, the store asked for them back, and
+ * for Mosquitto, its subscriber's count.
  */
-export async function runLoad(
-  kind: ServerKind,
-  load: Load,
-  warmup: Load,
-  { readBack, phases: withPhases = false, ...options }: RunOptions & { readBack: boolean; phases?: boolean },
-): Promise<LoadRun> {
-  const target = await start(kind, options)
+export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: LoadRunOptions): Promise<Row> {
+  const target = await startTarget(kind, o.nodeArgs ?? [])
   try {
-    const url = target.server.mqttUrl
-    const w = await runSimulation({ ...warmup, url, idPrefix: WARMUP_PREFIX })
+    const url = target.mqttUrl
+    const w = await runSimulation({ ...warmup, url, idPrefix: 'warmup-' })
     if (target.subscriber !== null) {
       target.subscriber.mark()
-      await delivered(target.subscriber, w.acknowledged)
+      await target.subscriber.waitFor(w.acknowledged)
       target.subscriber.mark()
     }
-    const before = target.app === null ? null : await scrapeCounters(target.app.httpUrl)
-
-    const input = { ...load, url }
-    const resolved = resolveSimulationOptions(input)
+    const app = target.app
+    const before = app === null ? null : await scrapeCounters(app.httpUrl)
+    const resolved = resolveSimulationOptions({ ...load, url })
     const ledger = new AckLedger(load.devices, resolved.readingsPerDevice)
-    let firstAckAt = Number.NaN
-    let lastAckAt = Number.NaN
-    /** Publish time of the first acknowledged reading: second 0 of LoadPhases. */
-    let origin = Number.NaN
-    const bySecond: LatencyHistogram[] = []
-    let memory: MemoryBreakdown | null = null
-    let memoryTimer: NodeJS.Timeout | null = null
     const loadMs = (resolved.readingsPerDevice / resolved.ratePerSecond) * 1000
-    const sampler = new UsageSampler(target.server.pid)
-    const gc = withPhases && target.app !== null ? new GcSampler(target.app.httpUrl) : null
+    let [firstAckAt, lastAckAt, origin] = [NaN, NaN, NaN]
+    const bySecond: LatencyHistogram[] = []
+    let memory: Record<string, number> = {}
+    let memoryTimer: NodeJS.Timeout | undefined
+    const sampler = new UsageSampler(target.pid)
+    const gc = o.phases !== undefined && app !== null ? new GcSampler(app.httpUrl) : null
     const lag = monitorEventLoopDelay({ resolution: 10 })
     const loadStart = performance.now()
     const loadStartEpochMs = Date.now()
     const sim = await runSimulation({
-      ...input,
+      ...load,
+      url,
       onAck: (device, seq, latencyMs) => {
         lastAckAt = performance.now()
         if (Number.isNaN(firstAckAt)) {
-          firstAckAt = lastAckAt
-          origin = lastAckAt - latencyMs
+          ;[firstAckAt, origin] = [lastAckAt, lastAckAt - latencyMs]
           lag.enable()
-          const app = target.app
           if (app !== null && Number.isFinite(loadMs))
             memoryTimer = setTimeout(() => {
-              memoryBreakdown(app.pid, app.httpUrl).then(
-                (m) => {
-                  memory = m
-                },
-                () => undefined,
-              )
+              const done = (m: Record<string, number>): void => {
+                memory = m
+              }
+              memoryBreakdown(app.pid, app.httpUrl).then(done, () => undefined)
             }, MEMORY_AT * loadMs)
         }
         ledger.ack(device, seq)
-        if (!withPhases) return
+        if (o.phases === undefined) return
         const second = Math.max(0, Math.floor((lastAckAt - latencyMs - origin) / 1000))
         bySecond[second] ??= new LatencyHistogram()
         bySecond[second].record(latencyMs)
@@ -223,167 +114,130 @@ export async function runLoad(
     lag.disable()
     sampler.stop()
     await gc?.stop()
-    const phases = withPhases ? loadPhases(bySecond, sampler, gc, origin, lastAckAt) : null
-    if (memoryTimer !== null) clearTimeout(memoryTimer)
-    const stretch = sampler.stretch(firstAckAt, lastAckAt)
-    const usage: Usage = {
-      connectS: (firstAckAt - loadStart) / 1000,
-      loadS: (lastAckAt - firstAckAt) / 1000,
-      cores: stretch.cores,
-      cpuS: sampler.cpuS,
-      hwmMb: memoryMb(target.server.pid).hwmMb,
-      endRssMb: stretch.endRssMb,
-      generatorCores: stretch.ownCores,
-      generatorLagP99Ms: lag.count > 0 ? lag.percentile(99) / 1e6 : Number.NaN,
+    clearTimeout(memoryTimer)
+    const use = sampler.stretch(firstAckAt, lastAckAt)
+    const row: Record<string, Figure> = {
+      ...{ server: kind, devices: sim.devices, connectS: (firstAckAt - loadStart) / 1000 },
+      ...{ ackedPerSecond: sim.ackedPerSecond, acked: sim.acknowledged, heldBack: sim.heldBack },
+      ...{ p50Ms: sim.latency.p50Ms, p99Ms: sim.latency.p99Ms, maxMs: sim.latency.maxMs },
+      ...{ hwmMb: memoryMb(target.pid).hwmMb, endRssMb: use.endRssMb, cores: use.cores },
+      ...{ generatorCores: use.ownCores, lagP99Ms: lag.count > 0 ? lag.percentile(99) / 1e6 : NaN },
+      ...memory,
+      ...(o.phases === undefined ? {} : phases(bySecond, sampler, gc, origin, lastAckAt, o.phases)),
     }
     const clean = sim.errors === 0 && sim.unacknowledged === 0 && w.errors === 0
-    const problems =
-      sim.errors + sim.unacknowledged > 0
-        ? `; ${sim.errors} errors, ${sim.unacknowledged} unacknowledged${sim.errorSamples.length > 0 ? ` (${sim.errorSamples[0]})` : ''}`
-        : ''
-
-    if (target.app !== null && before !== null) {
-      const app = target.app
-      if (readBack) {
-        const stored = await checkStored(
-          app.httpUrl,
-          before,
-          ledger,
-          (i) => `${load.idPrefix ?? ''}${i}`,
-          loadStartEpochMs - 60_000,
-          Date.now() + 60_000,
-        )
-        const text =
-          `${fmt(ledger.count - stored.missing)}/${fmt(ledger.count)} acked read back` +
-          (stored.missing > 0 ? `, ${stored.missing} MISSING` : '') +
-          (stored.duplicates > 0 ? `, ${stored.duplicates} duplicate rows` : '') +
-          `; ${stored.commits}`
-        return {
-          server: kind,
-          sim,
-          usage,
-          phases,
-          lost: stored.missing,
-          deliveredPerSecond: Number.NaN,
-          memory,
-          ok: clean && stored.ok,
-          check: text + problems,
-        }
-      }
-      const after = await scrapeCounters(app.httpUrl)
-      const accepted = after.accepted - before.accepted
-      const lost = Math.max(0, sim.acknowledged - accepted)
-      return {
-        server: kind,
-        sim,
-        usage,
-        phases,
-        lost,
-        deliveredPerSecond: Number.NaN,
-        memory,
-        ok: clean && lost === 0,
-        check: `accepted counter +${fmt(accepted)} for ${fmt(sim.acknowledged)} acked; ${commitsText(before, after)}${problems}`,
-      }
+    const sample = sim.errorSamples.length > 0 ? ` (${sim.errorSamples[0]})` : ''
+    const problems = clean ? '' : `; ${sim.errors} errors, ${sim.unacknowledged} unacknowledged${sample}`
+    const sub = target.subscriber
+    if (sub !== null) {
+      const lost = Math.max(0, sim.acknowledged - (await sub.waitFor(sim.acknowledged)))
+      const check = `${fmt(sim.acknowledged - lost)}/${fmt(sim.acknowledged)} acked delivered to the QoS 1 subscriber`
+      const delivered = { deliveredPerSecond: sub.since().perSecond }
+      return { ...row, lost, ...delivered, ok: clean && lost === 0, check: check + problems }
     }
-    const sub = target.subscriber!
-    const got = await delivered(sub, sim.acknowledged)
-    const lost = Math.max(0, sim.acknowledged - got)
-    return {
-      server: kind,
-      sim,
-      usage,
-      phases,
-      lost,
-      deliveredPerSecond: sub.since().perSecond,
-      memory: null,
-      ok: clean && lost === 0,
-      check: `${fmt(got)}/${fmt(sim.acknowledged)} acked delivered to the QoS 1 subscriber${problems}`,
+    if (o.readBack) {
+      const s = await checkStored(app!.httpUrl, before!, ledger, load.idPrefix ?? '', loadStartEpochMs - 6e4)
+      const check =
+        `${fmt(ledger.count - s.missing)}/${fmt(ledger.count)} acked read back` +
+        (s.missing > 0 ? `, ${s.missing} MISSING` : '') +
+        (s.duplicates > 0 ? `, ${s.duplicates} duplicate rows` : '')
+      return { ...row, lost: s.missing, ok: clean && s.ok, check: `${check}; ${s.commits}${problems}` }
     }
+    const after = await scrapeCounters(app!.httpUrl)
+    const accepted = after.accepted - before!.accepted
+    const lost = Math.max(0, sim.acknowledged - accepted)
+    const check = `accepted counter +${fmt(accepted)} for ${fmt(sim.acknowledged)} acked; ${commitsText(before!, after)}`
+    return { ...row, lost, ok: clean && lost === 0, check: check + problems }
   } finally {
     await target.stop()
   }
 }
 
-function loadPhases(
+/**
+ * Where a load's p99 is made, by publish time: its first EARLY_S seconds
+ * (every device's first readings, reaching a server that has just taken
+ * every connection) apart from the rest, the seconds whose p99 was over the
+ * target, and for ours its garbage collections and the latency of the
+ * seconds in or next to which a major one ended.
+ */
+function phases(
   bySecond: readonly (LatencyHistogram | undefined)[],
   sampler: UsageSampler,
   gc: GcSampler | null,
   origin: number,
   lastAckAt: number,
-): LoadPhases {
+  targetMs: number,
+): Record<string, number> {
   const early = new LatencyHistogram()
   const rest = new LatencyHistogram()
   bySecond.forEach((h, second) => {
     if (h !== undefined) (second < EARLY_S ? early : rest).merge(h)
   })
   const split = origin + EARLY_S * 1000
-  const first = sampler.stretch(origin, split)
-  const then = sampler.stretch(split, lastAckAt)
+  const [first, then] = [sampler.stretch(origin, split), sampler.stretch(split, lastAckAt)]
+  const p99s = Array.from(bySecond, (h) => h?.quantileMs(0.99) ?? NaN)
+  const [e, r] = [early.summary(), rest.summary()]
+  const out: Record<string, number> = {
+    ...{ earlyCount: e.count, earlyP50Ms: e.p50Ms, earlyP99Ms: e.p99Ms, restP50Ms: r.p50Ms },
+    restP99Ms: r.p99Ms,
+    ...{ secondsOver: p99s.filter((p) => p > targetMs).length, seconds: p99s.length },
+    ...{ earlyServerCores: first.cores, restServerCores: then.cores },
+    ...{ earlyMachineCores: first.machineCores, restMachineCores: then.machineCores },
+  }
+  if (gc === null) return out
+  const t = gc.totals(origin, lastAckAt)
+  const s = gc.split(bySecond.flatMap((h, i) => (h === undefined ? [] : [[origin + i * 1000, h] as const])))
   return {
-    early: early.summary(),
-    rest: rest.summary(),
-    p99BySecond: Array.from(bySecond, (h) => h?.quantileMs(0.99) ?? Number.NaN),
-    earlyServerCores: first.cores,
-    restServerCores: then.cores,
-    earlyMachineCores: first.machineCores,
-    restMachineCores: then.machineCores,
-    gc:
-      gc === null
-        ? null
-        : {
-            ...gc.totals(origin, lastAckAt),
-            ...latencyByMajorGc(
-              gc,
-              bySecond.flatMap((h, second) =>
-                h === undefined ? [] : [[origin + second * 1000, h] as const],
-              ),
-            ),
-          },
+    ...out,
+    ...{ gcMajor: t.major, gcMajorMs: t.majorS * 1000, gcMinor: t.minor, gcMinorMs: t.minorS * 1000 },
+    ...{ gcSecondsWithMajor: s.secondsWithMajor, gcWithMajorP99Ms: s.withMajor.p99Ms },
+    gcOtherP99Ms: s.other.p99Ms,
   }
 }
 
-/** The storm: a small storm on other ids first, then the measured one. */
+/**
+ * The storm, from the simulator: devices whose CONNECTs start evenly spread
+ * over `spreadMs`, each held until every one has its CONNACK (or gave up);
+ * first a storm of at most 500 on other ids. Then each publishes one reading
+ * and disconnects; the figures are of the connecting, up to the last CONNACK.
+ */
 export async function runStormOn(
   kind: ServerKind,
-  storm: Omit<StormOptions, 'url'>,
-  options: RunOptions = {},
-): Promise<StormRun> {
-  const target = await start(kind, options)
+  storm: Storm,
+  nodeArgs: readonly string[] = [],
+): Promise<Row> {
+  const target = await startTarget(kind, nodeArgs)
   try {
-    const url = target.server.mqttUrl
-    const warmupDevices = Math.min(storm.devices, 500)
-    await runStorm({
-      ...storm,
-      url,
-      devices: warmupDevices,
-      spreadMs: (storm.spreadMs * warmupDevices) / storm.devices,
-      idPrefix: WARMUP_PREFIX,
+    const load = (devices: number, idPrefix: string) => ({
+      ...{ devices, url: target.mqttUrl, idPrefix, rampUpMs: (storm.spreadMs * devices) / storm.devices },
+      ...{ connectTimeoutMs: storm.connectTimeoutMs, ratePerSecond: 1, durationMs: 1000, qos: 1 as const },
     })
-    const sampler = new UsageSampler(target.server.pid)
-    const lag = monitorEventLoopDelay({ resolution: 10 })
-    lag.enable()
+    await runSimulation(load(Math.min(storm.devices, 500), 'warmup-'))
+    const sampler = new UsageSampler(target.pid)
     const t0 = performance.now()
-    const result = await runStorm({ ...storm, url })
-    lag.disable()
+    const s = await runSimulation(load(storm.devices, 'storm-'))
     sampler.stop()
-    const end = t0 + (Number.isNaN(result.allConnectedMs) ? storm.spreadMs : result.allConnectedMs)
-    const stretch = sampler.stretch(t0, end)
-    const usage: Usage = {
-      connectS: (end - t0) / 1000,
-      loadS: Number.NaN,
-      cores: stretch.cores,
-      cpuS: sampler.cpuS,
-      hwmMb: memoryMb(target.server.pid).hwmMb,
-      endRssMb: stretch.endRssMb,
-      generatorCores: stretch.ownCores,
-      generatorLagP99Ms: lag.percentile(99) / 1e6,
+    const all = s.devices === storm.devices
+    const stretch = sampler.stretch(t0, t0 + (all ? s.connectSpanMs : storm.spreadMs))
+    const c = s.connectLatency
+    const samples = s.errorSamples.length > 0 ? ` (${s.errorSamples.slice(0, 2).join('; ')})` : ''
+    return {
+      ...{
+        server: kind,
+        connected: s.devices,
+        failed: s.errors,
+        allConnectedS: all ? s.connectSpanMs / 1000 : NaN,
+      },
+      ...{
+        p50Ms: c.p50Ms,
+        p99Ms: c.p99Ms,
+        maxMs: c.maxMs,
+        hwmMb: memoryMb(target.pid).hwmMb,
+        cores: stretch.cores,
+      },
+      ...{ generatorCores: stretch.ownCores, ok: all && s.errors === 0 },
+      check: `${s.devices}/${storm.devices} connected, ${s.errors} refused, failed or dropped${samples}`,
     }
-    const ok = result.connected === storm.devices && result.dropped === 0
-    const check =
-      `${result.connected}/${storm.devices} connected, ${result.refused} refused, ${result.failed} failed, ` +
-      `${result.dropped} dropped` +
-      (result.errorSamples.length > 0 ? ` (${result.errorSamples.slice(0, 2).join('; ')})` : '')
-    return { server: kind, storm: result, usage, ok, check }
   } finally {
     await target.stop()
   }

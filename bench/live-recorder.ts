@@ -15,79 +15,52 @@
  * at both ends).
  */
 
-import { LatencyHistogram, type LatencySummary } from '../simulators/index.js'
+import { LatencyHistogram } from '../simulators/index.js'
 
-export interface FeatureTimes {
-  /** Window end + the feature's grace to delivery: the issue's window-close-to-delivery. */
-  readonly closeToDelivery: LatencySummary
-  /**
-   * From the publish of the reading that closed the window (its ts is the
-   * event's watermark + grace) to delivery: the pipeline's own part of the above.
-   */
-  readonly closingReadingToDelivery: LatencySummary
-  /** The server's own `staleness_ms`: emit time − the newest receive time among the window's readings. */
-  readonly staleness: LatencySummary
-  /** `feature` events measured, by `closed_by`. */
-  readonly closedBy: Readonly<Record<string, number>>
-  /** Feature events naming a feature the definitions file does not have. */
-  readonly unknownFeatures: number
-}
-
-export interface TelemetryTimes {
-  readonly publishToDelivery: LatencySummary
-  readonly publishToReceive: LatencySummary
-  readonly receiveToDelivery: LatencySummary
-  /** Latencies below zero, recorded as 0: a clock step during the run. */
-  readonly negative: number
-}
+const HISTOGRAMS = [
+  ...['publishToDelivery', 'publishToReceive', 'receiveToDelivery'],
+  ...['closeToDelivery', 'closingReadingToDelivery', 'staleness'],
+] as const
 
 export class DeliveryRecorder {
-  readonly #publishToDelivery = new LatencyHistogram()
-  readonly #publishToReceive = new LatencyHistogram()
-  readonly #receiveToDelivery = new LatencyHistogram()
-  readonly #closeToDelivery = new LatencyHistogram()
-  readonly #closingReadingToDelivery = new LatencyHistogram()
-  readonly #staleness = new LatencyHistogram()
-  /** Publish → delivery by the second (epoch) the reading was published in. */
-  readonly #bySecond = new Map<number, LatencyHistogram>()
-  readonly #closedBy: Record<string, number> = {}
-  readonly #graceMs: ReadonlyMap<string, number>
-  readonly #firstSeq: number
-  readonly #lastSeq: number
-  #negative = 0
-  #unknownFeatures = 0
-  /** Feature windows whose close moment lies in [from, to) are measured; none until the window opens. */
-  #featureFromMs = Number.POSITIVE_INFINITY
-  #featureToMs = Number.POSITIVE_INFINITY
-
   /**
-   * @param graceMs each feature's grace, ms
-   * @param measuredSeqs the telemetry seqs measured (the warm-up's come before them)
+   * Telemetry: publish to delivery, and the same split at the server's
+   * receive. Features: window end + the feature's grace to delivery (the
+   * issue's window-close-to-delivery); from the publish of the reading that
+   * closed the window (its ts is the event's watermark + grace) to delivery,
+   * the pipeline's own part of it; and the server's own `staleness_ms` (emit
+   * time − the newest receive time among the window's readings). A latency
+   * below zero (a clock step) counts as 0.
    */
+  readonly latency = Object.fromEntries(HISTOGRAMS.map((h) => [h, new LatencyHistogram()])) as Record<
+    (typeof HISTOGRAMS)[number],
+    LatencyHistogram
+  >
+  /** Publish → delivery by the second (epoch) the reading was published in. */
+  readonly bySecond = new Map<number, LatencyHistogram>()
+  /** Feature windows whose close moment lies in [from, to) are measured; none until the window opens. */
+  featureFromMs = Number.POSITIVE_INFINITY
+  featureToMs = Number.POSITIVE_INFINITY
+  readonly #graceMs: ReadonlyMap<string, number>
+  readonly #seqs: { readonly first: number; readonly last: number }
+
+  /** `graceMs`: each feature's grace; `measuredSeqs`: the telemetry seqs measured (the warm-up's come before). */
   constructor(graceMs: ReadonlyMap<string, number>, measuredSeqs: { first: number; last: number }) {
     this.#graceMs = graceMs
-    this.#firstSeq = measuredSeqs.first
-    this.#lastSeq = measuredSeqs.last
-  }
-
-  openFeatureWindow(fromMs: number): void {
-    this.#featureFromMs = fromMs
-  }
-
-  closeFeatureWindow(toMs: number): void {
-    this.#featureToMs = toMs
+    this.#seqs = measuredSeqs
   }
 
   telemetry(seq: number, publishedMs: number, receivedMs: number, deliveredMs: number): void {
-    if (seq < this.#firstSeq || seq > this.#lastSeq) return
-    this.#record(this.#publishToDelivery, deliveredMs - publishedMs)
+    if (seq < this.#seqs.first || seq > this.#seqs.last) return
+    const ms = Math.max(0, deliveredMs - publishedMs)
+    this.latency.publishToDelivery.record(ms)
     const second = Math.floor(publishedMs / 1000)
-    const histogram = this.#bySecond.get(second) ?? new LatencyHistogram()
-    this.#bySecond.set(second, histogram)
-    histogram.record(Math.max(0, deliveredMs - publishedMs))
+    const histogram = this.bySecond.get(second) ?? new LatencyHistogram()
+    this.bySecond.set(second, histogram)
+    histogram.record(ms)
     if (Number.isNaN(receivedMs)) return
-    this.#record(this.#publishToReceive, receivedMs - publishedMs)
-    this.#record(this.#receiveToDelivery, deliveredMs - receivedMs)
+    this.latency.publishToReceive.record(Math.max(0, receivedMs - publishedMs))
+    this.latency.receiveToDelivery.record(Math.max(0, deliveredMs - receivedMs))
   }
 
   /**
@@ -104,48 +77,14 @@ export class DeliveryRecorder {
     deliveredMs: number,
   ): boolean {
     const grace = this.#graceMs.get(feature)
-    if (grace === undefined) {
-      this.#unknownFeatures++
-      return false
-    }
+    if (grace === undefined) return false
     const closeMs = windowEndMs + grace
-    if (closeMs < this.#featureFromMs || closeMs >= this.#featureToMs) return false
-    const by = closedBy ?? 'unknown'
-    this.#closedBy[by] = (this.#closedBy[by] ?? 0) + 1
+    if (closeMs < this.featureFromMs || closeMs >= this.featureToMs) return false
     // Closed early (capacity) or on eviction (idle), a window did not wait for its close moment.
-    if (by !== 'watermark') return true
-    this.#record(this.#closeToDelivery, deliveredMs - closeMs)
-    this.#record(this.#closingReadingToDelivery, deliveredMs - (watermarkMs + grace))
-    if (!Number.isNaN(stalenessMs)) this.#staleness.record(stalenessMs)
+    if (closedBy !== 'watermark') return true
+    this.latency.closeToDelivery.record(Math.max(0, deliveredMs - closeMs))
+    this.latency.closingReadingToDelivery.record(Math.max(0, deliveredMs - (watermarkMs + grace)))
+    if (!Number.isNaN(stalenessMs)) this.latency.staleness.record(stalenessMs)
     return true
-  }
-
-  telemetryTimes(): TelemetryTimes {
-    return {
-      publishToDelivery: this.#publishToDelivery.summary(),
-      publishToReceive: this.#publishToReceive.summary(),
-      receiveToDelivery: this.#receiveToDelivery.summary(),
-      negative: this.#negative,
-    }
-  }
-
-  /** Telemetry publish → delivery of each second (epoch seconds, by publish time). */
-  bySecond(): ReadonlyMap<number, LatencyHistogram> {
-    return this.#bySecond
-  }
-
-  featureTimes(): FeatureTimes {
-    return {
-      closeToDelivery: this.#closeToDelivery.summary(),
-      closingReadingToDelivery: this.#closingReadingToDelivery.summary(),
-      staleness: this.#staleness.summary(),
-      closedBy: { ...this.#closedBy },
-      unknownFeatures: this.#unknownFeatures,
-    }
-  }
-
-  #record(histogram: LatencyHistogram, ms: number): void {
-    if (ms < 0) this.#negative++
-    histogram.record(Math.max(0, ms))
   }
 }

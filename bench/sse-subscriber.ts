@@ -15,210 +15,132 @@
  * order is fixed by src/api/stream-events.ts.
  */
 
-import { type ClientHttp2Session, type ClientHttp2Stream, connect } from 'node:http2'
+import { connect } from 'node:http2'
 import type { DeliveryRecorder } from './live-recorder.js'
+import { AckLedger } from './verify.js'
 
 export type StreamKind = 'telemetry' | 'features'
-
 /** Flow-control windows the subscriber grants: a firehose stream should not wait on WINDOW_UPDATEs. */
-const STREAM_WINDOW_BYTES = 1 << 20
-const SESSION_WINDOW_BYTES = 16 << 20
+const [STREAM_WINDOW_BYTES, SESSION_WINDOW_BYTES] = [1 << 20, 16 << 20]
 /** An event block is a few hundred bytes; one this long means the parser lost its place. */
 const MAX_PENDING_CHARS = 1 << 20
-/** How much of a refusal's body goes into the error. */
-const REFUSAL_CHARS = 300
 
+/**
+ * Device ids are `<devicePrefix><index>`, indices from 0 to fleetDevices − 1;
+ * `devices` are those to ask for (`device=a,b,…`), null for `device=*`;
+ * `maxSeq` the highest telemetry seq a device sends; `timeoutMs` how long the
+ * server may take to answer and add the stream.
+ */
 export interface SubscriberOptions {
   readonly httpUrl: string
   readonly kind: StreamKind
   readonly recorder: DeliveryRecorder
-  /** Device ids are `<devicePrefix><index>`. */
   readonly devicePrefix: string
-  /** Devices in the fleet: indices run from 0 to this − 1. */
   readonly fleetDevices: number
-  /** The device indices to ask for (`device=a,b,…`); null asks for every device (`device=*`). */
   readonly devices: readonly number[] | null
-  /** The highest telemetry seq a device sends. */
   readonly maxSeq: number
-  /** How long the server may take to answer and add the stream, ms. */
   readonly timeoutMs: number
-}
-
-export interface SubscriberCounts {
-  readonly kind: StreamKind
-  /** Events of each type (`telemetry`, `feature`, `partial`, `late`, `gap`, `reset`). */
-  readonly events: Readonly<Record<string, number>>
-  /** Events lost as the server reported them: the sum of `gap` events' `lost`. */
-  readonly gapLost: number
-  /** Ids skipped: on a `device=*` stream, an event id more than one above the last (it sees every event of its hub). */
-  readonly idSkipped: number
-  /** Ids not above the last one. */
-  readonly idBackwards: number
-  /** Telemetry (device, seq) pairs delivered twice. */
-  readonly duplicates: number
-  /** Events of a device the subscriber did not ask for: the server's filter let them through. */
-  readonly foreign: number
-  /** Events the stream carried whose data could not be read. */
-  readonly unreadable: number
-  /** Why the stream ended before the bench closed it, if it did. */
-  readonly failure: string | null
-}
-
-/**
- * The (device, seq) pairs one telemetry subscriber received: one bit each,
- * so 1,000 devices × 400 seqs is 50 KB per subscriber.
- */
-export class SeenSet {
-  readonly #bits: Uint32Array
-  readonly #stride: number
-  readonly #devices: number
-
-  constructor(devices: number, maxSeq: number) {
-    this.#devices = devices
-    this.#stride = maxSeq + 1
-    this.#bits = new Uint32Array(Math.ceil((devices * this.#stride) / 32))
-  }
-
-  /** Marks the pair; false when it was already marked or is out of range. */
-  add(device: number, seq: number): boolean {
-    if (device < 0 || device >= this.#devices || seq < 0 || seq >= this.#stride) return false
-    const i = device * this.#stride + seq
-    const word = i >>> 5
-    const bit = 1 << (i & 31)
-    if ((this.#bits[word]! & bit) !== 0) return false
-    this.#bits[word]! |= bit
-    return true
-  }
-
-  has(device: number, seq: number): boolean {
-    if (device < 0 || device >= this.#devices || seq < 0 || seq >= this.#stride) return false
-    const i = device * this.#stride + seq
-    return (this.#bits[i >>> 5]! & (1 << (i & 31))) !== 0
-  }
 }
 
 export class SseSubscriber {
   readonly kind: StreamKind
-  /** The device indices asked for; null: every device. */
-  readonly devices: readonly number[] | null
+  /**
+   * Events of each type (`telemetry`, `feature`, `gap`, `reset`, …, and
+   * `events` of all), and what went wrong: `gapLost` (the sum of the gaps'
+   * `lost`), `idSkipped` (on `device=*`, ids more than one above the last),
+   * `idBackwards`, `duplicates` (a telemetry (device, seq) twice), `foreign`
+   * (a device not asked for), `unreadable`.
+   */
+  readonly counts: Record<string, number> = {}
   /** Telemetry streams: the (device, seq) pairs received. */
-  readonly seen: SeenSet | null
+  readonly seen: AckLedger | null
   /** Feature streams: `feature` events in the recorder's measured time, per device index. */
-  readonly measuredFeatures: Uint32Array | null
-  /** Events delivered, of every type: read by the bench at the edges of its window. */
-  delivered = 0
-  /** Telemetry events delivered. */
-  telemetry = 0
-  readonly #recorder: DeliveryRecorder
-  readonly #devicePrefix: string
+  readonly features: Uint32Array | null
+  /** Why the stream ended before the bench closed it, if it did. */
+  failure: string | null = null
+  readonly #o: SubscriberOptions
   /** One byte per device of the fleet, 1 where asked for; null: every device. */
   readonly #asked: Uint8Array | null
-  readonly #fleetDevices: number
-  readonly #session: ClientHttp2Session
-  readonly #stream: ClientHttp2Stream
-  readonly #events: Record<string, number> = {}
+  readonly #close: () => void
+  readonly #ready: Promise<void>
   #pending = ''
   #lastId = -1
-  #gapLost = 0
-  #idSkipped = 0
-  #idBackwards = 0
-  #duplicates = 0
-  #foreign = 0
-  #unreadable = 0
-  #failure: string | null = null
   #closing = false
-  #ready: Promise<void>
 
   private constructor(o: SubscriberOptions) {
+    this.#o = o
     this.kind = o.kind
-    this.devices = o.devices
-    this.seen = o.kind === 'telemetry' ? new SeenSet(o.fleetDevices, o.maxSeq) : null
-    this.measuredFeatures = o.kind === 'features' ? new Uint32Array(o.fleetDevices) : null
-    this.#recorder = o.recorder
-    this.#devicePrefix = o.devicePrefix
-    this.#fleetDevices = o.fleetDevices
+    this.seen = o.kind === 'telemetry' ? new AckLedger(o.fleetDevices, o.maxSeq) : null
+    this.features = o.kind === 'features' ? new Uint32Array(o.fleetDevices) : null
     this.#asked = o.devices === null ? null : new Uint8Array(o.fleetDevices)
     for (const d of o.devices ?? []) this.#asked![d] = 1
     const query = o.devices === null ? '*' : o.devices.map((d) => `${o.devicePrefix}${d}`).join(',')
-    this.#session = connect(o.httpUrl, { settings: { initialWindowSize: STREAM_WINDOW_BYTES } })
-    this.#session.on('error', (err) => this.#fail(`session: ${err.message}`))
-    this.#session.once('connect', () => this.#session.setLocalWindowSize(SESSION_WINDOW_BYTES))
-    this.#stream = this.#session.request({
+    const session = connect(o.httpUrl, { settings: { initialWindowSize: STREAM_WINDOW_BYTES } })
+    session.on('error', (err) => this.#fail(`session: ${err.message}`))
+    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_BYTES))
+    const stream = session.request({
       ':path': `/v1/stream/${o.kind}?device=${query}`,
       accept: 'text/event-stream',
     })
-    this.#stream.setEncoding('utf8')
+    this.#close = () => {
+      stream.close()
+      session.destroy()
+    }
+    stream.setEncoding('utf8')
     this.#ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no ${o.kind} stream within ${o.timeoutMs} ms`)),
-        o.timeoutMs,
-      )
+      const late = (): void => reject(new Error(`no ${o.kind} stream within ${o.timeoutMs} ms`))
+      const timer = setTimeout(late, o.timeoutMs)
       let status: number | undefined
-      this.#stream.once('response', (headers) => {
+      stream.once('response', (headers) => {
         status = headers[':status']
       })
       // The hub writes `retry:` right after it adds the client: from then on nothing published is missed.
-      this.#stream.once('data', () => {
+      stream.once('data', () => {
         if (status !== 200) return
         clearTimeout(timer)
         resolve()
       })
-      this.#stream.once('close', () => {
+      stream.once('close', () => {
         clearTimeout(timer)
         // A refusal's body (a JSON error with its code) is in #pending: it holds no event boundary.
         const why =
-          status !== undefined && status !== 200
-            ? `answered ${status}: ${this.#pending.trim().slice(0, REFUSAL_CHARS)}`
-            : `closed before its first bytes: ${this.#failure ?? 'no error'}`
-        reject(new Error(`${o.kind} stream ${why}`))
+          status === 200
+            ? 'closed before its first bytes'
+            : `answered ${status}: ${this.#pending.trim().slice(0, 300)}`
+        reject(new Error(`${o.kind} stream ${why} (${this.failure ?? 'no error'})`))
       })
     })
-    this.#stream.on('data', (chunk: string) => this.#feed(chunk))
-    this.#stream.on('error', (err) => this.#fail(`stream: ${err.message}`))
-    this.#stream.once('close', () => {
-      if (!this.#closing) this.#fail('stream closed by the server')
-    })
+    stream.on('data', (chunk: string) => this.#feed(chunk))
+    stream.on('error', (err) => this.#fail(`stream: ${err.message}`))
+    stream.once('close', () => this.#fail('stream closed by the server'))
   }
 
   /** Opens the stream and resolves once the server has added it to its hub. */
   static async open(options: SubscriberOptions): Promise<SseSubscriber> {
     const s = new SseSubscriber(options)
-    try {
-      await s.#ready
-    } catch (err) {
+    await s.#ready.catch((err: unknown) => {
       s.close()
       throw err
-    }
+    })
     return s
   }
 
   /** Whether this subscriber asked for the device. */
   expects(device: number): boolean {
-    return this.#asked === null ? device >= 0 && device < this.#fleetDevices : this.#asked[device] === 1
-  }
-
-  counts(): SubscriberCounts {
-    return {
-      kind: this.kind,
-      events: { ...this.#events },
-      gapLost: this.#gapLost,
-      idSkipped: this.#idSkipped,
-      idBackwards: this.#idBackwards,
-      duplicates: this.#duplicates,
-      foreign: this.#foreign,
-      unreadable: this.#unreadable,
-      failure: this.#failure,
-    }
+    return this.#asked === null ? device >= 0 && device < this.#o.fleetDevices : this.#asked[device] === 1
   }
 
   close(): void {
     this.#closing = true
-    this.#stream.close()
-    this.#session.destroy()
+    this.#close()
+  }
+
+  #count(what: string, n = 1): void {
+    this.counts[what] = (this.counts[what] ?? 0) + n
   }
 
   #fail(why: string): void {
-    if (!this.#closing) this.#failure ??= why
+    if (!this.#closing) this.failure ??= why
   }
 
   #feed(chunk: string): void {
@@ -226,9 +148,7 @@ export class SseSubscriber {
     const now = Date.now()
     const text = this.#pending === '' ? chunk : this.#pending + chunk
     let start = 0
-    for (;;) {
-      const end = text.indexOf('\n\n', start)
-      if (end < 0) break
+    for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n', start)) {
       this.#block(text, start, end, now)
       start = end + 2
     }
@@ -241,100 +161,77 @@ export class SseSubscriber {
 
   /** One event block, text[start, end): `id:`, `event:`, `data:` lines, or a comment, or `retry:`. */
   #block(text: string, start: number, end: number, now: number): void {
-    let id = -1
-    let type = 'message'
-    let dataStart = -1
-    let dataEnd = -1
-    let pos = start
-    while (pos < end) {
+    let [id, type, from, to] = [-1, 'message', -1, -1]
+    for (let pos = start; pos < end; ) {
       let nl = text.indexOf('\n', pos)
       if (nl < 0 || nl > end) nl = end
-      if (text.startsWith('data: ', pos)) {
-        dataStart = pos + 6
-        dataEnd = nl
-      } else if (text.startsWith('id: ', pos)) id = Number(text.slice(pos + 4, nl))
+      if (text.startsWith('data: ', pos)) [from, to] = [pos + 6, nl]
+      else if (text.startsWith('id: ', pos)) id = Number(text.slice(pos + 4, nl))
       else if (text.startsWith('event: ', pos)) type = text.slice(pos + 7, nl)
       pos = nl + 1
     }
-    if (dataStart < 0) return // `retry:` or a `: ping` comment
-    this.delivered++
-    this.#events[type] = (this.#events[type] ?? 0) + 1
-    if (id >= 0) {
-      if (this.#lastId >= 0) {
-        // A filtered stream skips the ids of the hub's other devices' events.
-        if (id > this.#lastId + 1 && this.#asked === null) this.#idSkipped += id - this.#lastId - 1
-        else if (id <= this.#lastId) this.#idBackwards++
-      }
-      this.#lastId = id
+    if (from < 0) return // `retry:` or a `: ping` comment
+    this.#count('events')
+    this.#count(type)
+    if (id >= 0 && this.#lastId >= 0) {
+      // A filtered stream skips the ids of the hub's other devices' events.
+      if (id > this.#lastId + 1 && this.#asked === null) this.#count('idSkipped', id - this.#lastId - 1)
+      else if (id <= this.#lastId) this.#count('idBackwards')
     }
-    if (type === 'gap') {
-      this.#gapLost += numberAfter(text, '"lost":', dataStart, dataEnd)
-      return
+    if (id >= 0) this.#lastId = id
+    if (type === 'gap') this.#count('gapLost', numberAfter(text, '"lost":', from, to))
+    else {
+      const wrong = this.#event(type, text, from, to, now)
+      if (wrong !== null) this.#count(wrong)
     }
+  }
+
+  /** An event's data, text[from, to): measured, or what was wrong with it (a `counts` key). */
+  #event(type: string, text: string, from: number, to: number, now: number): string | null {
     // `device` comes first in every event that names one (telemetry, feature, partial, late).
-    const device = stringAfter(text, '"device":"', dataStart, dataEnd)
-    if (device === null) return // `reset`
-    const index = device.startsWith(this.#devicePrefix) ? Number(device.slice(this.#devicePrefix.length)) : -1
-    if (!Number.isInteger(index) || index < 0) {
-      this.#unreadable++
-      return
+    const device = stringAfter(text, '"device":"', from, to)
+    if (device === null) return null // `reset`
+    const prefix = this.#o.devicePrefix
+    const d = device.startsWith(prefix) ? Number(device.slice(prefix.length)) : -1
+    if (!Number.isInteger(d) || d < 0) return 'unreadable'
+    if (!this.expects(d)) return 'foreign'
+    const recorder = this.#o.recorder
+    if (type === 'telemetry') {
+      const seq = numberAfter(text, '"seq":', from, to)
+      const publishedMs = timeAfter(text, '"device_ts":"', from, to)
+      if (Number.isNaN(seq) || Number.isNaN(publishedMs)) return 'unreadable'
+      recorder.telemetry(seq, publishedMs, timeAfter(text, '"recv_ts":"', from, to), now)
+      return this.seen!.ack(d, seq) ? null : 'duplicates'
     }
-    if (!this.expects(index)) {
-      this.#foreign++
-      return
-    }
-    if (type === 'telemetry') this.#telemetry(text, dataStart, dataEnd, index, now)
-    else if (type === 'feature') this.#feature(text, dataStart, dataEnd, index, now)
-  }
-
-  #telemetry(text: string, from: number, to: number, device: number, now: number): void {
-    this.telemetry++
-    const seq = numberAfter(text, '"seq":', from, to)
-    const publishedMs = timeAfter(text, '"device_ts":"', from, to)
-    const receivedMs = timeAfter(text, '"recv_ts":"', from, to)
-    if (Number.isNaN(seq) || Number.isNaN(publishedMs)) {
-      this.#unreadable++
-      return
-    }
-    if (this.seen !== null && !this.seen.add(device, seq)) this.#duplicates++
-    this.#recorder.telemetry(seq, publishedMs, receivedMs, now)
-  }
-
-  #feature(text: string, from: number, to: number, device: number, now: number): void {
+    if (type !== 'feature') return null
     const feature = stringAfter(text, '"feature":"', from, to)
     const windowEndMs = timeAfter(text, '"window_end":"', from, to)
     const watermarkMs = timeAfter(text, '"watermark":"', from, to)
-    const stalenessMs = numberAfter(text, '"staleness_ms":', from, to)
+    if (feature === null || Number.isNaN(windowEndMs) || Number.isNaN(watermarkMs)) return 'unreadable'
+    const staleness = numberAfter(text, '"staleness_ms":', from, to)
     const closedBy = stringAfter(text, '"closed_by":"', from, to)
-    if (feature === null || Number.isNaN(windowEndMs) || Number.isNaN(watermarkMs)) {
-      this.#unreadable++
-      return
-    }
-    if (this.#recorder.feature(feature, windowEndMs, watermarkMs, stalenessMs, closedBy, now))
-      this.measuredFeatures![device]!++
+    if (recorder.feature(feature, windowEndMs, watermarkMs, staleness, closedBy, now)) this.features![d]!++
+    return null
   }
 }
 
 function stringAfter(text: string, key: string, from: number, to: number): string | null {
   const i = text.indexOf(key, from)
-  if (i < 0 || i >= to) return null
-  const start = i + key.length
-  const end = text.indexOf('"', start)
-  return end < 0 || end > to ? null : text.slice(start, end)
+  const end = i < 0 || i >= to ? -1 : text.indexOf('"', i + key.length)
+  return end < 0 || end > to ? null : text.slice(i + key.length, end)
 }
 
 function numberAfter(text: string, key: string, from: number, to: number): number {
   const i = text.indexOf(key, from)
   if (i < 0 || i >= to) return Number.NaN
-  const start = i + key.length
-  let end = start
-  while (end < to) {
-    const c = text.charCodeAt(end)
-    // digits, '-', '.', 'e', '+'
-    if (!((c >= 48 && c <= 57) || c === 45 || c === 46 || c === 101 || c === 43)) break
-    end++
-  }
-  return end === start ? Number.NaN : Number(text.slice(start, end))
+  let end = i + key.length
+  // digits, '-', '.', 'e', '+'
+  for (
+    let c = text.charCodeAt(end);
+    end < to && ((c >= 48 && c <= 57) || c === 45 || c === 46 || c === 101 || c === 43);
+  )
+    c = text.charCodeAt(++end)
+  return end === i + key.length ? Number.NaN : Number(text.slice(i + key.length, end))
 }
 
 /**
@@ -347,10 +244,7 @@ function timeAfter(text: string, key: string, from: number, to: number): number 
   const start = i + key.length
   if (text.charCodeAt(start + 19) !== 46 || text.charCodeAt(start + 29) !== 90) return Number.NaN
   const second = text.slice(start, start + 19)
-  if (second !== cachedSecond) {
-    cachedSecond = second
-    cachedSecondMs = Date.parse(`${second}Z`)
-  }
+  if (second !== cachedSecond) [cachedSecond, cachedSecondMs] = [second, Date.parse(`${second}Z`)]
   return cachedSecondMs + Number(text.slice(start + 20, start + 29)) / 1e6
 }
 

@@ -6,82 +6,62 @@
 
 import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
+import { scrape } from './probes.js'
 
-/** Which seqs of each device were acknowledged: a bitmap per device. */
+/** Which (device, seq) pairs were acknowledged (or received): one bit each, 50 KB for 1,000 devices × 400 seqs. */
 export class AckLedger {
-  readonly #acked: Uint8Array[]
-  #count = 0
+  readonly #bits: Uint32Array
+  readonly #stride: number
+  readonly devices: number
+  count = 0
 
   constructor(devices: number, readingsPerDevice: number) {
-    this.#acked = Array.from({ length: devices }, () => new Uint8Array(readingsPerDevice + 1))
+    this.devices = devices
+    this.#stride = readingsPerDevice + 1
+    this.#bits = new Uint32Array(Math.ceil((devices * this.#stride) / 32))
   }
 
-  ack(device: number, seq: number): void {
-    const bits = this.#acked[device]
-    if (bits === undefined || seq >= bits.length || bits[seq] === 1) return
-    bits[seq] = 1
-    this.#count++
+  /** Marks the pair; false when it was marked already or is out of range. */
+  ack(device: number, seq: number): boolean {
+    if (device < 0 || device >= this.devices || seq < 0 || seq >= this.#stride || this.has(device, seq))
+      return false
+    const i = device * this.#stride + seq
+    this.#bits[i >>> 5]! |= 1 << (i & 31)
+    this.count++
+    return true
   }
 
-  get count(): number {
-    return this.#count
+  has(device: number, seq: number): boolean {
+    const i = device * this.#stride + seq
+    return seq >= 0 && seq < this.#stride && (this.#bits[i >>> 5]! & (1 << (i & 31))) !== 0
   }
 
   forEachAcked(fn: (device: number, seq: number) => void): void {
-    this.#acked.forEach((bits, device) => {
-      for (let seq = 0; seq < bits.length; seq++) if (bits[seq] === 1) fn(device, seq)
-    })
-  }
-
-  get devices(): number {
-    return this.#acked.length
+    for (let d = 0; d < this.devices; d++)
+      for (let seq = 0; seq < this.#stride; seq++) if (this.has(d, seq)) fn(d, seq)
   }
 }
 
-export interface StoreCheck {
-  /** How far telemetry_readings_accepted_total moved during the run. */
-  readonly acceptedCounter: number
-  /** Rows returned by /v1/telemetry for the run's devices. */
-  readonly rows: number
-  /** Acknowledged readings with no row: must be 0. */
-  readonly missing: number
-  /** Rows seen twice for one (device, seq): must be 0. */
-  readonly duplicates: number
-  /** The group commits meanwhile, from the app's histograms, in words (commitsText). */
-  readonly commits: string
-  readonly ok: boolean
-}
-
-const TIMEOUT_MS = 120_000
-
-/** The app's counters that a run moves, from /metrics. */
-export interface Counters {
-  readonly accepted: number
-  readonly commits: number
-  readonly commitReadings: number
-  readonly commitSeconds: number
-  /** Commits that took longer than 10 ms (the histogram's bucket). */
-  readonly commitsOver10ms: number
-}
+/** The app's counters that a run moves, from /metrics; commitsOver10ms: those past the histogram's 10 ms bucket. */
+export type Counters = Readonly<
+  Record<'accepted' | 'commits' | 'commitReadings' | 'commitSeconds' | 'commitsOver10ms', number>
+>
 
 export async function scrapeCounters(httpUrl: string): Promise<Counters> {
-  return countersFrom(await (await get(`${httpUrl}/metrics`)).text())
+  return countersFrom(await scrape(httpUrl, 120_000))
 }
 
 /** The counters from /metrics text (prom-client's exposition format). */
 export function countersFrom(text: string): Counters {
-  const metric = (name: string): number => {
-    const v = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]
-    return v === undefined ? Number.NaN : Number(v)
-  }
+  const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+  const bucket = /^telemetry_group_commit_seconds_bucket\{le="0\.01"\} (\S+)$/m.exec(text)
+  const under10ms = Number(bucket?.[1] ?? NaN)
   return {
     accepted: metric('telemetry_readings_accepted_total'),
     commits: metric('telemetry_group_commit_readings_count'),
     commitReadings: metric('telemetry_group_commit_readings_sum'),
     commitSeconds: metric('telemetry_group_commit_seconds_sum'),
-    commitsOver10ms:
-      metric('telemetry_group_commit_seconds_count') -
-      Number(/^telemetry_group_commit_seconds_bucket\{le="0\.01"\} (\S+)$/m.exec(text)?.[1] ?? Number.NaN),
+    commitsOver10ms: metric('telemetry_group_commit_seconds_count') - under10ms,
   }
 }
 
@@ -103,53 +83,35 @@ export async function checkStored(
   httpUrl: string,
   before: Counters,
   ledger: AckLedger,
-  deviceId: (i: number) => string,
+  idPrefix: string,
   fromMs: number,
-  toMs: number,
-): Promise<StoreCheck> {
+): Promise<{ acceptedCounter: number; missing: number; duplicates: number; commits: string; ok: boolean }> {
   const after = await scrapeCounters(httpUrl)
   const acceptedCounter = after.accepted - before.accepted
-
-  const ids = Array.from({ length: ledger.devices }, (_, i) => deviceId(i))
+  const ids = Array.from({ length: ledger.devices }, (_, i) => `${idPrefix}${i}`)
   const index = new Map(ids.map((id, i) => [id, i]))
   const seen = ids.map(() => new Set<number>())
   const query = new URLSearchParams({
     device: ids.join(','),
     from: String(Math.floor(fromMs)),
-    to: String(Math.ceil(toMs)),
     format: 'ndjson',
-    limit: '1000000',
   })
-  const response = await get(`${httpUrl}/v1/telemetry?${query}`)
-  let rows = 0
+  query.set('to', String(Date.now() + 60_000))
+  query.set('limit', '1000000')
+  const response = await fetch(`${httpUrl}/v1/telemetry?${query}`, { signal: AbortSignal.timeout(120_000) })
+  if (!response.ok) throw new Error(`GET /v1/telemetry: ${response.status} ${await response.text()}`)
   let duplicates = 0
-  const lines = createInterface({ input: Readable.fromWeb(response.body! as never) })
-  for await (const line of lines) {
+  for await (const line of createInterface({ input: Readable.fromWeb(response.body! as never) })) {
     if (line === '') continue
     const row = JSON.parse(line) as { device: string; seq: number }
-    rows++
-    const i = index.get(row.device)
-    if (i === undefined) continue
-    const s = seen[i]!
-    if (s.has(row.seq)) duplicates++
-    else s.add(row.seq)
+    const s = seen[index.get(row.device) ?? -1]
+    if (s?.has(row.seq)) duplicates++
+    else s?.add(row.seq)
   }
   let missing = 0
   ledger.forEachAcked((device, seq) => {
     if (!seen[device]!.has(seq)) missing++
   })
-  return {
-    acceptedCounter,
-    rows,
-    missing,
-    duplicates,
-    commits: commitsText(before, after),
-    ok: missing === 0 && duplicates === 0 && acceptedCounter >= ledger.count,
-  }
-}
-
-async function get(url: string): Promise<Response> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) })
-  if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`)
-  return response
+  const ok = missing === 0 && duplicates === 0 && acceptedCounter >= ledger.count
+  return { acceptedCounter, missing, duplicates, commits: commitsText(before, after), ok }
 }

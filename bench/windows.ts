@@ -1,141 +1,67 @@
 /**
  * `npm run bench:windows`: how long does `GET /v1/windows?format=parquet`
- * take to compute and stream one day of 10 s feature windows for 1,000
- * devices from 10 million stored readings, next to the query a data
- * scientist would write for the same rows, run by DuckDB itself on the same
- * file (the floor)? Issue 4, "Benchmark"; target: within 1.5× of the floor,
- * with bounded memory.
- *
- *   once:      a store with the readings (one INSERT … SELECT in DuckDB), and
- *              a definitions file with the one feature, temp_10s; the floor once, not counted
- *   each run:  floor: this process opens the store and times COPY (query) TO parquet
- *              ours:  a fresh server on the store; request to last byte on disk,
- *                     the server's RSS polled every 50 ms and its CPU time
- *              check: ours read back by DuckDB: as many rows as the floor, same values
- *
+ * take for one day of 10 s windows over 10 million stored readings, next to
+ * the query a data scientist would write, run by DuckDB itself on the same
+ * file (the floor)? Issue 4; the method in words is bench/sections/windows.md.
  * DuckDB lets one process at a time open a database file, so the floor's
  * connection is closed before the server starts, and the server stopped
- * before the next floor. The medians go to bench/RESULTS.md (section
- * "Training windows (bench:windows)").
+ * before the next floor.
  *
  * Flags: --runs 3 --readings 10000000 --devices 1000 --write true|false
  */
 
-import { createWriteStream, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createWriteStream, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream } from 'node:stream/web'
-import { parseArgs } from 'node:util'
-import { DuckDBInstance } from '@duckdb/node-api'
-import { DuckDBStore } from '../src/store/index.js'
-import { writeFigures } from './chart.js'
-import { flagReaders, writeFlag } from './flags.js'
-import { cpuSeconds, REPO_ROOT, startApp, tempDir } from './processes.js'
-import { writeSection } from './results-doc.js'
-import {
-  type Check,
-  type FloorRun,
-  type OursRun,
-  type Run,
-  renderWindowsReport,
-  runLine,
-  windowsFigures,
-} from './windows-report.js'
+import { version as duckdbVersion } from '@duckdb/node-api'
+import { spawnApp, tempDir } from '../test/helpers/process.js'
+import { begin, benchMain, parseFlags, prefixed, type Row, runLine } from './doc.js'
+import { cpuSeconds, memoryMb } from './probes.js'
+import { publish } from './render.js'
+import { seedStore, withDuckDB } from './store-data.js'
 
-export interface WindowsBenchOptions {
-  readonly runs: number
-  readonly readings: number
-  readonly devices: number
-  readonly write: boolean
-}
-
-const DEFAULTS: WindowsBenchOptions = { runs: 3, readings: 10_000_000, devices: 1000, write: true }
-
+const FLAGS = {
+  runs: [3, 1, 20],
+  readings: [10_000_000, 1000, 100_000_000],
+  devices: [1000, 1, 100_000],
+} as const
 /** The day the readings span: fixed, so every run of the bench stores the same data. */
-const DAY_START_NS = 1_704_067_200_000_000_000n // 2024-01-01T00:00:00Z
-const DAY_NS = 86_400_000_000_000n
-const WINDOW_NS = 10_000_000_000n
-const GRACE_NS = 2_000_000_000n
+const [DAY_START_NS, DAY_NS] = [1_704_067_200_000_000_000n, 86_400_000_000_000n] // 2024-01-01T00:00:00Z
+const [WINDOW_NS, GRACE_NS] = [10_000_000_000n, 2_000_000_000n]
 const FEATURE = {
-  name: 'temp_10s',
-  field: 'temp',
-  window: { size: '10s' },
-  aggregations: ['mean', 'min', 'max', 'count', 'std'],
-  grace: '2s',
+  ...{ name: 'temp_10s', field: 'temp', window: { size: '10s' } },
+  ...{ aggregations: ['mean', 'min', 'max', 'count', 'std'], grace: '2s' },
 }
-/** Every step is bounded in time: a query or a request, the server's start-up, the whole bench. */
-const QUERY_LIMIT_MS = 10 * 60_000
-const LISTEN_LIMIT_MS = 5 * 60_000
-const WHOLE_BENCH_LIMIT_MS = 60 * 60_000
-const RSS_POLL_MS = 50
+/** Every step is bounded in time: a query or a request, the server's start-up. */
+const [QUERY_LIMIT_MS, LISTEN_LIMIT_MS] = [10 * 60_000, 5 * 60_000]
 const VALUE_COLUMNS = ['temp_mean_10s', 'temp_min_10s', 'temp_max_10s', 'temp_count_10s', 'temp_std_10s']
 /** Mean and std: the floor's avg() and ours (fsum / count) may round differently in the last bits. */
 const VALUE_TOLERANCE = 1e-9
 
-function parseOptions(argv: readonly string[]): WindowsBenchOptions {
-  const { values } = parseArgs({
-    args: [...argv],
-    strict: true,
-    options: {
-      runs: { type: 'string' },
-      readings: { type: 'string' },
-      devices: { type: 'string' },
-      write: { type: 'string' },
-    },
-  })
-  const problems: string[] = []
-  const { int, choice } = flagReaders(values, problems)
-  const o: WindowsBenchOptions = {
-    runs: int('runs', DEFAULTS.runs, 1, 20),
-    readings: int('readings', DEFAULTS.readings, 1000, 100_000_000),
-    devices: int('devices', DEFAULTS.devices, 1, 100_000),
-    write: writeFlag(choice, DEFAULTS.write),
-  }
-  if (o.readings % o.devices !== 0) problems.push('--readings must be a multiple of --devices')
-  if (problems.length > 0) throw new RangeError(problems.join('; '))
-  return o
-}
-
 /**
- * The store's schema (made by the store itself), then every reading in one
- * INSERT … SELECT. Reading i belongs to device i mod D and is its k-th
- * (k = i div D); the devices report in turn, each every day/(N/D) (8.64 s by
- * default) with up to half a period of jitter. One reading in 100 carries an
- * event time 0.5–20.5 s older, as if delayed in transit: it arrives after
- * newer ones, and beyond the 2 s grace it is late. stored_ts follows i (unique,
- * increasing); newest_ts is the device's running maximum of ts in that order,
- * as the bridge records it.
+ * Reading i belongs to device i mod D and is its k-th (k = i div D); the
+ * devices report in turn, each every day/(N/D) (8.64 s by default) with up to
+ * half a period of jitter. One reading in 100 carries an event time 0.5–20.5 s
+ * older, as if delayed in transit: it arrives after newer ones, and beyond the
+ * 2 s grace it is late. stored_ts follows i (unique, increasing); newest_ts is
+ * the device's running maximum of ts in that order, as the bridge records it.
  */
-async function generateReadings(dbPath: string, dataDir: string, o: WindowsBenchOptions): Promise<void> {
-  const store = await DuckDBStore.open(dataDir)
-  await store.close()
-  const periodNs = (DAY_NS * BigInt(o.devices)) / BigInt(o.readings)
-  const storedStepNs = DAY_NS / BigInt(o.readings)
-  const instance = await DuckDBInstance.create(dbPath)
-  const c = await instance.connect()
-  try {
-    await c.run('ALTER TABLE readings ADD COLUMN "f_temp" DOUBLE')
-    await c.run("INSERT INTO fields VALUES ('temp', 'float', 0)")
-    await c.run(`INSERT INTO readings (device, boot, seq, idx, ts, device_ts, recv_ts, offset_ns, crc, tags,
-        stored_ts, newest_ts, f_temp)
-      WITH g AS (
-        SELECT i, i % ${o.devices} AS d, i // ${o.devices} AS k, hash(i) AS h FROM range(${o.readings}) t(i)
-      ), t AS (
-        SELECT *,
-          ${DAY_START_NS} + k * ${periodNs} + (h % ${periodNs / 2n})::BIGINT
-            - CASE WHEN (h >> 32) % 100 = 0 THEN 500000000 + (hash(i, 1) % 20000000000)::BIGINT ELSE 0 END AS ts,
-          ${DAY_START_NS} + 30000000000 + i * ${storedStepNs} AS stored_ts
-        FROM g)
-      SELECT printf('dev-%05d', d), 1, k, 0, ts, ts, stored_ts - 1000000, 0, (h % 4294967296)::UINTEGER, NULL,
-        stored_ts, max(ts) OVER (PARTITION BY d ORDER BY i ROWS UNBOUNDED PRECEDING),
-        round(20 + d % 10 + 3 * sin(k / 500.0) + ((h >> 16) % 1000) / 1000.0, 3)
-      FROM t ORDER BY i`)
-  } finally {
-    c.closeSync()
-    instance.closeSync()
-  }
+function readingsSql(readings: number, devices: number): string {
+  const periodNs = (DAY_NS * BigInt(devices)) / BigInt(readings)
+  return `WITH g AS (
+      SELECT i, i % ${devices} AS d, i // ${devices} AS k, hash(i) AS h FROM range(${readings}) t(i)
+    ), t AS (
+      SELECT *, ${DAY_START_NS} + k * ${periodNs} + (h % ${periodNs / 2n})::BIGINT
+          - CASE WHEN (h >> 32) % 100 = 0 THEN 500000000 + (hash(i, 1) % 20000000000)::BIGINT ELSE 0 END AS ts,
+        ${DAY_START_NS} + 30000000000 + i * ${DAY_NS / BigInt(readings)} AS stored_ts
+      FROM g)
+    SELECT printf('dev-%05d', d), 1, k, 0, ts, ts, stored_ts - 1000000, 0, (h % 4294967296)::UINTEGER, NULL,
+      stored_ts, max(ts) OVER (PARTITION BY d ORDER BY i ROWS UNBOUNDED PRECEDING),
+      round(20 + d % 10 + 3 * sin(k / 500.0) + ((h >> 16) % 1000) / 1000.0, 3)
+    FROM t ORDER BY i`
 }
 
 /**
@@ -158,87 +84,60 @@ function floorSql(outPath: string): string {
 ) TO '${outPath}' (FORMAT parquet, COMPRESSION zstd)`
 }
 
-/** Resident set size (now) and its high-water mark (over the process's life), MB (proc(5)). */
-function memoryMb(pid: number | 'self'): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (key: string): number =>
-    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 }
-}
-
-/** The highest RSS seen while `work` runs, polled every 50 ms. */
-async function peakRssDuring<T>(pid: number | 'self', work: () => Promise<T>): Promise<[T, number]> {
-  let peak = memoryMb(pid).rss
+/** `work`, with the RSS of `pid` before and at its highest while it ran (polled every 50 ms), and its CPU seconds. */
+async function measured<T>(pid: number | 'self', cpu: () => number, work: () => Promise<T>) {
+  const [idleRssMb, cpuBefore, t0] = [memoryMb(pid).rssMb, cpu(), performance.now()]
+  let peak = idleRssMb
   const timer = setInterval(() => {
-    peak = Math.max(peak, memoryMb(pid).rss)
-  }, RSS_POLL_MS)
+    peak = Math.max(peak, memoryMb(pid).rssMb)
+  }, 50)
   try {
-    const result = await work()
-    return [result, Math.max(peak, memoryMb(pid).rss)]
+    const [result, seconds] = [await work(), (performance.now() - t0) / 1000]
+    const peakRssMb = Math.max(peak, memoryMb(pid).rssMb)
+    return { result, seconds, cpuS: cpu() - cpuBefore, idleRssMb, peakRssMb }
   } finally {
     clearInterval(timer)
   }
 }
 
-async function runFloor(dbPath: string, outPath: string): Promise<FloorRun> {
-  const instance = await DuckDBInstance.create(dbPath)
-  const c = await instance.connect()
-  const limit = setTimeout(() => c.interrupt(), QUERY_LIMIT_MS)
-  try {
-    const idleRssMb = memoryMb('self').rss
-    const cpuBefore = process.cpuUsage()
-    const t0 = performance.now()
-    const [result, peakRssMb] = await peakRssDuring('self', () => c.runAndReadAll(floorSql(outPath)))
-    const seconds = (performance.now() - t0) / 1000
-    const cpu = process.cpuUsage(cpuBefore)
-    return {
-      seconds,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      idleRssMb,
-      peakRssMb,
-      rows: Number(result.getRowsJS()[0]?.[0] ?? Number.NaN),
-      bytes: statSync(outPath).size,
-    }
-  } finally {
+/** The floor: this process opens the store and times the COPY. */
+function runFloor(dbPath: string, outPath: string) {
+  const ownCpu = (): number => (process.cpuUsage().user + process.cpuUsage().system) / 1e6
+  return withDuckDB(dbPath, async (c) => {
+    const limit = setTimeout(() => c.interrupt(), QUERY_LIMIT_MS)
+    const { result, ...m } = await measured('self', ownCpu, () => c.runAndReadAll(floorSql(outPath)))
     clearTimeout(limit)
-    c.closeSync()
-    instance.closeSync()
-  }
+    return { ...m, rows: Number(result.getRowsJS()[0]?.[0] ?? Number.NaN), MB: statSync(outPath).size / 1e6 }
+  })
 }
 
-async function runOurs(dataDir: string, featuresPath: string, outPath: string): Promise<OursRun> {
+/** Ours: a fresh server on the store; from fetch() to the last byte on disk. */
+async function runOurs(dataDir: string, featuresPath: string, outPath: string) {
   const startedAt = performance.now()
-  const app = await startApp({ dataDir, featuresPath, listenTimeoutMs: LISTEN_LIMIT_MS })
+  const app = await spawnApp({
+    dataDir,
+    args: ['--features', featuresPath],
+    listenTimeoutMs: LISTEN_LIMIT_MS,
+  })
   try {
-    const startupSeconds = (performance.now() - startedAt) / 1000
-    const idleRssMb = memoryMb(app.pid).rss
-    const url =
-      `${app.httpUrl}/v1/windows?device=*&feature=${FEATURE.name}&format=parquet` +
-      `&from=${DAY_START_NS / 1_000_000n}&to=${(DAY_START_NS + DAY_NS) / 1_000_000n}`
-    const cpuBefore = cpuSeconds(app.pid)
+    const startupS = (performance.now() - startedAt) / 1000
+    const [from, to] = [DAY_START_NS / 1_000_000n, (DAY_START_NS + DAY_NS) / 1_000_000n]
+    const url = `${app.httpUrl}/v1/windows?device=*&feature=${FEATURE.name}&format=parquet&from=${from}&to=${to}`
     const t0 = performance.now()
-    let headersSeconds = Number.NaN
-    let headerRows = Number.NaN
-    const [, peakRssMb] = await peakRssDuring(app.pid, async () => {
-      const res = await fetch(url, { signal: AbortSignal.timeout(QUERY_LIMIT_MS) })
-      headersSeconds = (performance.now() - t0) / 1000
-      if (res.status !== 200 || res.body === null)
-        throw new Error(`GET /v1/windows: HTTP ${res.status}: ${(await res.text()).slice(0, 500)}`)
-      headerRows = Number(res.headers.get('x-rows') ?? Number.NaN)
-      await pipeline(Readable.fromWeb(res.body as ReadableStream<Uint8Array>), createWriteStream(outPath))
-    })
-    const seconds = (performance.now() - t0) / 1000
-    return {
-      seconds,
-      headersSeconds,
-      startupSeconds,
-      cpuSeconds: cpuSeconds(app.pid) - cpuBefore,
-      idleRssMb,
-      peakRssMb,
-      hwmRssMb: memoryMb(app.pid).hwm,
-      headerRows,
-      bytes: statSync(outPath).size,
-    }
+    const { result, ...m } = await measured(
+      app.pid,
+      () => cpuSeconds(app.pid),
+      async () => {
+        const res = await fetch(url, { signal: AbortSignal.timeout(QUERY_LIMIT_MS) })
+        const headersS = (performance.now() - t0) / 1000
+        if (res.status !== 200 || res.body === null)
+          throw new Error(`GET /v1/windows: HTTP ${res.status}: ${(await res.text()).slice(0, 500)}`)
+        await pipeline(Readable.fromWeb(res.body as ReadableStream<Uint8Array>), createWriteStream(outPath))
+        return { headersS, headerRows: Number(res.headers.get('x-rows') ?? Number.NaN) }
+      },
+    )
+    const size = { hwmMb: memoryMb(app.pid).hwmMb, MB: statSync(outPath).size / 1e6 }
+    return { ...m, ...result, streamingS: m.seconds - result.headersS, startupS, ...size }
   } finally {
     await app.stop()
   }
@@ -249,109 +148,77 @@ async function runOurs(dataDir: string, featuresPath: string, outPath: string): 
  * values. Against the first run's file, how many windows came out other than
  * bit for bit the same, from the same query over the same data.
  */
-async function compare(
-  paths: { ours: string; floor: string; firstOurs: string | null },
-  floor: FloorRun,
-  ours: OursRun,
-): Promise<Check> {
-  const instance = await DuckDBInstance.create(':memory:')
-  const c = await instance.connect()
-  try {
+function compare(ours: string, floor: string, firstOurs: string | null) {
+  return withDuckDB(':memory:', async (c) => {
     const near = (col: string) =>
       `((o.${col} IS NULL) <> (f.${col} IS NULL) OR abs(o.${col} - f.${col}) > ${VALUE_TOLERANCE})`
     const r = await c.runAndReadAll(`
-      SELECT (SELECT count(*) FROM read_parquet('${paths.ours}')),
+      SELECT (SELECT count(*) FROM read_parquet('${ours}')),
         count(*) FILTER (WHERE o.device IS NULL OR f.device IS NULL
           OR o.temp_count_10s IS DISTINCT FROM f.temp_count_10s
           OR o.temp_min_10s IS DISTINCT FROM f.temp_min_10s OR o.temp_max_10s IS DISTINCT FROM f.temp_max_10s
           OR ${near('temp_mean_10s')} OR ${near('temp_std_10s')}),
         count(*) FILTER (WHERE o.temp_mean_10s <> f.temp_mean_10s OR o.temp_std_10s <> f.temp_std_10s)
-      FROM read_parquet('${paths.ours}') o
-      FULL JOIN read_parquet('${paths.floor}') f ON o.device = f.device AND o.window_end = f.window_end`)
-    const [rows = -1n, differing = -1n, inexact = -1n] = (r.getRowsJS()[0] ?? []) as bigint[]
+      FROM read_parquet('${ours}') o
+      FULL JOIN read_parquet('${floor}') f ON o.device = f.device AND o.window_end = f.window_end`)
+    const [rows, differing, inexact] = (r.getRowsJS()[0] ?? []).map(Number)
     let unrepeated = Number.NaN
-    if (paths.firstOurs !== null) {
+    if (firstOurs !== null) {
       const distinct = VALUE_COLUMNS.map((col) => `a.${col} IS DISTINCT FROM b.${col}`).join(' OR ')
-      const again = await c.runAndReadAll(`SELECT count(*) FROM read_parquet('${paths.ours}') a
-        FULL JOIN read_parquet('${paths.firstOurs}') b USING (device, window_end) WHERE ${distinct}`)
+      const again = await c.runAndReadAll(`SELECT count(*) FROM read_parquet('${ours}') a
+        FULL JOIN read_parquet('${firstOurs}') b USING (device, window_end) WHERE ${distinct}`)
       unrepeated = Number(again.getRowsJS()[0]?.[0] ?? Number.NaN)
     }
-    const ok = Number(rows) === floor.rows && ours.headerRows === floor.rows && differing === 0n
-    return { rows: Number(rows), differing: Number(differing), inexact: Number(inexact), unrepeated, ok }
-  } finally {
-    c.closeSync()
-    instance.closeSync()
-  }
+    return { rows: rows ?? NaN, differing: differing ?? NaN, inexact: inexact ?? NaN, unrepeated }
+  })
 }
 
-async function main(): Promise<void> {
-  const o = parseOptions(process.argv.slice(2))
-  const limit = setTimeout(() => {
-    process.stderr.write(`bench: still running after ${WHOLE_BENCH_LIMIT_MS / 60_000} min, giving up\n`)
-    process.exit(1)
-  }, WHOLE_BENCH_LIMIT_MS)
-  limit.unref()
-
+benchMain(60, async () => {
+  const o = parseFlags(FLAGS, (f) =>
+    f.readings % f.devices === 0 ? [] : ['--readings must be a multiple of --devices'],
+  )
+  const done = begin('windows')
   const dataDir = tempDir('bench-windows-')
   const dbPath = join(dataDir, 'telemetry.duckdb')
   const featuresPath = join(dataDir, 'features.json')
   writeFileSync(featuresPath, JSON.stringify({ features: [FEATURE] }))
-  const t0 = performance.now()
-  await generateReadings(dbPath, dataDir, o)
-  const generateSeconds = (performance.now() - t0) / 1000
-  const storeBytes = statSync(dbPath).size
+  const data = await seedStore(dataDir, { temp: ['DOUBLE', 'float'] }, readingsSql(o.readings, o.devices))
   process.stdout.write(
-    `${o.readings} readings stored in ${generateSeconds.toFixed(1)} s (${(storeBytes / 1e6).toFixed(0)} MB)\n`,
+    `${o.readings} readings stored in ${data.seconds.toFixed(1)} s (${data.storeMB.toFixed(0)} MB)\n`,
   )
-
   // Not counted: in a trial the first query after generating ran at half speed
   // (7.6 s against 3.9–4.3 s, the same CPU time), while the new file was still being written back.
-  const warmupPath = join(dataDir, 'warmup.parquet')
-  await runFloor(dbPath, warmupPath)
-  rmSync(warmupPath)
-
-  const runs: Run[] = []
-  for (let i = 1; i <= o.runs; i++) {
-    const floorPath = join(dataDir, `floor-${i}.parquet`)
-    const oursPath = join(dataDir, `ours-${i}.parquet`)
+  await runFloor(dbPath, join(dataDir, 'warmup.parquet'))
+  const runs: Row[] = []
+  for (let run = 1; run <= o.runs; run++) {
+    const [floorPath, oursPath] = [
+      join(dataDir, `floor-${run}.parquet`),
+      join(dataDir, `ours-${run}.parquet`),
+    ]
     const floor = await runFloor(dbPath, floorPath)
     const ours = await runOurs(dataDir, featuresPath, oursPath)
-    const firstOurs = i === 1 ? null : join(dataDir, 'ours-1.parquet')
-    const check = await compare({ ours: oursPath, floor: floorPath, firstOurs }, floor, ours)
-    const run = { floor, ours, check }
-    runs.push(run)
+    const check = await compare(oursPath, floorPath, run === 1 ? null : join(dataDir, 'ours-1.parquet'))
+    const ok = check.rows === floor.rows && ours.headerRows === floor.rows && check.differing === 0
+    runs.push({
+      run,
+      ...prefixed('floor', floor),
+      ...prefixed('ours', ours),
+      ...prefixed('check', check),
+      ok,
+    })
     rmSync(floorPath)
-    if (i > 1) rmSync(oursPath)
-    process.stdout.write(`run ${i}/${o.runs}: ${runLine(run)}\n`)
+    if (run > 1) rmSync(oursPath)
+    const line =
+      'floor.seconds ours.seconds ours.headersS floor.peakRssMb ours.peakRssMb ours.hwmMb check.unrepeated'
+    process.stdout.write(
+      `${runLine(`run ${run}/${o.runs}`, { ...runs.at(-1)!, check: ok ? 'same rows and values' : 'MISMATCH' }, line)}\n`,
+    )
   }
-
-  const args = process.argv.slice(2)
-  const report = renderWindowsReport(o, runs, {
-    command: `npm run bench:windows${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
-    generateSeconds,
-    storeBytes,
-    floorSql: floorSql('floor.parquet'),
-    feature: FEATURE,
-    periodS: (86_400 * o.devices) / o.readings,
-  })
-  process.stdout.write(`\n${report}\n`)
-  if (o.write) {
-    const path = join(REPO_ROOT, 'bench', 'RESULTS.md')
-    writeSection(path, 'Training windows (bench:windows)', report)
-    writeFigures(windowsFigures(o, runs))
-    process.stdout.write(`written to ${path} and bench/results.svg\n`)
+  const context = {
+    ...{ generateS: data.seconds, storeMB: data.storeMB, periodS: (86_400 * o.devices) / o.readings },
+    ...{ feature: JSON.stringify(FEATURE), floorSql: floorSql('floor.parquet') },
   }
-  const bad = runs.filter((r) => !r.check.ok).length
-  if (bad > 0) {
-    process.stderr.write(`bench: MISMATCH: in ${bad} of ${runs.length} runs ours differs from the floor\n`)
-    process.exitCode = 1
-  }
-}
-
-main().then(
-  () => process.exit(),
-  (err: unknown) => {
-    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`)
-    process.exit(1)
-  },
-)
+  const options = { runs: o.runs, readings: o.readings, devices: o.devices }
+  if (o.write) publish(done({ versions: { duckdb: duckdbVersion() }, options, context, runs, profiles: [] }))
+  return runs.every((r) => r.ok === true)
+})

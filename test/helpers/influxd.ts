@@ -1,12 +1,70 @@
 /**
- * A real InfluxDB 1.x (Debian's `influxdb` package) for tests, as
- * bench/influxd.ts starts it: in a temp dir, on free loopback ports, stopped
- * and started again on the same data for outage tests, stopped at teardown.
+ * A real InfluxDB 1.x (Debian's `influxdb` package) for tests and for
+ * bench:influx: a config in a directory of the caller's, free loopback
+ * ports, started, stopped and started again on the same data (outage
+ * tests), and never outliving this process.
  */
 
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parse } from 'csv-parse/sync'
-import { type InfluxdProcess, startInfluxd as launchInfluxd } from '../../bench/influxd.js'
-import { tempDir } from './app.js'
+import { freePort, sleep, stopChild, tail, track } from './process.js'
+
+const HOST = '127.0.0.1'
+const START_LIMIT_MS = 30_000
+
+export interface InfluxdProcess {
+  readonly url: string
+  readonly port: number
+  readonly pid: number
+  /** X-Influxdb-Version of /ping. */
+  readonly version: string
+  /** SIGTERM, SIGKILL after 10 s; resolves once it has exited. */
+  stop(): Promise<void>
+}
+
+/**
+ * influxd with its data in `dir`. The first start writes `dir/influxd.conf`
+ * on two free ports; a later start in the same dir reuses it, so the server
+ * comes back on the same URL with the same data.
+ */
+export async function launchInfluxd(dir: string): Promise<InfluxdProcess> {
+  const config = join(dir, 'influxd.conf')
+  if (!existsSync(config)) {
+    const [httpPort, rpcPort] = [await freePort(), await freePort()]
+    const off = (section: string): string => `[${section}]\n  enabled = false`
+    writeFileSync(
+      config,
+      [
+        `reporting-disabled = true\nbind-address = "${HOST}:${rpcPort}"\n[meta]\n  dir = "${dir}/meta"`,
+        `[data]\n  dir = "${dir}/data"\n  wal-dir = "${dir}/wal"\n  query-log-enabled = false`,
+        `${off('retention')}\n${off('shard-precreation')}\n[monitor]\n  store-enabled = false`,
+        `${off('continuous_queries')}\n[http]\n  bind-address = "${HOST}:${httpPort}"\n  log-enabled = false`,
+        '[logging]\n  level = "warn"\n',
+      ].join('\n'),
+    )
+  }
+  const port = Number(/\[http\]\s+bind-address = "[^:]+:(\d+)"/.exec(readFileSync(config, 'utf8'))?.[1])
+  const url = `http://${HOST}:${port}`
+  const child = track(spawn('influxd', ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  const output = tail(child)
+  const deadline = Date.now() + START_LIMIT_MS
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`influxd exited with ${child.exitCode}: ${output()}`)
+    const res = await fetch(`${url}/ping`).catch(() => null)
+    if (res?.status === 204) {
+      const version = res.headers.get('x-influxdb-version') ?? 'unknown'
+      return { url, port, pid: child.pid!, version, stop: () => stopChild(child, 10_000) }
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`influxd did not answer /ping in ${START_LIMIT_MS / 1000} s: ${output()}`)
+    }
+    await sleep(100)
+  }
+}
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -38,8 +96,39 @@ function cell(text: string): unknown {
   return text
 }
 
+/** An InfluxQL statement on /query (epoch=ns, bounded to 5 min): the first result's series. */
+export async function influxQuery(url: string, db: string, q: string): Promise<Series[]> {
+  // CSV, not JSON: nanosecond integers would lose their low digits as JSON numbers.
+  const res = await fetch(`${url}/query?${new URLSearchParams({ db, q, epoch: 'ns' })}`, {
+    method: 'POST',
+    headers: { accept: 'application/csv' },
+    signal: AbortSignal.timeout(300_000),
+  })
+  const text = await res.text()
+  if (text.startsWith('{')) {
+    const error = (JSON.parse(text) as { error?: string }).error
+    if (error !== undefined) throw new Error(`influxd: ${q}: ${error}`)
+    return []
+  }
+  const rows = parse(text, { skip_empty_lines: true }) as string[][]
+  if (rows.length === 0) return []
+  const [header, ...data] = rows as [string[], ...string[][]]
+  const series = new Map<string, Series>()
+  for (const row of data) {
+    const name = row[0]!
+    let s = series.get(name)
+    if (s === undefined) {
+      s = { name, columns: header.slice(2), values: [] }
+      series.set(name, s)
+    }
+    s.values.push(row.slice(2).map(cell))
+  }
+  return [...series.values()]
+}
+
 export async function startInfluxd(t: Teardown, db = 'tlm'): Promise<Influxd> {
-  const dir = tempDir(t, 'influxd-')
+  const dir = mkdtempSync(join(tmpdir(), 'influxd-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   let running: InfluxdProcess | null = await launchInfluxd(dir)
   const url = running.url
   const stop = async () => {
@@ -52,33 +141,7 @@ export async function startInfluxd(t: Teardown, db = 'tlm'): Promise<Influxd> {
     running ??= await launchInfluxd(dir)
   }
 
-  // CSV, not JSON: nanosecond integers would lose their low digits as JSON numbers.
-  const query = async (q: string): Promise<Series[]> => {
-    const res = await fetch(`${url}/query?${new URLSearchParams({ db, q, epoch: 'ns' })}`, {
-      method: 'POST',
-      headers: { accept: 'application/csv' },
-    })
-    const text = await res.text()
-    if (text.startsWith('{')) {
-      const error = (JSON.parse(text) as { error?: string }).error
-      if (error !== undefined) throw new Error(`influxd: ${q}: ${error}`)
-      return []
-    }
-    const rows = parse(text, { skip_empty_lines: true }) as string[][]
-    if (rows.length === 0) return []
-    const [header, ...data] = rows as [string[], ...string[][]]
-    const series = new Map<string, Series>()
-    for (const row of data) {
-      const name = row[0]!
-      let s = series.get(name)
-      if (s === undefined) {
-        s = { name, columns: header.slice(2), values: [] }
-        series.set(name, s)
-      }
-      s.values.push(row.slice(2).map(cell))
-    }
-    return [...series.values()]
-  }
+  const query = (q: string): Promise<Series[]> => influxQuery(url, db, q)
   await query(`CREATE DATABASE "${db}"`)
   return { url, db, query, stop, start }
 }

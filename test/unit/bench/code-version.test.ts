@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { codeVersion } from '../../../bench/results-doc.js'
+import { codeVersion } from '../../../bench/doc.js'
 
 const DIRTY = ' with uncommitted changes'
 

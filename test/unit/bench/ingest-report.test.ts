@@ -2,36 +2,27 @@
 
 import { cpus } from 'node:os'
 import t from 'tap'
-import { type Measurement, type Scenario, saturation } from '../../../bench/ingest-report.js'
+import type { Row } from '../../../bench/doc.js'
+import { saturation } from '../../../bench/ingest-report.js'
 
 function run(
   ackedPerSecond: number,
-  serverCpuUsPerReading: number,
+  serverUs: number,
   publisherCores: number,
-  delivered = Number.NaN,
-) {
-  return {
-    ackedPerSecond,
-    serverCpuUsPerReading,
-    publisherCores,
-    deliveredPerSecond: delivered,
-  } as Measurement
+  delivered: number | null = null,
+): Row {
+  return { scenario: 'appFlat', ackedPerSecond, serverUs, publisherCores, deliveredPerSecond: delivered }
 }
 
-function scenarios(app: Measurement[], mosquittoDelivered: number): Map<string, Scenario> {
-  return new Map([
-    ['appFlat', { key: 'appFlat', label: 'app, flat out', runs: app }],
-    [
-      'mosquittoFlat',
-      { key: 'mosquittoFlat', label: 'Mosquitto, flat out', runs: [run(80_000, 6.5, 1, mosquittoDelivered)] },
-    ],
-  ])
+function scenarios(app: Row[], mosquittoDelivered: number): Row[] {
+  return [...app, { ...run(80_000, 6.5, 1, mosquittoDelivered), scenario: 'mosquittoFlat' }]
 }
 
 t.test('ingest report - a missed ratio says what the target rate would cost the machine', async (t) => {
   // The medians of bench/RESULTS.md at abf7890.
   const text = saturation(
     scenarios([run(45_710, 22.4, 0.62), run(44_589, 22.5, 0.6), run(46_814, 22.0, 0.64)], 48_262),
+    cpus().length,
   )
   t.match(text, /stored ÷ delivered 0\.95×, target ≥ 1\.50×: \*\*missed\*\*/)
   // 1.5 × 48,262/s; 22.4 µs of server CPU each; the publishers' 0.62 cores for 45,710/s is 13.6 µs each.
@@ -45,7 +36,7 @@ t.test('ingest report - a missed ratio says what the target rate would cost the 
 })
 
 t.test('ingest report - a met ratio needs no such arithmetic', async (t) => {
-  const text = saturation(scenarios([run(90_000, 10, 0.9)], 48_262))
+  const text = saturation(scenarios([run(90_000, 10, 0.9)], 48_262), cpus().length)
   t.match(text, /stored ÷ delivered 1\.86×, target ≥ 1\.50×: met/)
   t.notMatch(text, /would need/)
 })

@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import t from 'tap'
-import { GcSampler, gcCounts, latencyByMajorGc } from '../../../bench/server-gc.js'
+import { GcSampler, gcCounts } from '../../../bench/probes.js'
 import { LatencyHistogram } from '../../../simulators/index.js'
 
 t.test('bench - gcCounts reads major and minor collections and their pause seconds', async (t) => {
@@ -76,7 +76,7 @@ t.test('bench - GcSampler tells which stretches a major collection ended in', as
   const fast = new LatencyHistogram()
   fast.record(5)
   fast.record(6)
-  const split = latencyByMajorGc(sampler, [
+  const split = sampler.split([
     [2000, slow],
     [4000, fast],
   ])

@@ -3,7 +3,7 @@
  */
 
 import t from 'tap'
-import { heapSpacesMb } from '../../../bench/server-memory.js'
+import { heapSpacesMb } from '../../../bench/probes.js'
 
 t.test('bench - heapSpacesMb reads committed and used MB per V8 space from prom-client text', async (t) => {
   const text = [
