@@ -10,7 +10,7 @@
 
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { LatencyHistogram, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
-import { spawnApp, startMosquitto, startSubscriber } from '../test/helpers/process.js'
+import { type AppOptions, spawnApp, startMosquitto, startSubscriber } from '../test/helpers/process.js'
 import { type Figure, fmt, type Row } from './doc.js'
 import { GcSampler, memoryBreakdown, memoryMb, UsageSampler } from './probes.js'
 import { AckLedger, checkStored, commitsText, scrapeCounters } from './verify.js'
@@ -34,9 +34,12 @@ export interface Target {
 }
 
 /** A fresh server: our app, or Mosquitto with one mosquitto_sub subscribed at QoS 1 as its consumer. */
-export async function startTarget(kind: ServerKind, nodeArgs: readonly string[]): Promise<Target> {
+/** How the app is started: Node flags (profiling), or another script (bench/no-commit.ts). */
+export type Launch = Pick<AppOptions, 'nodeArgs' | 'main'>
+
+export async function startTarget(kind: ServerKind, launch: Launch): Promise<Target> {
   if (kind === 'app') {
-    const app = await spawnApp({ nodeArgs })
+    const app = await spawnApp(launch)
     return { pid: app.pid, mqttUrl: app.mqttUrl, app, subscriber: null, stop: () => app.stop() }
   }
   const broker = await startMosquitto()
@@ -56,7 +59,7 @@ export interface LoadRunOptions {
   readonly readBack: boolean
   /** Where the p99 is made: each second's latency by publish time, the first EARLY_S apart, the app's GCs. */
   readonly phases?: number
-  readonly nodeArgs?: readonly string[]
+  readonly launch?: Launch
 }
 
 /**
@@ -65,7 +68,7 @@ export interface LoadRunOptions {
  * for Mosquitto, its subscriber's count.
  */
 export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: LoadRunOptions): Promise<Row> {
-  const target = await startTarget(kind, o.nodeArgs ?? [])
+  const target = await startTarget(kind, o.launch ?? {})
   try {
     const url = target.mqttUrl
     const w = await runSimulation({ ...warmup, url, idPrefix: 'warmup-' })
@@ -201,12 +204,8 @@ function phases(
  * first a storm of at most 500 on other ids. Then each publishes one reading
  * and disconnects; the figures are of the connecting, up to the last CONNACK.
  */
-export async function runStormOn(
-  kind: ServerKind,
-  storm: Storm,
-  nodeArgs: readonly string[] = [],
-): Promise<Row> {
-  const target = await startTarget(kind, nodeArgs)
+export async function runStormOn(kind: ServerKind, storm: Storm, launch: Launch = {}): Promise<Row> {
+  const target = await startTarget(kind, launch)
   try {
     const load = (devices: number, idPrefix: string) => ({
       ...{ devices, url: target.mqttUrl, idPrefix, rampUpMs: (storm.spreadMs * devices) / storm.devices },

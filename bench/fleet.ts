@@ -15,10 +15,11 @@
  *        --storm-devices 5000 --storm-seconds 5 --write true|false --profile auto|true|false
  */
 
+import { fileURLToPath } from 'node:url'
 import { profiled } from './cpu-profile.js'
 import { begin, benchMain, col, listFlag, med, optionsOf, parseFlags, type Row, runLine } from './doc.js'
 import { TARGETS, targetRows } from './fleet-report.js'
-import { type Load, runLoad, runStormOn, type ServerKind } from './fleet-run.js'
+import { type Launch, type Load, runLoad, runStormOn, type ServerKind } from './fleet-run.js'
 import { mosquittoVersion } from './probes.js'
 import { publish } from './render.js'
 
@@ -68,14 +69,14 @@ benchMain(30, async () => {
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
   }
   const once = {
-    fleet: (kind: ServerKind, nodeArgs: readonly string[] = []) =>
-      runLoad(kind, fleet, fleetWarmup, { readBack: false, phases: TARGETS.fleetP99Ms, nodeArgs }),
-    burst: (kind: ServerKind, nodeArgs: readonly string[] = []) =>
+    fleet: (kind: ServerKind, launch: Launch = {}) =>
+      runLoad(kind, fleet, fleetWarmup, { readBack: false, phases: TARGETS.fleetP99Ms, launch }),
+    burst: (kind: ServerKind, launch: Launch = {}) =>
       runLoad(kind, burst(o['burst-seconds'] * 1e3), burst(WARMUP_MS), {
-        readBack: !nodeArgs.length,
-        nodeArgs,
+        readBack: launch.nodeArgs === undefined && launch.main === undefined,
+        launch,
       }),
-    storm: (kind: ServerKind, nodeArgs: readonly string[] = []) => runStormOn(kind, storm, nodeArgs),
+    storm: (kind: ServerKind, launch: Launch = {}) => runStormOn(kind, storm, launch),
   }
   const runs: Row[] = []
   for (let run = 1; run <= o.runs; run++) {
@@ -94,19 +95,19 @@ benchMain(30, async () => {
   for (const s of toProfile) {
     process.stdout.write(`profiling the app: ${s}\n`)
     const run = async (args: readonly string[]) =>
-      line({ scenario: s, ...(await once[s]('app', args)) }).trim()
+      line({ scenario: s, ...(await once[s]('app', { nodeArgs: args })) }).trim()
     const text = await profiled(run, { main: 15, worker: 8 })
     profiles.push(`app, ${s === 'fleet' ? perDevice : s} under --cpu-prof:\n${text}`)
   }
   const appFleet = runs.filter((r) => r.scenario === 'fleet' && r.server === 'app')
   if (toProfile.includes('fleet') && (o.profile === 'true' || med(appFleet, 'p99Ms') >= TARGETS.fleetP99Ms)) {
-    // The fleet again, as many runs as the measured ones, with bench/no-commit.ts preloaded: the
+    // The fleet again, as many runs as the measured ones, run by bench/no-commit.ts: the
     // latency without the store's commits. One run varies by tens of percent here: medians against medians.
     process.stdout.write("the fleet again, the store's commits answered at once\n")
-    const preload = ['--import', new URL('./no-commit.js', import.meta.url).href]
+    const noCommit = { main: fileURLToPath(new URL('./no-commit.js', import.meta.url)) }
     const without: Row[] = []
     for (let i = 1; i <= o.runs; i++)
-      without.push({ scenario: 'fleet', ...(await once.fleet('app', preload)) })
+      without.push({ scenario: 'fleet', ...(await once.fleet('app', noCommit)) })
     const p99 = (rs: Row[], sep: string): string => `${col(rs, 'p99Ms', 1)}${sep}${col(rs, 'restP99Ms', 1)}`
     profiles.push(
       [

@@ -48,7 +48,7 @@ async function scenario(
   paced: boolean,
   nodeArgs: readonly string[] = [],
 ): Promise<Row> {
-  const target = await startTarget(kind, nodeArgs)
+  const target = await startTarget(kind, { nodeArgs })
   try {
     const rate = paced ? o['paced-rate'] / o.publishers : Number.POSITIVE_INFINITY
     const input: SimulationInput = {

@@ -13,11 +13,37 @@
 
 import { createServer, type Server, type Socket } from 'node:net'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
+import type { Logger } from 'pino'
 import { ConnectionLimits } from './connection-limits.js'
 import { DRAIN_TIMEOUT_MESSAGE, decoupleDelivery, queueBound } from './delivery.js'
 import { releasePacketWhileIdle } from './idle-packet.js'
 import { type BrokerOptions, DEFAULT_BROKER_OPTIONS, type DisconnectReason } from './options.js'
 import { type GuardViolation, PacketGuard } from './packet-guard.js'
+
+/**
+ * One log line per `everyMs` for a failure that repeats per message: while
+ * the store is down every publish fails, and a line each would flood the
+ * log. The first comes at once; the next says how many it stands for.
+ */
+class ThrottledLog {
+  #last = Number.NEGATIVE_INFINITY
+  #since = 0
+
+  constructor(
+    readonly log: Logger,
+    readonly message: string,
+    readonly everyMs = 10_000,
+  ) {}
+
+  note(err: unknown, topic: string): void {
+    this.#since++
+    const now = performance.now()
+    if (now - this.#last < this.everyMs) return
+    this.log.error({ err, topic, count: this.#since }, this.message)
+    this.#last = now
+    this.#since = 0
+  }
+}
 
 /** Bytes of one connection read for Aedes at a time, when they hold whole packets. */
 const MAX_READ_BYTES = 16 * 1024
@@ -50,6 +76,7 @@ export class TelemetryBroker {
       return new ProtocolViolation(reason)
     }
     const limits = new ConnectionLimits(options, closed)
+    const unacknowledged = new ThrottledLog(log, 'publishes not made durable; not acknowledged')
     // [MQTT-3.1.3-8]: an empty client id with CleanSession 0 gets CONNACK 0x02.
     // preConnect sees the packet; authenticate answers with the return code.
     const emptyIdPersistent = new WeakSet<Client>()
@@ -79,7 +106,7 @@ export class TelemetryBroker {
           options.onPublish(packet.topic, packet.payload as Uint8Array, client?.id ?? '').then(
             () => callback(null),
             (err: unknown) => {
-              log.error({ err, topic: packet.topic }, 'publish not made durable; not acknowledged')
+              unacknowledged.note(err, packet.topic)
               callback(err instanceof Error ? err : new Error(String(err)))
             },
           )

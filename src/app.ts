@@ -23,7 +23,7 @@ import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { InfluxHistory } from './influx/history.js'
 import { createMetrics, type Metrics, watchSseBuffers, watchStoreMemory } from './metrics.js'
-import { type HistoryReader, WorkerStore } from './store/index.js'
+import { type HistoryReader, type Store, type StoreOptions, WorkerStore } from './store/index.js'
 
 export interface App {
   readonly mqttPort: number
@@ -34,11 +34,19 @@ export interface App {
   close(): Promise<void>
 }
 
-export async function startApp(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<App> {
+/** The store as the app uses it: WorkerStore, or one standing in for it (bench/no-commit.ts). */
+export type AppStore = Store & Pick<WorkerStore, 'problem' | 'onProblem'>
+export type OpenStore = (dataDir: string, options: StoreOptions) => Promise<AppStore>
+
+export async function startApp(
+  config: Config,
+  log: Logger = pino({ level: config.logLevel }),
+  openStore: OpenStore = (dataDir, options) => WorkerStore.open(dataDir, options),
+): Promise<App> {
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
   const metrics = createMetrics()
-  const store = await WorkerStore.open(config.dataDir, {
+  const store = await openStore(config.dataDir, {
     memoryMb: config.storeMemoryMb,
     queries: {
       maxRunning: config.maxQueries,

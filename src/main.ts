@@ -1,11 +1,13 @@
 /** `npm start`: the whole system in one process (README, docs/configuration.md). */
 
+import { pathToFileURL } from 'node:url'
 import { pino } from 'pino'
-import { startApp } from './app.js'
+import { type OpenStore, startApp } from './app.js'
 import { configFile, readCommandLine } from './config.js'
 import { ConfigError } from './core/errors.js'
 
-async function main(): Promise<void> {
+/** Reads the command line and runs the app until a signal; `openStore` stands in for the store in diagnostics. */
+export async function main(openStore?: OpenStore): Promise<void> {
   let commandLine: ReturnType<typeof readCommandLine>
   try {
     commandLine = readCommandLine(process.argv.slice(2), process.env)
@@ -27,7 +29,7 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel })
   let app: Awaited<ReturnType<typeof startApp>>
   try {
-    app = await startApp(config, log)
+    app = await startApp(config, log, openStore)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)
@@ -60,7 +62,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`failed to start: ${(err as Error).stack ?? String(err)}\n`)
-  process.exit(1)
-})
+/** Run, unless imported (bench/no-commit.ts runs it with a store of its own). */
+export function exitOnFailure(run: Promise<void>): void {
+  run.catch((err: unknown) => {
+    process.stderr.write(`failed to start: ${(err as Error).stack ?? String(err)}\n`)
+    process.exit(1)
+  })
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) exitOnFailure(main())

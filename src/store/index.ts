@@ -16,6 +16,7 @@ export type {
   ReadingRow,
   Store,
   StoredField,
+  StoreOptions,
   WindowRow,
 } from './store.js'
 export { DEFAULT_STORE_MEMORY_MB } from './store.js'

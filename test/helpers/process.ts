@@ -68,6 +68,8 @@ export interface AppOptions {
   readonly nodeArgs?: readonly string[]
   /** How long the app may take to open its store and listen, ms. Default 30 s. */
   readonly listenTimeoutMs?: number
+  /** The script to run instead of dist/src/main.js (bench/no-commit.ts's, say). */
+  readonly main?: string
 }
 
 /** The app on ephemeral ports; the ports come from its 'telemetry bridge listening' log line. */
@@ -78,7 +80,7 @@ export async function spawnApp(o: AppOptions = {}): Promise<Running> {
   const child = track(
     spawn(
       process.execPath,
-      [...SERVER_NODE_FLAGS, ...(o.nodeArgs ?? []), MAIN_JS].concat([
+      [...SERVER_NODE_FLAGS, ...(o.nodeArgs ?? []), o.main ?? MAIN_JS].concat([
         '--mqtt-port',
         '0',
         '--http-port',
