@@ -23,7 +23,7 @@ import type { DeadLetterLog, IngestLog } from '../src/store/index.js'
 import { type ClockOptions, ClockTracker, DEFAULT_CLOCK_OPTIONS } from './clock.js'
 import { DEFAULT_DEAD_LETTER_LIMITS, DeadLetterBudget, type DeadLetterLimits } from './dead-letter-budget.js'
 import { decodePayload } from './decode.js'
-import { DedupeIndex } from './dedupe.js'
+import { DedupeIndex, type Verdict } from './dedupe.js'
 import { FieldRegistry } from './field-types.js'
 import { GroupCommit } from './group-commit.js'
 import type { BridgeMetrics } from './metrics.js'
@@ -266,8 +266,15 @@ export class Bridge {
     const message = guarded(() => validateMessage(decoded.body, decoded.floatPaths, this.#options.limits))
     if (message instanceof Rejection) return message
 
-    const seen = await this.#seen(device, message, decoded.crc)
-    if (seen !== null) return seen
+    // From the last check to the claim below nothing is awaited: a second copy
+    // arriving meanwhile must find this one pending, not new.
+    for (;;) {
+      const verdict = this.#dedupe.check(device, message.boot, message.seq)
+      if (verdict.kind === 'new') break
+      const seen = await this.#seen(device, message, decoded.crc, verdict)
+      if (seen !== null) return seen
+      if (this.#dedupe.check(device, message.boot, message.seq).kind === 'uncertain') break
+    }
 
     const readings = guarded(() => this.#readings(device, message, decoded.crc, recvNs))
     if (readings instanceof Rejection) return readings
@@ -285,23 +292,24 @@ export class Bridge {
   }
 
   /**
-   * null when the message's seq is new; else a duplicate (acknowledged once
-   * its first copy is durable) or a conflict. A seq whose commit failed is
-   * looked up in the store, which may hold it after all (dedupe.ts).
+   * A seq seen before: a duplicate (acknowledged once its first copy is
+   * durable) or a conflict. null: its commit had failed and the store does
+   * not hold it after all (dedupe.ts), so it is to be stored.
    */
-  async #seen(device: string, message: Message, crc: number): Promise<IngestOutcome | Rejection | null> {
-    const verdict = this.#dedupe.check(device, message.boot, message.seq)
-    if (verdict.kind === 'new') return null
-    let known: number | null
+  async #seen(
+    device: string,
+    message: Message,
+    crc: number,
+    verdict: Exclude<Verdict, { kind: 'new' }>,
+  ): Promise<IngestOutcome | Rejection | null> {
+    const known =
+      verdict.kind === 'pending' || verdict.kind === 'stored'
+        ? (verdict.crc ?? (await this.#store.storedCrc(device, message.boot, message.seq)))
+        : await this.#store.storedCrc(device, message.boot, message.seq)
     if (verdict.kind === 'uncertain') {
-      known = await this.#store.storedCrc(device, message.boot, message.seq)
-      if (known === null) {
-        // Not stored: new, unless another copy was claimed while the store answered.
-        const now = this.#dedupe.check(device, message.boot, message.seq)
-        return now.kind === 'uncertain' ? null : this.#seen(device, message, crc)
-      }
+      if (known === null) return null
       this.#dedupe.stored(device, message.boot, message.seq, known)
-    } else known = verdict.crc ?? (await this.#store.storedCrc(device, message.boot, message.seq))
+    }
     if (known !== null && known !== crc) {
       return reject(
         'duplicate_conflict',
