@@ -217,7 +217,7 @@ export function soakChecks(r: Row): Record<SoakCheck, { met: boolean; text: stri
   return {
     acked: {
       met: acked === expected && errors === 0 && unacked === 0,
-      text: `every legitimate reading acknowledged: ${fmt(acked)} of ${fmt(expected)}, ${errors} errors, ${unacked} unacknowledged${error}`,
+      text: `every legitimate reading acknowledged: ${fmt(acked)} of ${fmt(expected)}, ${fmt(errors)} errors, ${fmt(unacked)} unacknowledged${error}`,
     },
     stored: {
       met: r.missing === 0 && r.duplicates === 0,
