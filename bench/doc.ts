@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { REPO_ROOT } from '../test/helpers/process.js'
 
-export const BENCHES = ['ingest', 'live', 'windows', 'influx', 'fleet'] as const
+export const BENCHES = ['ingest', 'live', 'windows', 'influx', 'fleet', 'soak'] as const
 export type BenchName = (typeof BENCHES)[number]
 /** One figure of a run; NaN (not measured) is written as null. */
 export type Figure = number | string | boolean | null

@@ -17,6 +17,7 @@ import { renderFleet } from './fleet-report.js'
 import { renderInflux } from './influx-report.js'
 import { renderIngest } from './ingest-report.js'
 import { renderLive } from './live-report.js'
+import { renderSoak } from './soak.js'
 import { renderWindows } from './windows-report.js'
 
 /** A bench's section of RESULTS.md and its panels of the chart. */
@@ -32,6 +33,7 @@ const RENDERERS = {
   windows: renderWindows,
   influx: renderInflux,
   fleet: renderFleet,
+  soak: renderSoak,
 }
 const [RESULTS_DIR, RESULTS_MD] = [
   join(REPO_ROOT, 'bench', 'results'),
