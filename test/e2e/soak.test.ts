@@ -20,17 +20,20 @@ import { runSoak, SOAK_ATTACKS, soakChecks } from '../helpers/soak.js'
  */
 const UNTIL_FIXED = { fieldDevices: 0, deadLetterReaders: 0 }
 /**
- * Phase 2's p99 is not yet within 3× of phase 1's: dead letters are
- * committed with the readings, so 10 MB/s of refused 200 KB payloads alone
- * took it from 13 to 486 ms; the cancelled queries, the SSE clients and
- * the half-sent packets each took it to 3.5-4× on a 2-core machine.
+ * Not asserted here, because it does not hold yet (issue 21 stays open):
+ * phase 2's PUBACK p99 within 3× of phase 1's. Dead letters are committed
+ * with the readings, so 10 MB/s of refused 200 KB payloads alone took it
+ * from 13 to 486 ms; the cancelled queries, the SSE clients and the
+ * half-sent packets each took it to 3.5-4× on a 2-core machine.
+ * `npm run soak` measures and reports it (bench/RESULTS.md).
  */
-const P99_TODO = 'dead letters share the readings’ commits (issue 21 soak report)'
+const NOT_YET = new Set(['p99'])
 
 t.test('soak - a fleet is acknowledged and stored once while the attacks run (issue 21)', async (t) => {
   t.setTimeout(180_000)
   const attacks = { ...SOAK_ATTACKS, ...UNTIL_FIXED }
   const row = await runSoak({ durationS: 30, rssBudgetMb: 1500, attacks, log: (line) => t.comment(line) })
   for (const [name, check] of Object.entries(soakChecks(row)))
-    t.ok(check.met, check.text, name === 'p99' ? { todo: P99_TODO } : {})
+    if (NOT_YET.has(name)) t.comment(`not asserted yet: ${check.text}`)
+    else t.ok(check.met, check.text)
 })
