@@ -164,8 +164,13 @@ t.test('broker - the incomplete-packet budget closes the oldest offenders first'
   t.same(reasons, Array(expected.length).fill('incomplete_packet_budget'), 'each counted')
   t.equal(broker.incompletePacketBytes, HELD * PARTIAL.length, `the ${HELD} newest are held`)
   t.ok(peak <= BUDGET, `bytes held never exceeded the budget (peak ${peak})`)
-  gc()
-  const grownBytes = process.memoryUsage().arrayBuffers - buffersBefore
+  // Closed sockets give their buffers back asynchronously: on a loaded machine a few GCs later.
+  let grownBytes = Number.POSITIVE_INFINITY
+  await until(() => {
+    gc()
+    grownBytes = process.memoryUsage().arrayBuffers - buffersBefore
+    return grownBytes < 2 * BUDGET
+  })
   t.ok(
     grownBytes < 2 * BUDGET,
     `buffers grew ${grownBytes} bytes for ${CONNECTIONS} x ${PARTIAL.length} sent, under twice the budget`,
