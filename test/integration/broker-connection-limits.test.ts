@@ -9,9 +9,8 @@ import { connect, type Socket } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import mqtt from 'mqtt'
-import { pino } from 'pino'
 import t from 'tap'
-import { type BrokerLimits, type DisconnectReason, TelemetryBroker } from '../../broker/index.js'
+import { startBroker } from '../helpers/broker.js'
 import { connectPacket, publishPacket, untilClosed } from '../helpers/mqtt.js'
 
 const PINGREQ = Buffer.from([0xc0, 0x00])
@@ -19,22 +18,6 @@ const PINGREQ = Buffer.from([0xc0, 0x00])
 // A full collection before each reading of the heap's buffers, without a flag on the command line.
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
-
-async function startBroker(t: { teardown(fn: () => unknown): void }, limits: Partial<BrokerLimits>) {
-  const reasons: DisconnectReason[] = []
-  const broker = await TelemetryBroker.start({
-    host: '127.0.0.1',
-    port: 0,
-    maxPacketBytes: 64 * 1024,
-    connectTimeoutMs: 5000,
-    ...limits,
-    onPublish: async () => undefined,
-    onDisconnectForViolation: (reason) => reasons.push(reason),
-    log: pino({ level: 'silent' }),
-  })
-  t.teardown(() => broker.close())
-  return { broker, reasons }
-}
 
 /** A TCP connection from one loopback address (Linux routes all of 127/8 to lo). */
 function openFrom(port: number, localAddress: string): Promise<Socket> {

@@ -7,9 +7,8 @@
  */
 
 import mqtt from 'mqtt'
-import { pino } from 'pino'
 import t from 'tap'
-import { TelemetryBroker } from '../../broker/index.js'
+import { startBroker } from '../helpers/broker.js'
 import { connectPacket, openSocket, untilClosed } from '../helpers/mqtt.js'
 
 /** SUBSCRIBE [MQTT-3.8] to one filter at QoS 0, packet identifier 1. */
@@ -45,18 +44,7 @@ for (const { name, limits, reason } of CASES) {
   t.test(
     `broker - a subscriber that stops reading delays no PUBACK, and is disconnected when ${name}`,
     async (t) => {
-      const reasons: string[] = []
-      const broker = await TelemetryBroker.start({
-        host: '127.0.0.1',
-        port: 0,
-        maxPacketBytes: 64 * 1024,
-        connectTimeoutMs: 5000,
-        ...limits,
-        onPublish: async () => undefined,
-        onDisconnectForViolation: (reason) => reasons.push(reason),
-        log: pino({ level: 'silent' }),
-      })
-      t.teardown(() => broker.close())
+      const { broker, reasons } = await startBroker(t, limits)
 
       const subscriber = await openSocket(broker.port)
       subscriber.write(connectPacket('slow-subscriber', true, 0))
