@@ -21,7 +21,8 @@ export const REPO_ROOT = ((): string => {
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
   return dir
 })()
-export const MAIN_JS = join(REPO_ROOT, 'dist', 'src', 'main.js')
+/** The app's build; TLM_APP_MAIN points a bench at another checkout's dist/src/main.js for an A/B. */
+export const MAIN_JS = process.env.TLM_APP_MAIN ?? join(REPO_ROOT, 'dist', 'src', 'main.js')
 const HOST = '127.0.0.1'
 
 const children = new Set<ChildProcess>()
