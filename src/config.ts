@@ -10,7 +10,7 @@ import type { ClockCorrection } from '../bridge/index.js'
 import type { FieldKind } from './core/telemetry.js'
 
 export { DEFAULT_MAX_BACKLOG_BYTES } from './config/influx-options.js'
-export { configFile, DEFAULT_CONFIG, loadConfig, readCommandLine } from './config/load.js'
+export { configFile, DEFAULT_CONFIG, loadConfig, readCommandLine, wantsHelp } from './config/load.js'
 export { packageRoot } from './config/option-row.js'
 
 /** Units and defaults of each setting: docs/configuration.md, or `OPTIONS` in config/options.ts. */

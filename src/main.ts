@@ -3,11 +3,17 @@
 import { pathToFileURL } from 'node:url'
 import { pino } from 'pino'
 import { type OpenStore, startApp } from './app.js'
-import { configFile, readCommandLine } from './config.js'
+import { helpText } from './config/docs.js'
+import { variableOf } from './config/option-row.js'
+import { type Config, configFile, readCommandLine, wantsHelp } from './config.js'
 import { ConfigError } from './core/errors.js'
 
 /** Reads the command line and runs the app until a signal; `openStore` stands in for the store in diagnostics. */
 export async function main(openStore?: OpenStore): Promise<void> {
+  if (wantsHelp(process.argv.slice(2))) {
+    process.stdout.write(helpText())
+    return
+  }
   let commandLine: ReturnType<typeof readCommandLine>
   try {
     commandLine = readCommandLine(process.argv.slice(2), process.env)
@@ -31,8 +37,9 @@ export async function main(openStore?: OpenStore): Promise<void> {
   try {
     app = await startApp(config, log, openStore)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`)
+    const busy = busyPort(err, config)
+    if (err instanceof ConfigError || busy !== null) {
+      process.stderr.write(`${busy ?? (err as Error).message}\n`)
       process.exit(2)
     }
     throw err
@@ -60,6 +67,16 @@ export async function main(openStore?: OpenStore): Promise<void> {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+}
+
+/** A port someone else holds, in words that name the flag to change; null for any other failure. */
+function busyPort(err: unknown, config: Config): string | null {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string }
+  if (e?.code !== 'EADDRINUSE') return null
+  const flag = e.port === config.mqttPort ? 'mqtt-port' : e.port === config.httpPort ? 'http-port' : null
+  const where = `${e.address ?? config.host}:${e.port}`
+  if (flag === null) return `${where} is already in use by another program`
+  return `${where} is already in use by another program: stop it, or choose another port with --${flag} (${variableOf(flag)})`
 }
 
 /** Run, unless imported (bench/no-commit.ts runs it with a store of its own). */

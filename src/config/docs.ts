@@ -34,6 +34,30 @@ export function optionsTable(): string {
   return ['| flag | variable | default | accepted | meaning |', '|---|---|---|---|---|', ...rows].join('\n')
 }
 
+/**
+ * `npm start -- --help`: every flag with its variable, default and meaning,
+ * from the same table as docs/configuration.md.
+ */
+export function helpText(): string {
+  const plain = (markdown: string) => markdown.replaceAll('`', '').replace(/\[([^\]]+)\]\([^)]*\)/g, '$1')
+  const options = ROWS.map(([flag, option]) => {
+    const head = `  --${flag} <${plain(accepted(flag, option))}>`
+    return `${head}\n      ${variableOf(flag)}; default ${plain(defaultOf(option))}\n      ${plain(option.description)}`
+  })
+  return [
+    'Usage: npm start -- [options]   (or: node dist/src/main.js [options])',
+    '',
+    'Each option is a flag, else its environment variable, else a key of the --config file, else its default.',
+    'All of them, with more words: docs/configuration.md.',
+    '',
+    '  --config <file>\n      CONFIG; a JSON object keyed by flag name',
+    '  --print-config\n      prints the configuration as a --config file and exits',
+    '  --help, -h\n      prints this and exits',
+    ...options,
+    '',
+  ].join('\n')
+}
+
 /** The limits table: every option that bounds a cost, what hitting it looks like and what counts it. */
 export function limitsTable(): string {
   const rows = ROWS.flatMap(([flag, option]) =>

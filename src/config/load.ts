@@ -23,6 +23,11 @@ interface Given {
   readonly fromFile: boolean
 }
 
+/** Whether the command line asks for `--help` (or `-h`): answered before anything is read or checked. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h')
+}
+
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
   return readCommandLine(argv, env).config
 }

@@ -1,10 +1,13 @@
-/** `--print-config` from the built main.js, as `npm start -- --print-config` runs it. */
+/** The command line of the built main.js, as `npm start -- …` runs it: --print-config, --help, a busy port. */
 
 import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { variableOf } from '../../src/config/option-row.js'
+import { ROWS } from '../../src/config/options.js'
 import { tempDir } from '../helpers/app.js'
 import { MAIN_JS } from '../helpers/process.js'
 
@@ -46,4 +49,36 @@ t.test('print-config - prints the file form and exits 0; the file read back prin
   t.equal(refused.code, 2)
   t.match(refused.stderr, `${file}: unknown key "mqtt-prot"`)
   t.equal(refused.stdout, '')
+})
+
+t.test('help - every flag of the table with its variable, before anything is checked', async (t) => {
+  // A wrong variable would stop a run; --help still answers.
+  for (const args of [['--help'], ['-h'], ['--mqtt-port', 'x', '--help']]) {
+    const run = await main(args, { HTTP_PORT: 'not a port' })
+    t.equal(run.code, 0, run.stderr)
+    t.match(run.stdout, /^Usage: npm start -- \[options\]/)
+    for (const [flag] of ROWS) t.match(run.stdout, `  --${flag} <`, `--${flag} listed`)
+    for (const [flag] of ROWS)
+      t.match(run.stdout, `      ${variableOf(flag)}; default `, `${variableOf(flag)} listed`)
+  }
+  t.match((await main(['--help'])).stdout, /--mqtt-port <0 to 65535>\n {6}MQTT_PORT; default 1883\n/)
+})
+
+t.test('busy port - the message names the flag and variable to change, exit 2, no stack', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => taken.close())
+  const port = String((taken.address() as { port: number }).port)
+  const dir = tempDir(t, 'tlm-busy-')
+  for (const [flag, other, variable] of [
+    ['--mqtt-port', '--http-port', 'MQTT_PORT'],
+    ['--http-port', '--mqtt-port', 'HTTP_PORT'],
+  ] as const) {
+    const run = await main([flag, port, other, '0', '--data-dir', dir])
+    t.equal(run.code, 2, `${flag}: exit 2`)
+    t.equal(
+      run.stderr,
+      `127.0.0.1:${port} is already in use by another program: stop it, or choose another port with ${flag} (${variable})\n`,
+    )
+  }
 })
