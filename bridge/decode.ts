@@ -1,5 +1,6 @@
 /**
- * Payload bytes to an untrusted body: CBOR (RFC 8949) or JSON (first byte `{`),
+ * Payload bytes to an untrusted body: CBOR (RFC 8949) or JSON (`{` first,
+ * after an optional UTF-8 byte order mark and whitespace),
  * unwrapping the CRC-32C envelope `{ p: <bytes>, c: <uint> }` of wire format v1
  * (docs/wire-format.md). Nothing here trusts the shape of the body: that is
  * validate.ts's job.
@@ -53,7 +54,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 export function decodePayload(payload: Uint8Array, options: DecodeOptions): DecodedPayload | Rejection {
   if (payload.length === 0) return reject('payload_truncated', 'empty payload')
-  if (payload[0] === 0x7b) {
+  if (isJson(payload)) {
     // The envelope is CBOR only, so a JSON payload is unwrapped by definition.
     if (!options.acceptUnwrapped)
       return reject('envelope_required', 'payload is not wrapped in the CRC-32C envelope')
@@ -96,7 +97,7 @@ function unwrap(p: unknown, c: unknown): DecodedPayload | Rejection {
       `CRC-32C of p is 0x${hex32(actual)}, envelope says 0x${hex32(expected)}`,
     )
   }
-  const inner = p[0] === 0x7b ? decodeJson(p) : decodeCbor(p)
+  const inner = isJson(p) ? decodeJson(p) : decodeCbor(p)
   if (!inner.ok) return inner
   return {
     ok: true,
@@ -106,6 +107,18 @@ function unwrap(p: unknown, c: unknown): DecodedPayload | Rejection {
     crc: actual,
     wrapped: true,
   }
+}
+
+/**
+ * Whether bytes are JSON text: `{` after an optional UTF-8 byte order mark
+ * and JSON's whitespace, as `mosquitto_pub -f` sends a file an editor saved.
+ * No CBOR reading starts so: whitespace bytes are small integers and 0xEF
+ * an unassigned simple value, each a whole item with the rest trailing.
+ */
+function isJson(bytes: Uint8Array): boolean {
+  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0
+  while (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09) i++
+  return bytes[i] === 0x7b
 }
 
 function decodeCbor(bytes: Uint8Array): DecodedPayload | Rejection {

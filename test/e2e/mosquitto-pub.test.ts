@@ -5,10 +5,11 @@
  */
 
 import { execFile } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { startTestApp, VECTORS_DIR } from '../helpers/app.js'
+import { startTestApp, tempDir, VECTORS_DIR } from '../helpers/app.js'
 import { haveProgram } from '../helpers/external.js'
 import { readings } from '../helpers/http.js'
 
@@ -39,5 +40,22 @@ t.test('e2e - mosquitto_pub publishes a wrapped CBOR file, GET /v1/telemetry ret
   t.equal(rows.length, 1)
   t.equal(rows[0]?.seq, 1)
   t.equal(rows[0]?.ts, '2025-11-26T00:00:00.000000000Z')
+  t.same(rows[0]?.fields, { temp: 21.5 })
+})
+
+t.test('e2e - mosquitto_pub -f of a JSON file saved with a BOM and a final newline is stored', async (t) => {
+  if (!haveProgram(t, 'mosquitto_pub', 'mosquitto-clients')) return
+  const app = await startTestApp(t)
+  const file = join(tempDir(t, 'tlm-bom-'), 'reading.json')
+  writeFileSync(file, '\uFEFF{"v":1,"seq":1,"ts":1764115200000,"m":{"temp":21.5}}\n')
+  const args = ['-h', '127.0.0.1', '-p', String(app.mqttPort), '-q', '1', '-i', 'bom-1']
+  const pub = await promisify(execFile)(
+    'mosquitto_pub',
+    [...args, '-t', 'devices/bom-1/telemetry', '-f', file],
+    { timeout: 10_000 },
+  )
+  t.equal(pub.stderr, '', 'mosquitto_pub reports no error')
+  const rows = await readings(app.httpPort, 'bom-1')
+  t.equal(rows.length, 1, 'stored, not a dead letter')
   t.same(rows[0]?.fields, { temp: 21.5 })
 })
