@@ -1,7 +1,7 @@
 /** The command line of the built main.js, as `npm start -- …` runs it: --print-config, --help, a busy port. */
 
 import { execFile } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -9,7 +9,7 @@ import t from 'tap'
 import { variableOf } from '../../src/config/option-row.js'
 import { ROWS } from '../../src/config/options.js'
 import { tempDir } from '../helpers/app.js'
-import { MAIN_JS } from '../helpers/process.js'
+import { MAIN_JS, REPO_ROOT } from '../helpers/process.js'
 
 interface Run {
   code: number
@@ -82,3 +82,14 @@ t.test('busy port - the message names the flag and variable to change, exit 2, n
     )
   }
 })
+
+t.test(
+  'build - npm start does not rebuild a current dist/ (tsc -b checks, it does not compile)',
+  async (t) => {
+    // npm test built dist/ just before; an up-to-date build must leave it alone.
+    const before = statSync(MAIN_JS).mtimeMs
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+    await promisify(execFile)(npm, ['run', 'build', '--silent'], { cwd: REPO_ROOT, timeout: 120_000 })
+    t.equal(statSync(MAIN_JS).mtimeMs, before, 'dist/src/main.js not written again')
+  },
+)
