@@ -212,7 +212,6 @@ export async function startApp(
   registerStreamRoutes(http, {
     telemetry: telemetryHub,
     features: featureHub,
-    knowsDevice: (device) => bridge.knowsDevice(device),
     featureNames: new Set(definitions.features.map((f) => f.name)),
   })
   await http.listen({ host: config.host, port: config.httpPort })

@@ -1,7 +1,10 @@
 /**
  * GET /v1/stream/telemetry and GET /v1/stream/features: Server-Sent Events
  * over HTTP/1.1 or HTTP/2 (docs/http-api.md). Filtering happens here, on the
- * server: a client receives only the devices and names it asked for.
+ * server: a client receives only the devices and names it asked for. A
+ * well-formed device id that has not published yet is a stream like any
+ * other: it delivers once the device appears (a model or dashboard may start
+ * before its devices, as an MQTT subscriber may).
  */
 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -15,8 +18,6 @@ import type { ClientFilter, SseHub, StreamResponse } from './sse.js'
 export interface StreamSources {
   readonly telemetry: SseHub
   readonly features: SseHub
-  /** Whether the system has stored readings of this device. */
-  knowsDevice(device: string): boolean
   /** The feature names the definitions file defines. */
   readonly featureNames: ReadonlySet<string>
 }
@@ -51,7 +52,7 @@ export function registerStreamRoutes(app: FastifyInstance, sources: StreamSource
     { schema: { querystring: TelemetryStreamQuery, headers: ResumeHeaders } },
     async (request, reply) => {
       const { query, headers } = request
-      const f = filter(devices(query.device, sources.knowsDevice), query.fields)
+      const f = filter(devices(query.device), query.fields)
       reply.hijack()
       sources.telemetry.attach(
         reply.raw as unknown as StreamResponse,
@@ -66,7 +67,7 @@ export function registerStreamRoutes(app: FastifyInstance, sources: StreamSource
     { schema: { querystring: FeatureStreamQuery, headers: ResumeHeaders } },
     async (request, reply) => {
       const { query, headers } = request
-      const f = filter(devices(query.device, sources.knowsDevice), query.feature)
+      const f = filter(devices(query.device), query.feature)
       for (const name of f.names ?? [])
         if (!sources.featureNames.has(name)) throw new UnknownFeatureError(name)
       reply.hijack()

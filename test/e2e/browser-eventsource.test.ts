@@ -88,3 +88,55 @@ t.test(
     )
   },
 )
+
+t.test(
+  'e2e - an EventSource opened before its device ever published gets its readings once it does',
+  async (t) => {
+    if (!haveProgram(t, 'chromium', 'chromium')) return
+    const app = await startTestApp(t)
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    t.teardown(() => browser.close())
+    const page = await browser.newPage()
+    await page.goto(`http://127.0.0.1:${app.httpPort}/healthz`)
+    type Seen = { opened: boolean; errors: number; events: Array<{ device: string; seq: number }> }
+    // Opened and waited for before meter-8 exists: a 400 here would make the browser give up for good.
+    const opened = await page.evaluate(
+      (url) =>
+        new Promise<Seen>((resolve) => {
+          const seen: Seen = { opened: false, errors: 0, events: [] }
+          Object.assign(globalThis, { seen })
+          const source = new EventSource(url)
+          source.onopen = () => {
+            seen.opened = true
+            resolve(seen)
+          }
+          source.onerror = () => {
+            seen.errors++
+            if (source.readyState === EventSource.CLOSED) resolve(seen)
+          }
+          source.addEventListener('telemetry', (e) => seen.events.push(JSON.parse((e as MessageEvent).data)))
+        }),
+      '/v1/stream/telemetry?device=meter-8',
+    )
+    t.same(opened, { opened: true, errors: 0, events: [] }, 'the stream opens with no device seen yet')
+
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${app.mqttPort}`, { reconnectPeriod: 0 })
+    t.teardown(() => c.endAsync())
+    for (let seq = 1; seq <= 3; seq++)
+      await c.publishAsync('devices/meter-8/telemetry', reading(seq, { temp: seq }), { qos: 1 })
+    await page.waitForFunction(
+      () => (globalThis as unknown as { seen: Seen }).seen.events.length >= 3,
+      null,
+      {
+        timeout: 20_000,
+      },
+    )
+    const seen = await page.evaluate(() => (globalThis as unknown as { seen: Seen }).seen)
+    t.same(
+      seen.events.map((e) => [e.device, e.seq]),
+      [1, 2, 3].map((seq) => ['meter-8', seq]),
+      'the first readings of the new device, in order',
+    )
+    t.equal(seen.errors, 0, 'no error, no reconnect')
+  },
+)
