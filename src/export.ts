@@ -16,12 +16,13 @@ import { dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { formatRfc3339Ns, parseRfc3339 } from './core/time.js'
+import { nowNs } from './core/telemetry.js'
+import { formatRfc3339Ns, parseTimeArg } from './core/time.js'
 import { sqlString } from './store/index.js'
 
 const USAGE = `usage: npm run export -- --from TIME --to TIME --out FILE.parquet [options]
 
-  --from TIME       windows ending after this time (RFC 3339 or epoch ms)
+  --from TIME       windows ending after this time (RFC 3339, epoch ms, now, or -15m, -2h, -7d)
   --to TIME         ... and at or before this time
   --out FILE        the Parquet file to write (replaced when it exists)
   --feature a,b     features of the server's definitions file (default: all)
@@ -57,27 +58,46 @@ export interface ExportOptions {
   readonly slices: number
 }
 
+/** `--from -2h` as `--from=-2h`: parseArgs takes a value starting with `-` for a flag otherwise. */
+function joinTimes(argv: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const [arg, next] = [argv[i]!, argv[i + 1]]
+    const isTime = arg === '--from' || arg === '--to' || arg === '--as-of'
+    if (isTime && next !== undefined && /^-\d/.test(next)) out.push(`${arg}=${argv[++i]}`)
+    else out.push(arg)
+  }
+  return out
+}
+
 /** Flags to options, or every problem found; `help` when usage was asked for. */
 export function parseExportArgs(argv: readonly string[]): ExportOptions | { problems: string[] } | 'help' {
   let values: { [K in keyof typeof FLAGS]?: string | boolean }
   try {
-    values = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values
+    values = parseArgs({
+      args: joinTimes(argv),
+      options: FLAGS,
+      strict: true,
+      allowPositionals: false,
+    }).values
   } catch (err) {
     return { problems: [(err as Error).message] }
   }
   if (values.help === true) return 'help'
   const problems: string[] = []
   const text = (flag: keyof typeof FLAGS) => (typeof values[flag] === 'string' ? values[flag] : undefined)
+  const now = nowNs()
   const time = (flag: 'from' | 'to' | 'as-of', required: boolean): bigint | null => {
     const v = text(flag)
     if (v === undefined) {
       if (required) problems.push(`--${flag} is required`)
       return null
     }
-    if (/^\d{1,16}$/.test(v)) return BigInt(v) * 1_000_000n
-    const ns = parseRfc3339(v)
+    const ns = parseTimeArg(v, now)
     if (ns === null)
-      problems.push(`--${flag}: ${JSON.stringify(v)} is neither RFC 3339 nor epoch milliseconds`)
+      problems.push(
+        `--${flag}: ${JSON.stringify(v)} is not a time (RFC 3339, epoch milliseconds, now, or before now: -15m, -2h, -7d)`,
+      )
     return ns
   }
   const fromNs = time('from', true)

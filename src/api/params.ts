@@ -9,8 +9,8 @@
 import type { FastifyReply, FastifySchemaValidationError, FastifyServerOptions } from 'fastify'
 import { Type } from 'typebox'
 import { InvalidParameterError, UnknownDeviceError } from '../core/errors.js'
-import { DEVICE_ID_PATTERN } from '../core/telemetry.js'
-import { parseRfc3339 } from '../core/time.js'
+import { DEVICE_ID_PATTERN, nowNs } from '../core/telemetry.js'
+import { parseTimeArg } from '../core/time.js'
 
 /**
  * `a,b,c`: at most `max` items, each matching one of `item`, separated by
@@ -44,16 +44,15 @@ export function devices(list: string, knowsDevice?: (device: string) => boolean)
   return named
 }
 
-/** A time: RFC 3339, or epoch milliseconds. */
+/** A time: RFC 3339, epoch milliseconds, `now` or before now (`-15m`). */
 const TIME_FORMAT = 'rfc3339-or-epoch-ms'
 
-/** RFC 3339 or epoch milliseconds, to epoch ns; null when it is neither. */
-function parseTime(text: string): bigint | null {
-  if (/^-?\d{1,16}$/.test(text)) return BigInt(text) * 1_000_000n
-  return parseRfc3339(text)
-}
+const parseTime = (text: string): bigint | null => parseTimeArg(text, nowNs())
 
-export const timeParam = Type.String({ format: TIME_FORMAT, description: 'RFC 3339 or epoch milliseconds' })
+export const timeParam = Type.String({
+  format: TIME_FORMAT,
+  description: 'RFC 3339, epoch milliseconds, now, or a time before now (-30s, -15m, -2h, -7d)',
+})
 
 /** A time the schema has checked, to epoch ns. */
 export function timeNs(text: string | undefined): bigint | undefined {

@@ -36,6 +36,28 @@ export function parseRfc3339(text: string): bigint | null {
   return ns
 }
 
+const RELATIVE = /^-(\d{1,9})(ms|s|m|h|d)$/
+const UNIT_NS: Readonly<Record<string, bigint>> = {
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+  d: 86_400_000_000_000n,
+}
+
+/**
+ * A time as a query parameter or a command line gives it, to epoch ns:
+ * RFC 3339, epoch milliseconds, `now`, or a time before now (`-90s`,
+ * `-15m`, `-2h`, `-7d`); null when it is none of these.
+ */
+export function parseTimeArg(text: string, nowNs: bigint): bigint | null {
+  if (/^-?\d{1,16}$/.test(text)) return BigInt(text) * 1_000_000n
+  if (text === 'now') return nowNs
+  const relative = RELATIVE.exec(text)
+  if (relative !== null) return nowNs - BigInt(relative[1]!) * UNIT_NS[relative[2]!]!
+  return parseRfc3339(text)
+}
+
 /**
  * The last second formatted, "YYYY-MM-DDTHH:MM:SS.": readings come in time
  * order in streams and exports, so most calls reuse it. With it a call took

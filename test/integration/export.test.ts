@@ -183,4 +183,14 @@ t.test('export - argument parsing, slice bounds and the progress line', async (t
     '[████░░░░░░]  42%  42/100 slices  1,234 rows  0:12 elapsed  0:17 left',
   )
   t.same(parseExportArgs(['--bogus']), { problems: ["Unknown option '--bogus'"] })
+  const before = BigInt(Date.now()) * 1_000_000n
+  const relative = parseExportArgs(['--from', '-2h', '--to', 'now', '--out', 'b.parquet'])
+  const after = BigInt(Date.now()) * 1_000_000n
+  if (typeof relative !== 'object' || !('slices' in relative)) throw new Error(JSON.stringify(relative))
+  t.ok(relative.toNs >= before && relative.toNs <= after, '--to now is now')
+  t.equal(relative.toNs - relative.fromNs, 7_200_000_000_000n, '--from -2h is two hours before')
+  t.equal(relative.slices, 2)
+  t.match(parseExportArgs(['--from', 'yesterday', '--to', 'now', '--out', 'c.parquet']), {
+    problems: [/--from: "yesterday" is not a time \(RFC 3339, epoch milliseconds, now, or before now/],
+  })
 })

@@ -53,6 +53,10 @@ t.test('http - a bad parameter is a 400 naming it, never a 500', async (t) => {
     ['/v1/telemetry', 'device'],
     ['/v1/telemetry?device=a/b', 'device'],
     ['/v1/telemetry?device=a&from=yesterday', 'from'],
+    ['/v1/telemetry?device=a&from=-1w', 'from'],
+    ['/v1/telemetry?device=a&from=-h', 'from'],
+    ['/v1/telemetry?device=a&to=+1h', 'to'],
+    ['/v1/telemetry?device=a&from=-1h&to=-2h', 'from'],
     ['/v1/telemetry?device=a&to=2025-13-01T00:00:00Z', 'to'],
     ['/v1/telemetry?device=a&from=2000&to=1000', 'from'],
     ['/v1/telemetry?device=a&limit=0', 'limit'],
@@ -115,6 +119,21 @@ t.test('http - an empty parameter is as if it were absent', async (t) => {
     '/v1/telemetry?device=e1&from=&to=&fields=&limit=&format=',
   )
   t.same([res.status, res.body.readings.length], [200, 1])
+})
+
+t.test('http - times before now (-15m, -2h) and now select by receive-relative time', async (t) => {
+  const app = await startTestApp(t)
+  const hourAgo = Date.now() - 3_600_000
+  await app.bridge.ingest('devices/rel/telemetry', reading(1, { temp: 1 }, { ts: hourAgo - 600_000 }))
+  await app.bridge.ingest('devices/rel/telemetry', reading(2, { temp: 2 }, { ts: hourAgo + 600_000 }))
+  const seqs = async (range: string) =>
+    (
+      await getJson<{ readings: Array<{ seq: number }> }>(app.httpPort, `/v1/telemetry?device=rel&${range}`)
+    ).body.readings.map((r) => r.seq)
+  t.same(await seqs('from=-1h&to=now'), [2], 'the last hour')
+  t.same(await seqs('from=-2h&to=-1h'), [1], 'the hour before')
+  t.same(await seqs('from=-120m'), [1, 2], 'minutes, to the default end')
+  t.same(await seqs('from=-1d&to=-30s'), [1, 2], 'days and seconds')
 })
 
 t.test('http - CSV of /v1/telemetry holds what its JSON holds, cell for cell (RFC 4180)', async (t) => {
