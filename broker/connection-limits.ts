@@ -4,6 +4,8 @@
  * held 537 MB for good, and nothing capped the number of connections).
  *
  *   accept ──▶ maxConnections (Node's server.maxConnections: closed before a byte is read)
+ *          ──▶ maxConnectsPerSecondPerAddress (a token bucket per address, issue #22: closed
+ *              before Aedes sees the socket, so a flood costs no CONNECT parsing or password hash)
  *          ──▶ maxConnectionsPerAddress (closed before Aedes sees the socket)
  *          ──▶ Aedes
  *   each read ──▶ PacketGuard ──▶ bytes of the packet still incomplete ──▶ one budget for all,
@@ -27,9 +29,14 @@ import type { PacketGuard } from './packet-guard.js'
 
 export interface ConnectionCaps {
   readonly maxConnectionsPerAddress: number
+  /** New connections a second from one address, with a burst of ten seconds' worth; 0: no cap. */
+  readonly maxConnectsPerSecondPerAddress: number
   readonly maxIncompletePacketBytes: number
   readonly keepaliveZeroIdleMs: number
 }
+
+/** A fleet may connect at once, up to this many seconds of the rate: then the rate holds. */
+const CONNECT_BURST_S = 10
 
 interface Tracked {
   readonly address: string
@@ -48,6 +55,8 @@ export class ConnectionLimits {
   /** Connections holding an incomplete packet, in the order those packets began. */
   readonly #incomplete = new Map<Socket, Tracked>()
   #incompleteBytes = 0
+  /** Per address: connects still allowed now, and when that was counted (ms). */
+  readonly #connects = new Map<string, { tokens: number; at: number }>()
 
   constructor(caps: ConnectionCaps, onClose: (reason: DisconnectReason) => void) {
     this.#caps = caps
@@ -62,6 +71,11 @@ export class ConnectionLimits {
   /** A socket just accepted: tracked, or closed at once when its address is at its cap. */
   admit(socket: Socket): boolean {
     const address = socket.remoteAddress ?? ''
+    if (!this.#connectAllowed(address)) {
+      this.#onClose('connect_rate')
+      socket.destroy()
+      return false
+    }
     const open = this.#perAddress.get(address) ?? 0
     const cap = this.#caps.maxConnectionsPerAddress
     if (cap > 0 && open >= cap) {
@@ -72,6 +86,24 @@ export class ConnectionLimits {
     this.#perAddress.set(address, open + 1)
     this.#tracked.set(socket, { address, held: 0, packets: 0, idle: null })
     socket.once('close', () => this.#release(socket))
+    return true
+  }
+
+  /** Takes one connect from the address's bucket: false when it is empty. */
+  #connectAllowed(address: string): boolean {
+    const rate = this.#caps.maxConnectsPerSecondPerAddress
+    if (rate <= 0) return true
+    const now = performance.now()
+    const burst = CONNECT_BURST_S * rate
+    // A bucket refilled to the brim says nothing: forget those when many addresses were seen.
+    if (this.#connects.size >= 10_000)
+      for (const [a, b] of this.#connects) if (now - b.at >= CONNECT_BURST_S * 1000) this.#connects.delete(a)
+    const bucket = this.#connects.get(address) ?? { tokens: burst, at: now }
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * rate)
+    bucket.at = now
+    this.#connects.set(address, bucket)
+    if (bucket.tokens < 1) return false
+    bucket.tokens -= 1
     return true
   }
 

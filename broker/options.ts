@@ -15,6 +15,8 @@ export type DisconnectReason =
   | 'topic_invalid'
   /** Refused at accept: `maxConnections` open already. */
   | 'connection_limit'
+  /** Refused at accept: its address opened `maxConnectsPerSecondPerAddress` connections in the last second. */
+  | 'connect_rate'
   /** Refused at accept: `maxConnectionsPerAddress` open already from its address. */
   | 'address_connection_limit'
   /** Held the oldest incomplete packet when the `maxIncompletePacketBytes` budget was exceeded. */
@@ -43,6 +45,13 @@ export interface BrokerLimits {
    * one NAT) can run the 10,000 devices `npm run simulate` allows.
    */
   readonly maxConnectionsPerAddress?: number
+  /**
+   * New connections a second from one remote address, after a burst of ten
+   * seconds' worth (so a fleet behind one NAT can come back at once); past
+   * it a connection is closed as soon as it is accepted, before its CONNECT
+   * is read or its password hashed. 0: no cap. Default 1000.
+   */
+  readonly maxConnectsPerSecondPerAddress?: number
   /**
    * Bytes of packets begun and not yet complete, held across all
    * connections. Past it, the connections whose incomplete packet is oldest
@@ -92,6 +101,7 @@ export const DEFAULT_BROKER_OPTIONS = Object.freeze({
   connectTimeoutMs: 10_000,
   maxConnections: 20_000,
   maxConnectionsPerAddress: 10_000,
+  maxConnectsPerSecondPerAddress: 1000,
   maxIncompletePacketBytes: 64 * 1024 * 1024,
   keepaliveZeroIdleMs: 300_000,
   slowClientTimeoutMs: 5_000,

@@ -166,6 +166,7 @@ export async function startApp(
     maxPacketBytes: config.maxPacketBytes,
     maxConnections: config.maxConnections,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    maxConnectsPerSecondPerAddress: config.maxConnectsPerSecondPerAddress,
     maxIncompletePacketBytes: config.maxIncompletePacketBytes,
     keepaliveZeroIdleMs: config.keepaliveZeroIdleMs,
     slowClientTimeoutMs: config.slowClientTimeoutMs,

@@ -69,6 +69,8 @@ export interface Config {
   readonly maxFields: number
   readonly maxFieldsPerDevice: number
   readonly maxConnections: number
+  /** New MQTT connections a second from one address, after a burst of ten seconds' worth; 0: no cap. */
+  readonly maxConnectsPerSecondPerAddress: number
   readonly maxConnectionsPerAddress: number
   readonly maxIncompletePacketBytes: number
   readonly keepaliveZeroIdleMs: number

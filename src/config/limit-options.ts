@@ -78,6 +78,17 @@ export const LIMIT_OPTIONS = {
       sees: 'the same, for that address only',
     },
   },
+  'max-connects-per-second-per-address': {
+    key: 'maxConnectsPerSecondPerAddress',
+    schema: count(0, 1_000_000),
+    default: DEFAULT_BROKER_OPTIONS.maxConnectsPerSecondPerAddress,
+    description:
+      "new MQTT connections a second from one remote address, after a burst of ten seconds' worth (a fleet behind one NAT comes back at once); past it a connection is closed before its CONNECT is read or its password hashed. `0`: no cap",
+    limit: {
+      metric: '`mqtt_protocol_disconnects_total{reason="connect_rate"}`',
+      sees: 'the TCP connection closed with no CONNACK; other addresses still connect',
+    },
+  },
   'max-incomplete-packet-bytes': {
     key: 'maxIncompletePacketBytes',
     schema: count(0, 2 ** 40),

@@ -205,3 +205,40 @@ t.test('broker - a keep-alive-0 client that goes quiet is closed after the idle 
   t.same(reasons, ['idle_timeout', 'idle_timeout'], 'both counted')
   for (const s of [pinger, keeper]) s.destroy()
 })
+
+t.test(
+  'broker - a connect flood from one address is refused at its rate while other addresses connect',
+  async (t) => {
+    // 5 a second, a burst of 50: the flood's first 50 get through, then about 5 a second.
+    const { broker, reasons } = await startBroker(t, { maxConnectsPerSecondPerAddress: 5 })
+    const sockets: Socket[] = []
+    t.teardown(() => {
+      for (const s of sockets) s.destroy()
+    })
+    const attempt = async (from: string, id: string): Promise<boolean> => {
+      const socket = await openFrom(broker.port, from)
+      sockets.push(socket)
+      const ok = await mqttConnect(socket, id)
+      socket.destroy()
+      return ok
+    }
+    const started = Date.now()
+    const flood = await Promise.all(Array.from({ length: 80 }, (_, i) => attempt('127.0.0.2', `flood-${i}`)))
+    const seconds = (Date.now() - started) / 1000
+    const admitted = flood.filter(Boolean).length
+    t.ok(
+      admitted >= 50 && admitted <= 50 + Math.ceil(seconds * 5) + 1,
+      `${admitted} of 80 admitted in ${seconds} s`,
+    )
+    t.equal(
+      reasons.filter((r) => r === 'connect_rate').length,
+      80 - admitted,
+      'each refusal counted as connect_rate',
+    )
+    t.notOk(await attempt('127.0.0.2', 'flood-more'), 'the flooding address is still held to its rate')
+    t.ok(await attempt('127.0.0.3', 'other-address'), 'another address still connects')
+    t.ok(await publishesFrom(broker.port, '127.0.0.4'), 'and publishes')
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    t.ok(await attempt('127.0.0.2', 'flood-later'), 'and connects again once its bucket refills')
+  },
+)
