@@ -75,6 +75,7 @@ export async function startApp(
         maxFieldsPerDevice: config.maxFieldsPerDevice,
         deadLetters: {
           perDevicePerMinute: config.deadLettersPerDeviceMinute,
+          maxBytesPerSecond: config.deadLetterMaxBytesPerSecond,
           maxTotalBytes: config.deadLetterMaxMb * 1e6,
         },
         clock: {
@@ -146,7 +147,7 @@ export async function startApp(
         if (notStored > notStoredLogged)
           log.warn(
             { notStored: notStored - notStoredLogged },
-            'refused messages acknowledged but not kept as dead letters: over --dead-letters-per-device-minute or --dead-letter-max-mb',
+            'refused messages acknowledged but not kept as dead letters: over --dead-letters-per-device-minute, --dead-letter-max-bytes-per-second or --dead-letter-max-mb',
           )
         notStoredLogged = notStored
       })

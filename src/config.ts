@@ -80,6 +80,7 @@ export interface Config {
   readonly maxQueuedQueries: number
   readonly queryTimeoutMs: number
   readonly deadLettersPerDeviceMinute: number
+  readonly deadLetterMaxBytesPerSecond: number
   readonly deadLetterMaxMb: number
 }
 

@@ -92,7 +92,7 @@ export function createMetrics() {
     }),
     deadLettersNotStored: new Counter({
       name: 'telemetry_dead_letters_not_stored_total',
-      help: 'Refused messages acknowledged but not kept as dead letters: over the per-device rate (cap="rate") or the total size (cap="size")',
+      help: 'Refused messages acknowledged but not kept as dead letters: over the per-device rate (cap="rate"), the byte rate of all devices (cap="byte_rate") or the total size (cap="size")',
       labelNames: ['cap'] as const,
       registers,
     }),

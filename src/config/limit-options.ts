@@ -176,6 +176,17 @@ export const LIMIT_OPTIONS = {
       sees: 'nothing: the refused message is acknowledged as always, only not kept; a warning line a minute in the log',
     },
   },
+  'dead-letter-max-bytes-per-second': {
+    key: 'deadLetterMaxBytesPerSecond',
+    schema: count(0, 2 ** 40),
+    default: DEFAULT_DEAD_LETTER_LIMITS.maxBytesPerSecond,
+    description:
+      "payload bytes of all devices kept as dead letters per second (a second's worth at once), so that a flood of refusals from many device ids cannot slow the readings' commits; the rest are acknowledged and counted, not kept. `0`: no bound",
+    limit: {
+      metric: '`telemetry_dead_letters_not_stored_total{cap="byte_rate"}`',
+      sees: 'the same',
+    },
+  },
   'dead-letter-max-mb': {
     key: 'deadLetterMaxMb',
     schema: count(1, 10_000_000),

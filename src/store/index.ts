@@ -7,6 +7,7 @@ export { parquetCopySql, windowRow } from './reading-sql.js'
 export { readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {
   DeadLetterLog,
+  DeadLetterRow,
   ForwardLog,
   HistoryReader,
   IngestLog,

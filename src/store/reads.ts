@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { DuckDBConnection } from '@duckdb/node-api'
-import { queryDeadLetters } from './dead-letter-sql.js'
+import { deadLetterChunks, queryDeadLetters } from './dead-letter-sql.js'
 import { type LineOptions, linesSql } from './line-sql.js'
 import { storeMemory } from './open.js'
 import type { QueryGate } from './query-gate.js'
@@ -170,6 +170,18 @@ export class StoreReads {
   /** Dead letters, their payloads only as far as q.payloadBytes allows (dead-letter-sql.ts). */
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]> {
     return queryDeadLetters(this.#read, q)
+  }
+
+  /** A dead-letter listing in chunks, admitted by the gate like a history query (dead-letter-sql.ts). */
+  async *deadLetterRows(q: DeadLetterQuery, signal?: AbortSignal): AsyncGenerator<DeadLetterRow[]> {
+    const query = await this.#queries.admit(signal)
+    try {
+      yield* deadLetterChunks(query.connection, q, signal)
+    } catch (err) {
+      return query.rethrow(err)
+    } finally {
+      query.done()
+    }
   }
 
   memory(): Promise<StoreMemory> {

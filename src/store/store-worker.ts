@@ -17,7 +17,15 @@ import { StoreUnavailableError } from '../core/errors.js'
 import type { DeadLetter } from '../core/telemetry.js'
 import { DuckDBStore } from './duckdb-store.js'
 import type { ReadingColumns } from './reading-columns.js'
-import type { ParquetExport, ReadingQuery, SeqRun, Store, StoredField, StoreOptions } from './store.js'
+import type {
+  DeadLetterQuery,
+  ParquetExport,
+  ReadingQuery,
+  SeqRun,
+  Store,
+  StoredField,
+  StoreOptions,
+} from './store.js'
 import type { WindowQuery } from './window-sql.js'
 
 /** What the worker answers: the Store's calls, with iterables as cursors and readings as columns. */
@@ -56,6 +64,7 @@ export interface WorkerCalls
 export type CursorRequest =
   | { readonly kind: 'readings'; readonly query: ReadingQuery }
   | { readonly kind: 'windows'; readonly query: WindowQuery }
+  | { readonly kind: 'deadLetters'; readonly query: DeadLetterQuery }
 
 export type WorkerData = {
   readonly dataDir: string
@@ -210,7 +219,9 @@ const methods: WorkerCalls = {
     const rows =
       request.kind === 'readings'
         ? open().readings(request.query, abort.signal)
-        : open().windows(request.query, abort.signal)
+        : request.kind === 'windows'
+          ? open().windows(request.query, abort.signal)
+          : open().deadLetterRows(request.query, abort.signal)
     cursors.set(id, { rows: rows[Symbol.asyncIterator](), abort })
     return id
   },

@@ -185,6 +185,13 @@ export interface ForwardLog {
 /** The dead-letter routes' and replay's. */
 export interface DeadLetterLog {
   deadLetters(q: DeadLetterQuery): Promise<DeadLetterRow[]>
+  /**
+   * The same letters in chunks (memory bounded by a chunk: dead-letter-sql.ts),
+   * admitted and interrupted like the history queries (query-gate.ts). When
+   * letters follow the page, one more row comes last, without its payload:
+   * the page was cut there (past `limit`, or past `payloadBytes`).
+   */
+  deadLetterRows(q: DeadLetterQuery, signal?: AbortSignal): AsyncIterable<DeadLetterRow[]>
   markReplayed(id: bigint, result: string): Promise<void>
 }
 

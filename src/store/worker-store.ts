@@ -246,6 +246,10 @@ export class WorkerStore implements Store {
     return this.#call('deadLetters', [q])
   }
 
+  deadLetterRows(q: DeadLetterQuery, signal?: AbortSignal): AsyncGenerator<DeadLetterRow[]> {
+    return this.#cursor({ kind: 'deadLetters', query: q }, signal)
+  }
+
   markReplayed(id: bigint, result: string): Promise<void> {
     return this.#call('markReplayed', [id, result])
   }
