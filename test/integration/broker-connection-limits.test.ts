@@ -37,6 +37,22 @@ function mqttConnect(socket: Socket, clientId: string, keepaliveS = 0): Promise<
   })
 }
 
+/** CONNECT from a loopback address: true on CONNACK; each socket kept (in `sockets`) until the test ends, or closed at once. */
+function connector(t: { teardown(fn: () => unknown): void }, port: number, closeAfter: boolean) {
+  const sockets: Socket[] = []
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+  })
+  const attempt = async (from: string, id: string): Promise<boolean> => {
+    const socket = await openFrom(port, from)
+    sockets.push(socket)
+    const ok = await mqttConnect(socket, id)
+    if (closeAfter) socket.destroy()
+    return ok
+  }
+  return { attempt, sockets }
+}
+
 async function until(condition: () => boolean, boundMs = 5000): Promise<boolean> {
   const end = Date.now() + boundMs
   while (!condition()) {
@@ -71,15 +87,7 @@ async function publishesFrom(port: number, localAddress: string): Promise<boolea
 
 t.test('broker - refuses connections past the per-address and total caps, and serves the rest', async (t) => {
   const { broker, reasons } = await startBroker(t, { maxConnections: 12, maxConnectionsPerAddress: 5 })
-  const sockets: Socket[] = []
-  t.teardown(() => {
-    for (const s of sockets) s.destroy()
-  })
-  const attempt = async (from: string, id: string): Promise<boolean> => {
-    const socket = await openFrom(broker.port, from)
-    sockets.push(socket)
-    return mqttConnect(socket, id)
-  }
+  const { attempt, sockets } = connector(t, broker.port, false)
 
   const fromA: boolean[] = []
   for (let i = 0; i < 8; i++) fromA.push(await attempt('127.0.0.2', `a-${i}`))
@@ -211,17 +219,7 @@ t.test(
   async (t) => {
     // 5 a second, a burst of 50: the flood's first 50 get through, then about 5 a second.
     const { broker, reasons } = await startBroker(t, { maxConnectsPerSecondPerAddress: 5 })
-    const sockets: Socket[] = []
-    t.teardown(() => {
-      for (const s of sockets) s.destroy()
-    })
-    const attempt = async (from: string, id: string): Promise<boolean> => {
-      const socket = await openFrom(broker.port, from)
-      sockets.push(socket)
-      const ok = await mqttConnect(socket, id)
-      socket.destroy()
-      return ok
-    }
+    const { attempt } = connector(t, broker.port, true)
     const started = Date.now()
     const flood = await Promise.all(Array.from({ length: 80 }, (_, i) => attempt('127.0.0.2', `flood-${i}`)))
     const seconds = (Date.now() - started) / 1000
