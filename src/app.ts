@@ -191,7 +191,7 @@ export async function startApp(
   const reloadTokens = async () => tokens?.reload()
   const onHangUp = () => void reloadTokens()
   process.on('SIGHUP', onHangUp)
-  const http = createHttpServer(log, tls, {
+  const http = await createHttpServer(log, tls, {
     tokens,
     metricsOpen: config.metricsOpen,
     corsOrigins: config.corsOrigin,

@@ -47,11 +47,11 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   )
 }
 
-export function createHttpServer(
+export async function createHttpServer(
   log: Logger,
   tls: TlsFiles | null = null,
   security: HttpSecurity = OPEN_HTTP,
-): FastifyInstance {
+): Promise<FastifyInstance> {
   // Fastify's own request serializer logs the URL whole, an SSE token in the query with it (auth/redact.ts).
   const loggerInstance: FastifyBaseLogger = log.child(
     { module: 'http' },
@@ -106,6 +106,6 @@ export function createHttpServer(
   app.setNotFoundHandler(async (request) => {
     throw new NotFoundError(`no route ${request.method} ${request.url.split('?')[0]}`)
   })
-  registerHttpSecurity(app, security)
+  await registerHttpSecurity(app, security)
   return app
 }

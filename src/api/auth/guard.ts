@@ -82,7 +82,12 @@ const MESSAGES: Record<Refusal, string> = {
 
 const isLoopback = (ip: string) => /^(127\.|::1$|::ffff:127\.)/.test(ip)
 
-export function registerHttpSecurity(app: FastifyInstance, security: HttpSecurity): void {
+/**
+ * Registers the hooks and plugins, loading the plugins at once: Fastify runs
+ * onRoute hooks as each route is declared, so @fastify/rate-limit must be
+ * loaded before the routes to hook into them.
+ */
+export async function registerHttpSecurity(app: FastifyInstance, security: HttpSecurity): Promise<void> {
   const { tokens, counters } = security
   const audit = new Audit(app.log)
   const principals = new WeakMap<FastifyRequest, Principal>()
@@ -94,7 +99,7 @@ export function registerHttpSecurity(app: FastifyInstance, security: HttpSecurit
   })
 
   if (security.corsOrigins.length > 0)
-    void app.register(cors, {
+    await app.register(cors, {
       origin: [...security.corsOrigins],
       methods: ['GET', 'HEAD', 'POST'],
       allowedHeaders: ['authorization', 'content-type', 'last-event-id'],
@@ -205,7 +210,7 @@ export function registerHttpSecurity(app: FastifyInstance, security: HttpSecurit
   }
 
   if (security.requestsPerSecondPerToken > 0)
-    void app.register(rateLimit, {
+    await app.register(rateLimit, {
       global: true,
       max: security.requestsPerSecondPerToken,
       timeWindow: 1000,
