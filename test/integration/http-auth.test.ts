@@ -7,70 +7,12 @@
 
 import { renameSync, writeFileSync } from 'node:fs'
 import { connect as http2Connect } from 'node:http2'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
-import { pino } from 'pino'
 import t from 'tap'
-import { type App, startApp } from '../../src/app.js'
-import { type Config, DEFAULT_CONFIG } from '../../src/config.js'
 import { runTokenCommand } from '../../src/token.js'
-import { tempDir } from '../helpers/app.js'
-import { call, idOf, makeToken } from '../helpers/auth.js'
+import { call, counted, HISTORY, idOf, makeToken, publishOne, startSecured, until } from '../helpers/auth.js'
 import { reading } from '../helpers/mqtt.js'
 import { bodyText, dataOf, h2Get, SseReader } from '../helpers/sse.js'
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
-
-/** The app with a tokens file, its log lines kept for the test to read. */
-async function startSecured(
-  t: Teardown,
-  overrides: Partial<Config> = {},
-): Promise<{ app: App; file: string; lines: string[] }> {
-  const dir = tempDir(t)
-  const file = join(dir, 'tokens')
-  writeFileSync(file, '')
-  const lines: string[] = []
-  const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) })
-  const config: Config = {
-    ...DEFAULT_CONFIG,
-    mqttPort: 0,
-    httpPort: 0,
-    dataDir: join(dir, 'data'),
-    tokensFile: file,
-    ...overrides,
-  }
-  const app = await startApp(config, log)
-  t.teardown(() => app.close())
-  return { app, file, lines }
-}
-
-/** A counter's value in the app's registry, summed over the labels given. */
-async function counted(app: App, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const metric = app.metrics.registry.getSingleMetric(name)
-  if (metric === undefined) throw new Error(`no metric ${name}`)
-  const { values } = await metric.get()
-  return values
-    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
-    .reduce((sum, v) => sum + v.value, 0)
-}
-
-/** History of a device that has a reading, so that a request let through is a 200. */
-const HISTORY = '/v1/telemetry?device=d-1&from=0&to=4102444800000'
-
-async function publishOne(app: App): Promise<void> {
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${app.mqttPort}`, { reconnectPeriod: 0 })
-  await c.publishAsync('devices/d-1/telemetry', reading(1, { temp: 20.5 }), { qos: 1 })
-  await c.endAsync()
-}
-
-async function until(what: string, check: () => Promise<boolean>, boundMs = 10_000): Promise<void> {
-  for (const deadline = Date.now() + boundMs; !(await check()); ) {
-    if (Date.now() > deadline) throw new Error(`not within ${boundMs} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 t.test(
   'http auth - 401 without a token, with a wrong, malformed or expired one; health stays open',

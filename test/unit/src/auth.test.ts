@@ -10,6 +10,7 @@ import { Audit } from '../../../src/api/auth/audit.js'
 import {
   formatTokens,
   newToken,
+  OPEN_HTTP,
   parseTokens,
   REDACTED,
   ROUTE_RULES,
@@ -92,6 +93,26 @@ t.test('auth - every route has an access rule; a new route without one stops the
   const app = await createHttpServer(pino({ level: 'silent' }))
   t.teardown(() => app.close())
   t.throws(() => app.get('/v1/devices', async () => ({})), /route GET \/v1\/devices has no access rule/)
+})
+
+t.test('auth - the request limit applies to the routes declared once the server is made', async (t) => {
+  // Fastify hooks a plugin into a route as the route is declared: a plugin still loading misses the routes.
+  const app = await createHttpServer(pino({ level: 'silent' }), null, {
+    ...OPEN_HTTP,
+    requestsPerSecondPerToken: 1,
+  })
+  t.teardown(() => app.close())
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  const from = { remoteAddress: '192.0.2.7' }
+  t.equal((await app.inject({ url: '/healthz', ...from })).statusCode, 200)
+  const second = await app.inject({ url: '/healthz', ...from })
+  t.equal(second.statusCode, 429)
+  t.equal(second.json().code, 'TLM_ERR_RATE_LIMITED')
+  t.equal(
+    (await app.inject({ url: '/healthz', remoteAddress: '127.0.0.1' })).statusCode,
+    200,
+    'loopback is not limited',
+  )
 })
 
 t.test('auth - refusals are logged once per window, then counted in one line', async (t) => {
