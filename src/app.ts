@@ -190,7 +190,6 @@ export async function startApp(
 
   const reloadTokens = async () => tokens?.reload()
   const onHangUp = () => void reloadTokens()
-  process.on('SIGHUP', onHangUp)
   const http = await createHttpServer(log, tls, {
     tokens,
     metricsOpen: config.metricsOpen,
@@ -241,6 +240,8 @@ export async function startApp(
   await http.listen({ host: config.host, port: config.httpPort })
   const address = http.server.address()
   const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
+  // Only with a tokens file: otherwise SIGHUP keeps its default (the process ends).
+  if (tokens !== null) process.on('SIGHUP', onHangUp)
 
   log.info(
     {
