@@ -4,6 +4,7 @@
  * command's arguments. The HTTP behaviour is in test/integration/http-auth.test.ts.
  */
 
+import { writeFileSync } from 'node:fs'
 import { pino } from 'pino'
 import t from 'tap'
 import { Audit } from '../../../src/api/auth/audit.js'
@@ -17,8 +18,11 @@ import {
   redactUrl,
   ruleOf,
   TokenSet,
+  TokenStore,
 } from '../../../src/api/auth/index.js'
 import { createHttpServer } from '../../../src/api/server.js'
+import { DEFAULT_CONFIG, loadConfig } from '../../../src/config.js'
+import { ConfigError } from '../../../src/core/errors.js'
 import { expiryOf, runTokenCommand } from '../../../src/token.js'
 import { tempDir } from '../../helpers/app.js'
 
@@ -135,6 +139,25 @@ t.test('auth - refusals are logged once per window, then counted in one line', a
   audit.admin({ ...who, tokenId: 'abc', statusCode: 200 })
   t.match(lines[3], { event: 'http_admin_action', tokenId: 'abc', statusCode: 200 })
 })
+
+t.test(
+  'auth - options: CORS origins are origins; a tokens file that does not read stops the start',
+  async (t) => {
+    t.same(loadConfig(['--cors-origin', 'https://a.example, http://b:8080'], {}).corsOrigin, [
+      'https://a.example',
+      'http://b:8080',
+    ])
+    t.same(DEFAULT_CONFIG.corsOrigin, [], 'off by default')
+    for (const bad of ['https://a.example/', 'a.example', 'ftp://a.example'])
+      t.throws(() => loadConfig(['--cors-origin', bad], {}), ConfigError, bad)
+    const file = `${tempDir(t)}/tokens`
+    writeFileSync(file, '{"id": "half')
+    t.throws(() => TokenStore.open(file, pino({ level: 'silent' })), {
+      name: 'ConfigError',
+      message: /--tokens-file: .*line 1: not JSON/,
+    })
+  },
+)
 
 t.test('token - create, list and revoke; the token is the last line and is kept nowhere', async (t) => {
   const file = `${tempDir(t)}/tokens`
