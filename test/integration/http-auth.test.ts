@@ -9,6 +9,7 @@ import { renameSync, writeFileSync } from 'node:fs'
 import { connect as http2Connect } from 'node:http2'
 import mqtt from 'mqtt'
 import t from 'tap'
+import { ROUTE_RULES } from '../../src/api/auth/index.js'
 import { runTokenCommand } from '../../src/token.js'
 import { call, counted, HISTORY, idOf, makeToken, publishOne, startSecured, until } from '../helpers/auth.js'
 import { reading } from '../helpers/mqtt.js'
@@ -50,12 +51,19 @@ t.test(
     const basic = await call(port, '/v1/dead-letters', { headers: { authorization: 'Basic dXNlcjpwYXNz' } })
     t.equal(basic.status, 401, 'another scheme is a malformed header')
 
+    // Every row of the route table is a route of the app, and each one not open refuses a request without a token.
+    for (const [route, rule] of Object.entries(ROUTE_RULES)) {
+      const [method, path] = route.split(' ') as [string, string]
+      if (rule.access === 'open') continue
+      const res = await call(port, path, { method, ...(method === 'POST' ? { body: {} } : {}) })
+      t.equal(res.status, 401, `${route} needs ${rule.access}`)
+    }
     for (const path of ['/healthz', '/readyz']) t.equal((await call(port, path)).status, 200, `${path} open`)
     t.equal((await call(port, '/v1/nothing')).status, 404, 'no route is a 404, token or not')
     const ok = await call(port, HISTORY, { token: read })
     t.equal(ok.status, 200, 'a read token reads history')
 
-    t.equal(await counted(app, 'http_auth_refused_total', { reason: 'missing' }), 1)
+    t.equal(await counted(app, 'http_auth_refused_total', { reason: 'missing' }), 8, 'one and the seven routes')
     t.equal(await counted(app, 'http_auth_refused_total', { reason: 'expired' }), 1)
     t.equal(await counted(app, 'http_auth_refused_total', { reason: 'malformed' }), 1)
     // The audit: the first refusal of the window logged whole, the rest counted (audit.ts).
