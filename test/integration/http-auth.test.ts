@@ -63,7 +63,11 @@ t.test(
     const ok = await call(port, HISTORY, { token: read })
     t.equal(ok.status, 200, 'a read token reads history')
 
-    t.equal(await counted(app, 'http_auth_refused_total', { reason: 'missing' }), 8, 'one and the seven routes')
+    t.equal(
+      await counted(app, 'http_auth_refused_total', { reason: 'missing' }),
+      8,
+      'one and the seven routes',
+    )
     t.equal(await counted(app, 'http_auth_refused_total', { reason: 'expired' }), 1)
     t.equal(await counted(app, 'http_auth_refused_total', { reason: 'malformed' }), 1)
     // The audit: the first refusal of the window logged whole, the rest counted (audit.ts).
@@ -236,6 +240,11 @@ t.test(
       text,
       /"url":"\/v1\/stream\/telemetry\?device=\*&access_token=\[REDACTED\]"/,
       'the URL is logged redacted',
+    )
+    t.match(
+      lines.map((l) => JSON.parse(l)).find((l) => l.event === 'http_auth_failed'),
+      { reason: 'unknown', tokenId: '000000000000' },
+      'a refused token is named by the id it claims, and by nothing more',
     )
   },
 )

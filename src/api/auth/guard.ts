@@ -117,9 +117,16 @@ export async function registerHttpSecurity(app: FastifyInstance, security: HttpS
     remoteAddress: request.ip,
   })
 
-  const refuse = (request: FastifyRequest, reason: Refusal | 'missing', stream: boolean): never => {
+  const refuse = (
+    request: FastifyRequest,
+    reason: Refusal | 'missing',
+    stream: boolean,
+    presented = '',
+  ): never => {
     counters?.refused(reason)
-    audit.refused('http_auth_failed', { reason, ...who(request) })
+    // The id a token claims is not secret (tokens.ts): an expired or revoked token is named. Never more of it.
+    const tokenId = /^tlm_([0-9a-f]{12})_/.exec(presented)?.[1] ?? null
+    audit.refused('http_auth_failed', { reason, ...who(request), tokenId })
     if (reason === 'missing')
       throw new UnauthorizedError(
         `this route needs a token: send \`Authorization: Bearer <token>\`${stream ? ' or, for EventSource, `access_token=<token>` in the query' : ''}`,
@@ -167,7 +174,7 @@ export async function registerHttpSecurity(app: FastifyInstance, security: HttpS
       } else if (typeof fromQuery === 'string') presented = fromQuery
       else return refuse(request, 'missing', rule.stream === true)
       const verdict = tokens.verify(presented)
-      if (!verdict.ok) return refuse(request, verdict.reason, rule.stream === true)
+      if (!verdict.ok) return refuse(request, verdict.reason, rule.stream === true, presented)
       const { token } = verdict
       principal = {
         ...principal,
