@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { type Logger, pino } from 'pino'
 import { Bridge, DEFAULT_BRIDGE_OPTIONS } from '../bridge/index.js'
 import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
+import { TokenStore } from './api/auth/index.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import { registerHealthRoutes } from './api/health.js'
 import { createHttpServer } from './api/server.js'
@@ -30,6 +31,8 @@ export interface App {
   readonly httpPort: number
   readonly metrics: Metrics
   readonly bridge: Bridge
+  /** Reads --tokens-file again (SIGHUP does); a file that does not read keeps the tokens before. */
+  reloadTokens(): Promise<void>
   /** Stops accepting, finishes commits in flight, closes the store. */
   close(): Promise<void>
 }
@@ -46,6 +49,12 @@ export async function startApp(
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
   const metrics = createMetrics()
+  const tokens =
+    config.tokensFile === null
+      ? null
+      : TokenStore.open(config.tokensFile, log.child({ module: 'tokens' }), (ok) =>
+          metrics.httpTokensReloads.inc({ result: ok ? 'ok' : 'failed' }),
+        )
   const store = await openStore(config.dataDir, {
     memoryMb: config.storeMemoryMb,
     queries: {
@@ -181,7 +190,20 @@ export async function startApp(
     onClientCountChange: (n) => metrics.connectedDevices.set(n),
   })
 
-  const http = createHttpServer(log, tls)
+  const reloadTokens = async () => tokens?.reload()
+  const onHangUp = () => void reloadTokens()
+  const http = await createHttpServer(log, tls, {
+    tokens,
+    metricsOpen: config.metricsOpen,
+    corsOrigins: config.corsOrigin,
+    requestsPerSecondPerToken: config.httpRequestsPerSecondPerToken,
+    sseClientsPerToken: config.sseClientsPerToken,
+    counters: {
+      refused: (reason) => metrics.httpAuthRefused.inc({ reason }),
+      rateLimited: () => metrics.httpRateLimited.inc(),
+      streamsRefused: () => metrics.sseClientsRefused.inc(),
+    },
+  })
   registerHealthRoutes(
     http,
     {
@@ -219,6 +241,8 @@ export async function startApp(
   await http.listen({ host: config.host, port: config.httpPort })
   const address = http.server.address()
   const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
+  // Only with a tokens file: otherwise SIGHUP keeps its default (the process ends).
+  if (tokens !== null) process.on('SIGHUP', onHangUp)
 
   log.info(
     {
@@ -234,6 +258,7 @@ export async function startApp(
     httpPort,
     metrics,
     bridge,
+    reloadTokens,
     async close() {
       if (closing) return
       // New connections and publishes are refused (unacknowledged, so devices
@@ -248,6 +273,8 @@ export async function startApp(
       telemetryHub.close()
       featureHub.close()
       await http.close()
+      process.off('SIGHUP', onHangUp)
+      tokens?.close()
       await store.close()
     },
   }

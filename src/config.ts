@@ -82,6 +82,12 @@ export interface Config {
   readonly deadLettersPerDeviceMinute: number
   readonly deadLetterMaxBytesPerSecond: number
   readonly deadLetterMaxMb: number
+  /** HTTP API tokens, CORS and per-token limits (src/config/http-security-options.ts, docs/security.md). */
+  readonly tokensFile: string | null
+  readonly metricsOpen: boolean
+  readonly corsOrigin: readonly string[]
+  readonly httpRequestsPerSecondPerToken: number
+  readonly sseClientsPerToken: number
 }
 
 export interface InfluxConfig {

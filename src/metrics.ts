@@ -190,6 +190,28 @@ export function createMetrics() {
       help: 'Readings confirmed written to InfluxDB',
       registers,
     }),
+    httpAuthRefused: new Counter({
+      name: 'http_auth_refused_total',
+      help: 'HTTP requests refused for their token: 401 by reason (missing, malformed, unknown, expired, revoked), 403 as reason="scope"',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    httpRateLimited: new Counter({
+      name: 'http_requests_rate_limited_total',
+      help: 'HTTP requests refused with 429 over --http-requests-per-second-per-token',
+      registers,
+    }),
+    sseClientsRefused: new Counter({
+      name: 'sse_clients_refused_total',
+      help: 'SSE streams refused with 429 over --sse-clients-per-token',
+      registers,
+    }),
+    httpTokensReloads: new Counter({
+      name: 'http_tokens_reloads_total',
+      help: 'Readings of --tokens-file after it changed or on SIGHUP, by result (ok; failed: the tokens before stay in force)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
     brokerDisconnects: new Counter({
       name: 'mqtt_protocol_disconnects_total',
       help: 'Connections closed for breaking the protocol or a broker limit, by reason',

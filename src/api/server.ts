@@ -10,11 +10,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino'
 import {
   BadRequestError,
+  ForbiddenError,
   InvalidParameterError,
   NotFoundError,
+  RateLimitedError,
   StoreBusyError,
   TelemetryError,
+  UnauthorizedError,
 } from '../core/errors.js'
+import { type HttpSecurity, OPEN_HTTP, registerHttpSecurity, serializeRequest } from './auth/index.js'
 import { createDualServer, type TlsFiles } from './dual-server.js'
 import { SCHEMA_FORMATS, validationError } from './params.js'
 
@@ -43,8 +47,16 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   )
 }
 
-export function createHttpServer(log: Logger, tls: TlsFiles | null = null): FastifyInstance {
-  const loggerInstance: FastifyBaseLogger = log.child({ module: 'http' })
+export async function createHttpServer(
+  log: Logger,
+  tls: TlsFiles | null = null,
+  security: HttpSecurity = OPEN_HTTP,
+): Promise<FastifyInstance> {
+  // Fastify's own request serializer logs the URL whole, an SSE token in the query with it (auth/redact.ts).
+  const loggerInstance: FastifyBaseLogger = log.child(
+    { module: 'http' },
+    { serializers: { req: serializeRequest } },
+  )
   // http2: true makes Fastify's handler serve both request kinds; the routes
   // use only what HTTP/1.1 and HTTP/2 share, so the instance is typed as the default.
   const app = Fastify({
@@ -83,12 +95,17 @@ export function createHttpServer(log: Logger, tls: TlsFiles | null = null): Fast
     }
     const body: Record<string, unknown> = { code: error.code, message: error.message }
     if (error instanceof InvalidParameterError) body.parameter = error.parameter
-    if (error instanceof StoreBusyError) reply.header('retry-after', error.retryAfterS)
+    if (error instanceof StoreBusyError || error instanceof RateLimitedError)
+      reply.header('retry-after', error.retryAfterS)
+    // RFC 6750 §3: a 401 or 403 of a bearer-token API carries its challenge.
+    if (error instanceof UnauthorizedError || error instanceof ForbiddenError)
+      reply.header('www-authenticate', error.wwwAuthenticate)
     return reply.status(error.statusCode).send(body)
   })
 
   app.setNotFoundHandler(async (request) => {
     throw new NotFoundError(`no route ${request.method} ${request.url.split('?')[0]}`)
   })
+  await registerHttpSecurity(app, security)
   return app
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { CLOCK_CORRECTIONS, DEFAULT_CLOCK_OPTIONS } from '../../bridge/index.js'
 import { DEVICE_ID_PATTERN, NAME_PATTERN } from '../core/telemetry.js'
 import { DEFAULT_STORE_MEMORY_MB } from '../store/index.js'
+import { HTTP_SECURITY_OPTIONS } from './http-security-options.js'
 import { INFLUX_OPTIONS } from './influx-options.js'
 import { LIMIT_OPTIONS } from './limit-options.js'
 import { type Option, packageRoot, TEXT } from './option-row.js'
@@ -142,6 +143,7 @@ export const OPTIONS = {
   },
   ...INFLUX_OPTIONS,
   ...LIMIT_OPTIONS,
+  ...HTTP_SECURITY_OPTIONS,
   'clock-correction': {
     key: 'clockCorrection',
     schema: { enum: CLOCK_CORRECTIONS },

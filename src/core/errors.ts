@@ -120,6 +120,54 @@ export class QueryTimeoutError extends TelemetryError {
 }
 
 /**
+ * RFC 6750 §3: the request carries no bearer token, or one that is unknown,
+ * expired or revoked. `wwwAuthenticate` is the challenge sent with the 401.
+ */
+export class UnauthorizedError extends TelemetryError {
+  override name = 'UnauthorizedError'
+  override readonly code = 'TLM_ERR_UNAUTHORIZED'
+  override readonly statusCode = 401
+  constructor(
+    message: string,
+    readonly wwwAuthenticate: string,
+  ) {
+    super(message)
+  }
+}
+
+/** RFC 6750 §3.1 `insufficient_scope`: the token is valid but lacks the scope the route needs. */
+export class ForbiddenError extends TelemetryError {
+  override name = 'ForbiddenError'
+  override readonly code = 'TLM_ERR_FORBIDDEN'
+  override readonly statusCode = 403
+  readonly wwwAuthenticate: string
+  constructor(readonly scope: string) {
+    super(`this token lacks the ${scope} scope`)
+    this.wwwAuthenticate = `Bearer error="insufficient_scope", scope="${scope}"`
+  }
+}
+
+/** Over --http-requests-per-second-per-token: retry after `retryAfterS` (sent as Retry-After). */
+export class RateLimitedError extends TelemetryError {
+  override name = 'RateLimitedError'
+  override readonly code = 'TLM_ERR_RATE_LIMITED'
+  override readonly statusCode = 429
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super(message)
+  }
+}
+
+/** Over --sse-clients-per-token: this token already holds that many open streams. */
+export class TooManyStreamsError extends TelemetryError {
+  override name = 'TooManyStreamsError'
+  override readonly code = 'TLM_ERR_TOO_MANY_STREAMS'
+  override readonly statusCode = 429
+}
+
+/**
  * Why the bridge refused a payload. These strings are stored with every dead
  * letter and exposed over HTTP and in metrics: they are part of the contract
  * (docs/wire-format.md) and are never renamed or reused.
