@@ -8,7 +8,8 @@
  * - the server is ours, on free ports: `127.0.0.1:8080`/`localhost:8080` and
  *   MQTT port 1883 in a block are rewritten to its ports;
  * - a line `npm start -- FLAGS &` starts a server of the test's with those
- *   flags, on free ports, for the rest of its block;
+ *   flags, on free ports, where the line stands (what comes before it runs
+ *   first), for the rest of its block;
  * - `curl -N` (a stream that never ends) runs for 3 s;
  * - a block preceded by `<!-- docs-test: skip: REASON -->` is not run; the
  *   reason is required (it says what cannot run here: root, Docker, a
@@ -94,6 +95,20 @@ function problems(block: Block, code: string, stdout: string): string[] {
 
 const run = promisify(execFile)
 
+/** One block's code, in its language, in the checkout: what it printed, and whether it exited 0. */
+function runBlock(block: Block, code: string): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  const [program, args] =
+    block.lang === 'python' ? ['python3', ['-c', code]] : ['bash', ['-e', '-o', 'pipefail', '-c', code]]
+  return run(program, args, { cwd: REPO_ROOT, timeout: 180_000, maxBuffer: 64 << 20 }).then(
+    ({ stdout }) => ({ ok: true, stdout, stderr: '' }),
+    (err: { stdout?: string; stderr?: string; message: string }) => ({
+      ok: false,
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? err.message,
+    }),
+  )
+}
+
 t.test('docs - every example in README.md and docs/ runs as written', async (t) => {
   if (!haveProgram(t, 'mosquitto_pub', 'mosquitto-clients')) return
   if (!haveProgram(t, 'curl', 'curl')) return
@@ -110,26 +125,30 @@ t.test('docs - every example in README.md and docs/ runs as written', async (t) 
     const before = new Set(readdirSync(REPO_ROOT))
     let own: Running | null = null
     try {
-      let code = block.code
-      const start = /^npm start(?: -- (.*?))?\s*&.*$/m.exec(code)
+      const start = /^npm start(?: -- (.*?))?\s*&.*$/m.exec(block.code)
+      // The variables the part before the server sets (`TOKEN=$(…)`) carry over to the part after it.
+      const [head, tail] =
+        start === null ? ['', block.code] : (block.code.split(start[0]) as [string, string])
+      let result = { ok: true, stdout: '', stderr: '' }
+      let code = tail
       if (start !== null) {
-        own = await spawnApp({ args: (start[1] ?? '').split(/\s+/).filter((a) => a !== '') })
-        code = code.replace(start[0], '')
+        const names = [...head.matchAll(/^([A-Za-z_]\w*)=/gm)].map((m) => m[1])
+        result = await runBlock(
+          block,
+          `${head}\n${names.length > 0 ? `declare -p ${names.join(' ')}` : 'true'} > .docs-test-env`,
+        )
+        if (result.ok) own = await spawnApp({ args: (start[1] ?? '').split(/\s+/).filter((a) => a !== '') })
+        code = `source .docs-test-env\n${tail}`
       }
-      code = onServer(code, own ?? server)
-      const [program, args] =
-        block.lang === 'python' ? ['python3', ['-c', code]] : ['bash', ['-e', '-o', 'pipefail', '-c', code]]
-      const result = await run(program, args, { cwd: REPO_ROOT, timeout: 180_000, maxBuffer: 64 << 20 }).then(
-        ({ stdout }) => ({ ok: true, stdout, stderr: '' }),
-        (err: { stdout?: string; stderr?: string; message: string }) => ({
-          ok: false,
-          stdout: err.stdout ?? '',
-          stderr: err.stderr ?? err.message,
-        }),
-      )
+      if (result.ok) {
+        code = onServer(code, own ?? server)
+        const rest = await runBlock(block, code)
+        result = { ok: rest.ok, stdout: result.stdout + rest.stdout, stderr: rest.stderr }
+      }
       t.ok(result.ok, `${block.where}: runs`, { stderr: result.stderr.slice(-2000), code })
       t.same(problems(block, code, result.stdout), [], `${block.where}: answers`)
     } finally {
+      rmSync(join(REPO_ROOT, '.docs-test-env'), { force: true })
       await own?.stop()
       // Only what the block names: other tests run beside this one.
       for (const entry of readdirSync(REPO_ROOT))
