@@ -18,12 +18,13 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeSync } f
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { DuckDBStore } from '../src/store/index.js'
+import { metricIn, scrape } from '../test/helpers/http.js'
 import { type InfluxdProcess, influxQuery, launchInfluxd } from '../test/helpers/influxd.js'
+import { cpuSeconds, memoryMb } from '../test/helpers/probes.js'
 import { removeTempDir, sleep, spawnApp, tail, tempDir } from '../test/helpers/process.js'
 import { profiled } from './cpu-profile.js'
 import { begin, benchMain, type Figure, med, parseFlags, prefixed, type Row, runLine } from './doc.js'
 import { TARGET } from './influx-report.js'
-import { cpuSeconds, memoryMb, metric, scrape } from './probes.js'
 import { publish } from './render.js'
 import { seedStore, withDuckDB } from './store-data.js'
 
@@ -187,14 +188,15 @@ async function runOurs(
     for (;;) {
       text = await scrape(app.httpUrl, REQUEST_LIMIT_MS)
       peakRssMb = Math.max(peakRssMb, memoryMb(app.pid).rssMb)
-      if (Number.isNaN(forwardedAtListen)) forwardedAtListen = metric(text, 'influx_readings_forwarded_total')
-      const backlog = metric(text, 'influx_backlog_readings')
+      if (Number.isNaN(forwardedAtListen))
+        forwardedAtListen = metricIn(text, 'influx_readings_forwarded_total')
+      const backlog = metricIn(text, 'influx_backlog_readings')
       if (backlog === 0) break
       if (performance.now() - t0 > WRITE_LIMIT_MS)
         throw new Error(`backlog not drained in ${WRITE_LIMIT_MS} ms: ${backlog} left`)
       await sleep(100)
     }
-    const m = (name: string): number => metric(text, name)
+    const m = (name: string): number => metricIn(text, name)
     return {
       ...{
         seconds: (performance.now() - t0) / 1000,

@@ -2,7 +2,7 @@
 
 import { panel } from './chart.js'
 import type { BenchDoc, Row } from './doc.js'
-import { cells, fmt, med, num, plural, prose, ratio, runCells, table, verdict } from './doc.js'
+import { cells, fmt, med, median, num, plural, prose, ratio, runCells, table, verdict } from './doc.js'
 import type { Report } from './render.js'
 
 /** Issue 6's saturation targets: readings/s durably stored, and that ÷ Mosquitto's QoS 1 delivery rate. */
@@ -36,30 +36,32 @@ export function saturationMissed(runs: readonly Row[]): boolean {
   return !(stored >= t.storedPerSecond && stored / delivered >= t.ratioToDelivery)
 }
 
-/** Issue 6's saturation targets against the flat-out medians, in words. */
-export function saturation(runs: readonly Row[], cores: number): string {
-  const { stored, delivered } = saturationMedians(runs)
+/** Issue 6's saturation targets against the flat-out medians, in words (bench/sections/ingest.md). */
+export function saturation(doc: BenchDoc): string {
+  const { stored, delivered } = saturationMedians(doc.runs)
   const t = SATURATION_TARGETS
   const rate = verdict('durably stored', stored, t.storedPerSecond, false, '/s')
   const times = verdict('stored ÷ delivered', stored / delivered, t.ratioToDelivery, false, '×', 2)
-  const text =
-    `Saturation (issue 6), flat out, medians: the app ${rate.text}. Mosquitto’s one QoS 1 subscriber ` +
-    `received ${fmt(delivered)} messages/s (first to last) in the same run; ${times.text}.`
-  if (times.met) return text
+  const vars = { rate: rate.text, delivered: fmt(delivered), times: times.text }
+  if (times.met) return prose(doc, vars, 'saturation')
   // What the missed rate would cost in CPU here, at the measured CPU per reading of the app and its publishers.
-  const target = t.ratioToDelivery * delivered
-  const app = of(runs, 'appFlat')
-  const serverUs = med(app, 'serverUs')
-  const us = app.map((r) => ({ us: (num(r.publisherCores) / num(r.ackedPerSecond)) * 1e6 }))
-  const publisherUs = med(us, 'us')
+  const [target, app] = [t.ratioToDelivery * delivered, of(doc.runs, 'appFlat')]
+  const [serverUs, publisherUs] = [
+    med(app, 'serverUs'),
+    median(app.map((r) => (num(r.publisherCores) / num(r.ackedPerSecond)) * 1e6)),
+  ]
   const [server, publishers] = [(target * serverUs) / 1e6, (target * publisherUs) / 1e6]
-  return (
-    `${text} At ${fmt(target)}/s the server would need ${server.toFixed(2)} cores at its ${serverUs.toFixed(1)} µs of CPU ` +
-    `per reading, and the publishers ${publishers.toFixed(2)} at their ${publisherUs.toFixed(1)} µs: ` +
-    `${(server + publishers).toFixed(2)} of this machine’s ${cores}. With the publishers beside it the server ` +
-    `could spend at most ${(((cores - publishers) / target) * 1e6).toFixed(1)} µs a reading, all its threads ` +
-    'together (Mosquitto, storing nothing, spends the figure in the table above).'
-  )
+  const spare = ((doc.machine.cores - publishers) / target) * 1e6
+  const cost = {
+    target: fmt(target),
+    server,
+    serverUs,
+    publishers,
+    publisherUs,
+    both: server + publishers,
+    spare,
+  }
+  return `${prose(doc, vars, 'saturation')} ${prose(doc, cost, 'saturationCost')}`
 }
 
 export function renderIngest(doc: BenchDoc): Report {
@@ -91,7 +93,7 @@ export function renderIngest(doc: BenchDoc): Report {
     pacedP50: r('appPaced', 'mosquittoPaced', 'p50Ms'),
     pacedP99: r('appPaced', 'mosquittoPaced', 'p99Ms'),
   }
-  out.push(prose(doc, { ...flat, ...paced }, 'ratios'), '', saturation(runs, m.cores))
+  out.push(prose(doc, { ...flat, ...paced }, 'ratios'), '', saturation(doc))
   const machineBound = bound('machineCores', 0.9 * m.cores)
   if (machineBound !== '') out.push('', prose(doc, { scenarios: machineBound }, 'machineBound'))
   const publisherBound = bound('publisherCores', 0.9)
@@ -99,17 +101,7 @@ export function renderIngest(doc: BenchDoc): Report {
   const check = (x: Row): string => `${x.ok === true ? '' : '**FAILED** '}${x.check}`
   const each = runs.map((x) => [String(x.run), label(x.scenario), ...runCells(x, EACH), check(x)])
   out.push('', '### Each run', '', ...table(EACH_HEAD, 'rlrrrrrrrrl', each))
-  for (const profile of doc.profiles)
-    out.push(
-      '',
-      '### Where the app’s time goes, flat out',
-      '',
-      prose(doc, {}, 'profile'),
-      '',
-      '```',
-      profile,
-      '```',
-    )
+  for (const profile of doc.profiles) out.push('', prose(doc, { profile }, 'profile'))
   return { title: 'Ingest (bench:ingest)', section: out.join('\n'), panels: panels(doc) }
 }
 

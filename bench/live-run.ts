@@ -27,10 +27,12 @@
 
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { loadProfile, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
+import { metricIn, scrape } from '../test/helpers/http.js'
+import * as probe from '../test/helpers/probes.js'
 import { sleep, spawnApp } from '../test/helpers/process.js'
 import { fmt } from './doc.js'
 import { DeliveryRecorder } from './live-recorder.js'
-import * as probe from './probes.js'
+import { GcSampler } from './probes.js'
 import { SseSubscriber, type StreamKind } from './sse-subscriber.js'
 import { AckLedger } from './verify.js'
 
@@ -104,9 +106,9 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
   const app = await spawnApp({ nodeArgs: o.nodeArgs ?? [] })
   const subscribers: SseSubscriber[] = []
   // Date.now(): the recorder's clock.
-  const gc = new probe.GcSampler(app.httpUrl, 1000, Date.now)
+  const gc = new GcSampler(app.httpUrl, 1000, Date.now)
   const dropped = async (): Promise<number> =>
-    probe.metric(await probe.scrape(app.httpUrl), 'sse_events_dropped_total') || 0
+    metricIn(await scrape(app.httpUrl), 'sse_events_dropped_total') || 0
   try {
     // One reading from every device, acknowledged, under its own boot: after it the server knows them all.
     const primed = await runSimulation({

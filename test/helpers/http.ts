@@ -43,11 +43,21 @@ export async function readings(port: number, device: string, extra = ''): Promis
   return res.body.readings
 }
 
+/** A metric of the app on this port, summed over its labels; 0 when absent. */
 export async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  let total = 0
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.split(' ').pop())
-  }
+  const value = metricIn(await scrape(`http://127.0.0.1:${port}`), name)
+  return Number.isNaN(value) ? 0 : value
+}
+
+/** A metric's value from prom-client's text, summed over its labels; NaN when absent. */
+export function metricIn(text: string, name: string): number {
+  let total = Number.NaN
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm')))
+    total = (Number.isNaN(total) ? 0 : total) + Number(m[1])
   return total
+}
+
+/** The app's /metrics text. */
+export async function scrape(httpUrl: string, timeoutMs = 10_000): Promise<string> {
+  return (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) })).text()
 }

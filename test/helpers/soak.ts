@@ -15,10 +15,11 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { type Figure, fmt, num, type Row, verdict } from '../../bench/doc.js'
-import { memoryMb, metric, scrape, UsageSampler } from '../../bench/probes.js'
 import { AckLedger, checkStored, scrapeCounters } from '../../bench/verify.js'
 import { LatencyHistogram, runSimulation } from '../../simulators/index.js'
 import type { AttackCounts, AttackPlan, AttackSizes } from './attacks.js'
+import { metricIn, scrape } from './http.js'
+import { memoryMb, UsageSampler } from './probes.js'
 import { REPO_ROOT, sleep, spawnApp, track } from './process.js'
 
 /** The attacks of `npm run soak`, as the issue measured them. */
@@ -179,7 +180,7 @@ async function attackProcess(plan: AttackPlan, started: (pid: number) => void): 
 function serverFigures(text: string): Record<string, number> {
   const out: Record<string, number> = {}
   for (const name of ['sse_events_dropped_total', 'sse_clients_cut_total'])
-    out[`server.${name}`] = metric(text, name) || 0
+    out[`server.${name}`] = metricIn(text, name) || 0
   const labelled =
     /^(mqtt_protocol_disconnects_total|telemetry_dead_letters_not_stored_total|telemetry_queries_refused_total|telemetry_messages_rejected_total)\{\w+="(\w+)"\} (\S+)$/gm
   for (const [, name, label, value] of text.matchAll(labelled)) out[`server.${name}.${label}`] = Number(value)

@@ -11,7 +11,7 @@
 
 import mqtt from 'mqtt'
 import t from 'tap'
-import { memoryMb } from '../../bench/probes.js'
+import { memoryMb } from '../helpers/probes.js'
 import { spawnApp } from '../helpers/process.js'
 
 const LETTERS = 40

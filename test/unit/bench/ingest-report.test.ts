@@ -2,7 +2,7 @@
 
 import { cpus } from 'node:os'
 import t from 'tap'
-import type { Row } from '../../../bench/doc.js'
+import type { BenchDoc, Row } from '../../../bench/doc.js'
 import { saturation } from '../../../bench/ingest-report.js'
 
 function run(
@@ -14,15 +14,24 @@ function run(
   return { scenario: 'appFlat', ackedPerSecond, serverUs, publisherCores, deliveredPerSecond: delivered }
 }
 
-function scenarios(app: Row[], mosquittoDelivered: number): Row[] {
-  return [...app, { ...run(80_000, 6.5, 1, mosquittoDelivered), scenario: 'mosquittoFlat' }]
+/** A doc of this machine with the app's flat-out runs and Mosquitto's delivery rate. */
+function scenarios(app: Row[], mosquittoDelivered: number): BenchDoc {
+  const runs = [...app, { ...run(80_000, 6.5, 1, mosquittoDelivered), scenario: 'mosquittoFlat' }]
+  const machine = { cores: cpus().length, cpu: 'test', memoryGiB: 1, kernel: 'test', node: process.version }
+  const when = {
+    measuredAt: '2026-12-03T00:00:00Z',
+    code: 'test',
+    command: 'test',
+    loadAverage: 0,
+    minutes: 1,
+  }
+  return { bench: 'ingest', machine, ...when, versions: {}, options: {}, context: {}, runs, profiles: [] }
 }
 
 t.test('ingest report - a missed ratio says what the target rate would cost the machine', async (t) => {
   // The medians of bench/RESULTS.md at abf7890.
   const text = saturation(
     scenarios([run(45_710, 22.4, 0.62), run(44_589, 22.5, 0.6), run(46_814, 22.0, 0.64)], 48_262),
-    cpus().length,
   )
   t.match(text, /stored ÷ delivered 0\.95×, target ≥ 1\.50×: \*\*missed\*\*/)
   // 1.5 × 48,262/s; 22.4 µs of server CPU each; the publishers' 0.62 cores for 45,710/s is 13.6 µs each.
@@ -36,7 +45,7 @@ t.test('ingest report - a missed ratio says what the target rate would cost the 
 })
 
 t.test('ingest report - a met ratio needs no such arithmetic', async (t) => {
-  const text = saturation(scenarios([run(90_000, 10, 0.9)], 48_262), cpus().length)
+  const text = saturation(scenarios([run(90_000, 10, 0.9)], 48_262))
   t.match(text, /stored ÷ delivered 1\.86×, target ≥ 1\.50×: met/)
   t.notMatch(text, /would need/)
 })
