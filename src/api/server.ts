@@ -15,7 +15,7 @@ import {
   StoreBusyError,
   TelemetryError,
 } from '../core/errors.js'
-import { createDualServer, type TlsFiles } from './dual-server.js'
+import { createDualServer, type TlsFiles, type WebSocketRoutes } from './dual-server.js'
 import { SCHEMA_FORMATS, validationError } from './params.js'
 
 /**
@@ -43,13 +43,18 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   )
 }
 
-export function createHttpServer(log: Logger, tls: TlsFiles | null = null): FastifyInstance {
+/** `webSockets`: WebSocket handlers by path, outside Fastify (dual-server.ts). */
+export function createHttpServer(
+  log: Logger,
+  tls: TlsFiles | null = null,
+  webSockets: WebSocketRoutes = {},
+): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = log.child({ module: 'http' })
   // http2: true makes Fastify's handler serve both request kinds; the routes
   // use only what HTTP/1.1 and HTTP/2 share, so the instance is typed as the default.
   const app = Fastify({
     http2: true,
-    serverFactory: (handler) => createDualServer(handler, tls) as never,
+    serverFactory: (handler) => createDualServer(handler, tls, webSockets) as never,
     // On close, end every connection: SSE streams never end by themselves.
     forceCloseConnections: true,
     loggerInstance,
