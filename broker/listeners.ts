@@ -109,19 +109,34 @@ export class Listeners {
         ...mqtts.secureContext,
         // A certificate is asked for only when there is a CA to verify it.
         requestCert: mqtts.secureContext.ca !== undefined,
-        rejectUnauthorized: mqtts.requireClientCert,
+        // Checked below rather than by Node, which destroys the socket without saying why.
+        rejectUnauthorized: false,
         // Unfinished handshakes are not yet under the guard: the CONNECT timeout bounds them too.
         handshakeTimeout: this.#options.connectTimeoutMs,
       },
       (socket: TLSSocket) => {
+        if (mqtts.requireClientCert && !socket.authorized) {
+          this.#closed('client_certificate_refused')
+          this.#options.log.debug(
+            { reason: socket.authorizationError, remote: socket.remoteAddress },
+            'client certificate refused',
+          )
+          socket.destroy()
+          return
+        }
         const cn = socket.authorized ? socket.getPeerCertificate().subject?.CN : undefined
         if (typeof cn === 'string' && cn !== '') identities.set(socket, cn)
         this.serve(socket, socket.remoteAddress)
       },
     )
-    server.on('tlsClientError', (err, socket) =>
-      this.#options.log.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake refused'),
-    )
+    // Counted, and logged at debug only: a port scan would otherwise flood the log.
+    server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
+      this.#closed('tls_handshake_failed')
+      this.#options.log.debug(
+        { reason: err.code ?? err.message, remote: socket.remoteAddress },
+        'TLS handshake failed',
+      )
+    })
     return server
   }
 

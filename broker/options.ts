@@ -26,6 +26,10 @@ export type DisconnectReason =
   | 'slow_client'
   /** More than `maxQueuedBytesPerClient` waiting in its socket when the next message came for it. */
   | 'client_queue_full'
+  /** MQTT over TLS: the handshake failed (no TLS spoken, too slow, no common cipher). */
+  | 'tls_handshake_failed'
+  /** MQTT over TLS with `requireClientCert`: no certificate, or one the CA does not verify (unknown CA, expired, revoked). */
+  | 'client_certificate_refused'
 
 export interface BrokerLimits {
   /** Largest MQTT packet accepted, in bytes of Remaining Length. The connection is closed on the fixed header. Default 262144. */

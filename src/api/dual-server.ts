@@ -92,13 +92,15 @@ export function createDualServer(
       routeByPreface(socket, (isHttp2) => (isHttp2 ? h2 : h1).emit('connection', socket))
     })
   }
+  // The secure server's own, before Object.assign puts this one in its place.
+  const setContext = secure?.setSecureContext.bind(secure)
   return Object.assign(server, {
     closeAllConnections(): void {
       for (const socket of sockets) socket.destroy()
     },
     setSecureContext(options: SecureContextOptions): void {
-      if (secure === null) throw new Error('the HTTP server has no TLS')
-      secure.setSecureContext(options)
+      if (setContext === undefined) throw new Error('the HTTP server has no TLS')
+      setContext(options)
     },
   })
 }
