@@ -5,7 +5,7 @@
  */
 
 import { X509Certificate } from 'node:crypto'
-import { copyFileSync, readFileSync, renameSync } from 'node:fs'
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
 import { Aedes, type Client } from 'aedes'
@@ -324,4 +324,42 @@ t.test('listeners - the packet guard closes a bad stream on the TLS listener', a
     /mqtt_protocol_disconnects_total\{reason="packet_too_large"\} 1/,
     'counted as packet_too_large',
   )
+})
+
+t.test('listeners - SIGHUP reloads the TLS files; a broken file keeps the certificate in use', async (t) => {
+  const p = await certificates(t)
+  if (p === null) return
+  const dir = tempDir(t, 'tlm-hup-cert-')
+  const cert = `${dir}/cert.pem`
+  const key = `${dir}/key.pem`
+  copyFileSync(p.server.cert, cert)
+  copyFileSync(p.server.key, key)
+  const lines: { level: number; msg?: string }[] = []
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+  const config = { ...DEFAULT_CONFIG, mqttPort: 0, mqttsPort: 0, httpPort: 0, dataDir: tempDir(t) }
+  const app = await startApp({ ...config, tlsCert: cert, tlsKey: key }, log)
+  t.teardown(() => app.close())
+  const until = async (what: () => boolean, name: string): Promise<void> => {
+    const deadline = Date.now() + 20_000
+    while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    t.ok(what(), name)
+  }
+  const said = (msg: string) => () => lines.some((l) => l.msg === msg)
+
+  // The files have not changed, so only the signal can cause a reload.
+  process.kill(process.pid, 'SIGHUP')
+  await until(said('TLS files reloaded: new connections use them'), 'SIGHUP: the files are read again')
+
+  const before = serialOf(p.server.cert)
+  writeFileSync(cert, 'not a certificate\n')
+  await until(
+    said('TLS files not reloaded: the certificates in use are kept until the files are good again'),
+    'a broken file on disk: an error logged',
+  )
+  t.equal(
+    await servedSerial(app.mqttsPort!, p.ca),
+    before,
+    'MQTT over TLS still serves the certificate in use',
+  )
+  t.equal((await httpsGet(app.httpPort, '/healthz', p.ca)).serial, before, 'HTTPS too')
 })
