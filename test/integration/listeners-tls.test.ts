@@ -4,10 +4,10 @@
  * (test/helpers/certs.ts). Issue #22, items 2 and 4.
  */
 
-import { X509Certificate } from 'node:crypto'
-import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { request } from 'node:https'
-import { type TLSSocket, connect as tlsConnect } from 'node:tls'
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect as tlsConnect } from 'node:tls'
+import { promisify } from 'node:util'
 import { Aedes, type Client } from 'aedes'
 import mqtt from 'mqtt'
 import { pino } from 'pino'
@@ -21,6 +21,7 @@ import { startTestApp, tempDir } from '../helpers/app.js'
 import { makePki, type Pem, type Pki } from '../helpers/certs.js'
 import { haveProgram } from '../helpers/external.js'
 import { connectPacket, reading } from '../helpers/mqtt.js'
+import { connectMqtts, httpsGet, mqttOverTls } from '../helpers/tls.js'
 
 /** One PKI for the whole file, removed at its end. */
 let pki: Promise<Pki> | null = null
@@ -29,90 +30,6 @@ async function certificates(sub: Parameters<typeof haveProgram>[0]): Promise<Pki
   pki ??= makePki(tempDir(t, 'tlm-pki-'))
   return pki
 }
-
-/** mqtt.js over TLS, trusting the test CA, with a client certificate when given. */
-function connectMqtts(port: number, ca: string, client?: Pem, allowRetries = true) {
-  return mqtt.connectAsync(
-    `mqtts://localhost:${port}`,
-    {
-      ca: readFileSync(ca),
-      ...(client === undefined ? {} : { cert: readFileSync(client.cert), key: readFileSync(client.key) }),
-      clientId: `tls-${Math.random()}`,
-      reconnectPeriod: 0,
-      connectTimeout: 10_000,
-    },
-    allowRetries,
-  )
-}
-
-/**
- * A CONNECT over a bare TLS connection: 'CONNACK' when the broker answers,
- * else the code of the error the connection ended with (the server's alert:
- * in TLS 1.3 the server checks the client's certificate after the client
- * thinks the handshake done).
- */
-function mqttOverTls(port: number, ca: string, client?: Pem): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = tlsConnect({
-      host: '127.0.0.1',
-      servername: 'localhost',
-      port,
-      ca: readFileSync(ca),
-      ...(client === undefined ? {} : { cert: readFileSync(client.cert), key: readFileSync(client.key) }),
-    })
-    const done = (outcome: string): void => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(outcome)
-    }
-    const timer = setTimeout(() => done('no answer in 10 s'), 10_000)
-    socket.once('secureConnect', () => socket.write(connectPacket(`tls-${Math.random()}`)))
-    socket.once('data', (data: Buffer) => done(data[0] === 0x20 ? 'CONNACK' : `packet ${data[0]}`))
-    socket.once('error', (err: Error & { code?: string }) => done(err.code ?? err.message))
-    socket.once('close', () => done('closed'))
-  })
-}
-
-/** GET over HTTPS, trusting `ca`: the status, body, and the certificate the server presented. */
-function httpsGet(port: number, path: string, ca: string) {
-  return new Promise<{ status: number; body: string; serial: string }>((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', servername: 'localhost', port, path, ca: readFileSync(ca), agent: false },
-      (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (d: string) => {
-          body += d
-        })
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body,
-            serial: (res.socket as TLSSocket).getPeerCertificate().serialNumber,
-          }),
-        )
-      },
-    )
-    req.on('error', reject)
-    req.end()
-  })
-}
-
-/** The serial number of the certificate a TLS server presents to a new connection. */
-function servedSerial(port: number, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect(
-      { host: '127.0.0.1', servername: 'localhost', port, ca: readFileSync(ca) },
-      () => {
-        resolve(socket.getPeerCertificate().serialNumber)
-        socket.destroy()
-      },
-    )
-    socket.on('error', reject)
-  })
-}
-
-const serialOf = (cert: string): string => new X509Certificate(readFileSync(cert)).serialNumber
 
 t.test('listeners - mqtt.js over mqtts with a CA-signed server certificate: QoS 1 stored', async (t) => {
   const p = await certificates(t)
@@ -255,44 +172,6 @@ t.test(
   },
 )
 
-t.test(
-  'listeners - a certificate replaced on disk is served to the next connection, no restart',
-  async (t) => {
-    const p = await certificates(t)
-    if (p === null) return
-    const dir = tempDir(t, 'tlm-live-cert-')
-    const cert = `${dir}/cert.pem`
-    const key = `${dir}/key.pem`
-    copyFileSync(p.server.cert, cert)
-    copyFileSync(p.server.key, key)
-    const app = await startTestApp(t, { tlsCert: cert, tlsKey: key })
-    const before = serialOf(p.server.cert)
-    t.equal(await servedSerial(app.mqttsPort!, p.ca), before, 'MQTT over TLS serves the first certificate')
-    t.equal((await httpsGet(app.httpPort, '/healthz', p.ca)).serial, before, 'HTTPS too')
-    const open = await connectMqtts(app.mqttsPort!, p.ca)
-    t.teardown(() => open.endAsync(true))
-
-    // As certbot does: new files renamed over the old ones.
-    const next = await p.issueServer(`server-${Date.now()}`)
-    copyFileSync(next.key, `${key}.new`)
-    copyFileSync(next.cert, `${cert}.new`)
-    renameSync(`${key}.new`, key)
-    renameSync(`${cert}.new`, cert)
-    const after = serialOf(next.cert)
-    t.not(after, before)
-    const deadline = Date.now() + 20_000
-    let served = before
-    while (served !== after && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250))
-      served = await servedSerial(app.mqttsPort!, p.ca)
-    }
-    t.equal(served, after, 'MQTT over TLS serves the new certificate to a new connection')
-    t.equal((await httpsGet(app.httpPort, '/healthz', p.ca)).serial, after, 'HTTPS too')
-    t.ok(open.connected, 'the connection made before the change stays up')
-    await open.publishAsync('devices/tls-2/telemetry', reading(1, { temp: 2 }), { qos: 1 })
-  },
-)
-
 t.test('listeners - the packet guard closes a bad stream on the TLS listener', async (t) => {
   const p = await certificates(t)
   if (p === null) return
@@ -326,40 +205,49 @@ t.test('listeners - the packet guard closes a bad stream on the TLS listener', a
   )
 })
 
-t.test('listeners - SIGHUP reloads the TLS files; a broken file keeps the certificate in use', async (t) => {
+t.test('listeners - mosquitto_pub with a device certificate, as a Mosquitto site runs it', async (t) => {
   const p = await certificates(t)
-  if (p === null) return
-  const dir = tempDir(t, 'tlm-hup-cert-')
-  const cert = `${dir}/cert.pem`
-  const key = `${dir}/key.pem`
-  copyFileSync(p.server.cert, cert)
-  copyFileSync(p.server.key, key)
-  const lines: { level: number; msg?: string }[] = []
-  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
-  const config = { ...DEFAULT_CONFIG, mqttPort: 0, mqttsPort: 0, httpPort: 0, dataDir: tempDir(t) }
-  const app = await startApp({ ...config, tlsCert: cert, tlsKey: key }, log)
-  t.teardown(() => app.close())
-  const until = async (what: () => boolean, name: string): Promise<void> => {
-    const deadline = Date.now() + 20_000
-    while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-    t.ok(what(), name)
-  }
-  const said = (msg: string) => () => lines.some((l) => l.msg === msg)
-
-  // The files have not changed, so only the signal can cause a reload.
-  process.kill(process.pid, 'SIGHUP')
-  await until(said('TLS files reloaded: new connections use them'), 'SIGHUP: the files are read again')
-
-  const before = serialOf(p.server.cert)
-  writeFileSync(cert, 'not a certificate\n')
-  await until(
-    said('TLS files not reloaded: the certificates in use are kept until the files are good again'),
-    'a broken file on disk: an error logged',
+  if (p === null || !haveProgram(t, 'mosquitto_pub', 'mosquitto-clients')) return
+  const app = await startTestApp(t, {
+    tlsCert: p.server.cert,
+    tlsKey: p.server.key,
+    tlsCa: p.ca,
+    tlsCrl: p.crl,
+    requireClientCert: true,
+  })
+  // Asynchronously: the broker runs in this process and must keep serving.
+  const pub = (client: Pem, seq: number) =>
+    promisify(execFile)(
+      'mosquitto_pub',
+      [
+        '-h',
+        'localhost',
+        '-p',
+        String(app.mqttsPort),
+        '--cafile',
+        p.ca,
+        '--cert',
+        client.cert,
+        '--key',
+        client.key,
+      ].concat([
+        '-q',
+        '1',
+        '-t',
+        'devices/device-7/telemetry',
+        '-m',
+        JSON.stringify({ v: 1, seq, m: { temp: seq } }),
+      ]),
+      { timeout: 10_000 },
+    )
+  const ok = await pub(p.device, 1)
+  t.equal(ok.stderr, '', 'mosquitto_pub reports no error')
+  await t.rejects(pub(p.revoked, 2), 'a revoked certificate: mosquitto_pub fails')
+  const res = await httpsGet(app.httpPort, '/v1/telemetry?device=device-7&from=0&to=4102444800000', p.ca)
+  const stored = (JSON.parse(res.body) as { readings: { seq: number }[] }).readings
+  t.same(
+    stored.map((r) => r.seq),
+    [1],
+    'only the reading of the valid certificate is stored',
   )
-  t.equal(
-    await servedSerial(app.mqttsPort!, p.ca),
-    before,
-    'MQTT over TLS still serves the certificate in use',
-  )
-  t.equal((await httpsGet(app.httpPort, '/healthz', p.ca)).serial, before, 'HTTPS too')
 })
