@@ -98,3 +98,13 @@ t.test('listeners - SIGHUP reloads the TLS files; a broken file keeps the certif
   )
   t.equal((await httpsGet(app.httpPort, '/healthz', p.ca)).serial, before, 'HTTPS too')
 })
+
+t.test('listeners - a key that is not the certificate’s is a configuration error at start', async (t) => {
+  const p = await certificates(t)
+  if (p === null) return
+  await t.rejects(
+    startTestApp(t, { tlsCert: p.server.cert, tlsKey: p.device.key }),
+    { code: 'TLM_ERR_CONFIG', message: /--tls-key.*key values mismatch/s },
+    'refused with the reason, before anything opens',
+  )
+})
