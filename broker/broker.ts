@@ -1,6 +1,7 @@
 /**
- * The embedded MQTT 3.1.1 broker: Aedes on a TCP listener, with the limits a
- * public broker needs and Aedes lacks by default.
+ * The embedded MQTT 3.1.1 broker: Aedes on its listeners (TCP, TLS, and
+ * WebSocket through the HTTP server: listeners.ts), with the limits a public
+ * broker needs and Aedes lacks by default.
  *
  * The durable point: Aedes writes a QoS 1 PUBACK before its `published` hook
  * runs (node_modules/aedes/lib/handlers/publish.js), and a QoS 2 PUBREC right
@@ -11,14 +12,14 @@
  * the connection without acknowledging, and the device sends it again.
  */
 
-import { createServer, type Server, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
+import type { SecureContextOptions } from 'node:tls'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
 import { ConnectionLimits } from './connection-limits.js'
 import { DRAIN_TIMEOUT_MESSAGE, decoupleDelivery, queueBound } from './delivery.js'
-import { releasePacketWhileIdle } from './idle-packet.js'
+import { Listeners, type UpgradeHandler } from './listeners.js'
 import { type BrokerOptions, DEFAULT_BROKER_OPTIONS, type DisconnectReason } from './options.js'
-import { type GuardViolation, PacketGuard } from './packet-guard.js'
 
 /**
  * One log line per `everyMs` for a failure that repeats per message: while
@@ -45,9 +46,6 @@ class ThrottledLog {
   }
 }
 
-/** Bytes of one connection read for Aedes at a time, when they hold whole packets. */
-const MAX_READ_BYTES = 16 * 1024
-
 class ProtocolViolation extends Error {
   override name = 'ProtocolViolation'
   constructor(readonly reason: DisconnectReason) {
@@ -57,13 +55,12 @@ class ProtocolViolation extends Error {
 
 export class TelemetryBroker {
   readonly #aedes: Aedes
-  readonly #server: Server
-  readonly #sockets = new Set<Socket>()
+  readonly #listeners: Listeners
   readonly #limits: ConnectionLimits
 
-  private constructor(aedes: Aedes, server: Server, limits: ConnectionLimits) {
+  private constructor(aedes: Aedes, listeners: Listeners, limits: ConnectionLimits) {
     this.#aedes = aedes
-    this.#server = server
+    this.#listeners = listeners
     this.#limits = limits
   }
 
@@ -129,46 +126,8 @@ export class TelemetryBroker {
 
     decoupleDelivery(aedes)
 
-    let warnedParserShape = false
-    const server = createServer((socket) => {
-      if (!limits.admit(socket)) return
-      const guard = new PacketGuard(options.maxPacketBytes)
-      const read = socket.read.bind(socket)
-      // Every byte Aedes reads passes the guard first (see packet-guard.ts).
-      socket.read = (size?: number | null) => {
-        let chunk = read(size ?? undefined) as Buffer | null
-        if (chunk === null) return null
-        // Aedes handles every packet of what it reads before it reads again:
-        // a fast publisher would put its whole socket buffer in flight here.
-        // Whole packets up to a bound go on; the rest waits in the socket.
-        if (size == null && chunk.length > MAX_READ_BYTES) {
-          const whole = guard.wholePacketsWithin(chunk, MAX_READ_BYTES)
-          if (whole > 0) {
-            socket.unshift(chunk.subarray(whole))
-            chunk = chunk.subarray(0, whole)
-          }
-        }
-        const problem: GuardViolation | null = guard.check(chunk)
-        if (problem === null) return limits.read(socket, guard) ? chunk : null
-        closed(problem)
-        log.warn({ reason: problem, remote: socket.remoteAddress }, 'closing connection: protocol violation')
-        socket.destroy()
-        return null
-      }
-      broker.#sockets.add(socket)
-      socket.once('close', () => broker.#sockets.delete(socket))
-      const client = aedes.handle(socket) as Client & { _parser?: unknown }
-      if (!releasePacketWhileIdle(client._parser) && !warnedParserShape) {
-        warnedParserShape = true
-        log.warn(
-          'the MQTT parser is not of the shape idle-packet.ts expects: idle connections keep a packet each',
-        )
-      }
-    })
-    // Refused before a byte is read: Node closes the handle and says 'drop'.
-    if (options.maxConnections > 0) server.maxConnections = options.maxConnections
-    server.on('drop', () => closed('connection_limit'))
-    const broker = new TelemetryBroker(aedes, server, limits)
+    const listeners = new Listeners(aedes, { ...options, mqtts: options.mqtts ?? null }, limits, closed)
+    const broker = new TelemetryBroker(aedes, listeners, limits)
 
     const count = (): void => options.onClientCountChange?.(aedes.connectedClients)
     aedes.on('client', count)
@@ -183,20 +142,27 @@ export class TelemetryBroker {
         log.debug({ clientId: client.id, err: err.message }, 'client error')
     })
 
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(options.port, options.host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await listeners.listen()
     return broker
   }
 
   get port(): number {
-    const address = this.#server.address()
-    if (address === null || typeof address === 'string') throw new Error('broker is not listening')
-    return address.port
+    return this.#listeners.port
+  }
+
+  /** The MQTT over TLS port, or null without `mqtts`. */
+  get mqttsPort(): number | null {
+    return this.#listeners.mqttsPort
+  }
+
+  /** MQTT over WebSocket: the HTTP server's `upgrade` handler for `/mqtt`. */
+  get upgrade(): UpgradeHandler {
+    return this.#listeners.upgrade
+  }
+
+  /** New certificate, key, CA or CRL for the next TLS connections (a reload); open ones keep theirs. */
+  setSecureContext(options: SecureContextOptions): void {
+    this.#listeners.setSecureContext(options)
   }
 
   /** Bytes held for incomplete packets across all connections (see connection-limits.ts). */
@@ -206,13 +172,13 @@ export class TelemetryBroker {
 
   /** Refuses new connections; the open ones keep being served until close(). */
   stopAccepting(): void {
-    if (this.#server.listening) this.#server.close()
+    this.#listeners.stopAccepting()
   }
 
   /** Closes every connection and the broker. */
   async close(): Promise<void> {
     this.stopAccepting()
-    for (const socket of this.#sockets) socket.destroy()
+    this.#listeners.destroyAll()
     await new Promise<void>((resolve) => this.#aedes.close(() => resolve()))
   }
 }

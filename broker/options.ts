@@ -4,6 +4,7 @@
  * `onDisconnectForViolation(reason)`, whose reasons are `DisconnectReason`.
  */
 
+import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
 import type { GuardViolation } from './packet-guard.js'
 
@@ -27,6 +28,10 @@ export type DisconnectReason =
   | 'slow_client'
   /** More than `maxQueuedBytesPerClient` waiting in its socket when the next message came for it. */
   | 'client_queue_full'
+  /** MQTT over TLS: the handshake failed (no TLS spoken, too slow, no common cipher). */
+  | 'tls_handshake_failed'
+  /** MQTT over TLS with `requireClientCert`: no certificate, or one the CA does not verify (unknown CA, expired, revoked). */
+  | 'client_certificate_refused'
 
 export interface BrokerLimits {
   /** Largest MQTT packet accepted, in bytes of Remaining Length. The connection is closed on the fixed header. Default 262144. */
@@ -80,10 +85,26 @@ export interface BrokerLimits {
   readonly maxQueuedBytesPerClient?: number
 }
 
+/** MQTT over TLS (docs/security.md, "Listeners and TLS"). */
+export interface MqttsOptions {
+  /** TLS port; 0 picks a free one. */
+  readonly port: number
+  /**
+   * `key` and `cert`, and with `ca` (and `crl`) client certificates are asked
+   * for and verified against it; a verified one's CN is the client's identity
+   * (`certificateIdentity`). Replaced by `setSecureContext` without a restart.
+   */
+  readonly secureContext: SecureContextOptions
+  /** Refuse, at the handshake, a client without a certificate that `ca` verifies. Needs `ca`. */
+  readonly requireClientCert: boolean
+}
+
 export interface BrokerOptions extends BrokerLimits {
   readonly host: string
   /** TCP port; 0 picks a free one. */
   readonly port: number
+  /** Also serve MQTT over TLS; absent or null: TCP only. */
+  readonly mqtts?: MqttsOptions | null
   /**
    * Called for every PUBLISH before it is acknowledged or routed. Resolve to
    * let it through; reject to refuse it (the client is disconnected, nothing

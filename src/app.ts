@@ -3,12 +3,12 @@
  * HTTP API in one process. main.ts runs it; tests start it in-process.
  */
 
-import { readFileSync } from 'node:fs'
 import { type Logger, pino } from 'pino'
 import { Bridge, DEFAULT_BRIDGE_OPTIONS } from '../bridge/index.js'
-import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
+import { DEFAULT_BROKER_OPTIONS, TelemetryBroker, TlsFiles } from '../broker/index.js'
 import { TokenStore } from './api/auth/index.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
+import type { DualServer } from './api/dual-server.js'
 import { registerHealthRoutes } from './api/health.js'
 import { createHttpServer } from './api/server.js'
 import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
@@ -18,7 +18,7 @@ import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
 import { registerWindowRoutes } from './api/windows.js'
 import type { Config } from './config.js'
-import { QueryTimeoutError, StoreBusyError } from './core/errors.js'
+import { ConfigError, QueryTimeoutError, StoreBusyError } from './core/errors.js'
 import { nowNs } from './core/telemetry.js'
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
@@ -28,6 +28,8 @@ import { type HistoryReader, type Store, type StoreOptions, WorkerStore } from '
 
 export interface App {
   readonly mqttPort: number
+  /** MQTT over TLS; null without a certificate. */
+  readonly mqttsPort: number | null
   readonly httpPort: number
   readonly metrics: Metrics
   readonly bridge: Bridge
@@ -48,6 +50,7 @@ export async function startApp(
 ): Promise<App> {
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
+  const tlsFiles = openTlsFiles(config, log)
   const metrics = createMetrics()
   const tokens =
     config.tokensFile === null
@@ -164,15 +167,19 @@ export async function startApp(
     ...(config.partialMs > 0 ? [setInterval(() => engine.partials(), config.partialMs)] : []),
   ]
 
-  const tls =
-    config.tlsCert === null || config.tlsKey === null
-      ? null
-      : { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
   // The broker opens only now, so no reading can arrive before its listeners are attached.
   const broker = await TelemetryBroker.start({
     ...DEFAULT_BROKER_OPTIONS,
     host: config.host,
     port: config.mqttPort,
+    mqtts:
+      tlsFiles === null
+        ? null
+        : {
+            port: config.mqttsPort,
+            secureContext: tlsFiles.options,
+            requireClientCert: config.requireClientCert,
+          },
     maxPacketBytes: config.maxPacketBytes,
     maxConnections: config.maxConnections,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
@@ -192,18 +199,33 @@ export async function startApp(
 
   const reloadTokens = async () => tokens?.reload()
   const onHangUp = () => void reloadTokens()
-  const http = await createHttpServer(log, tls, {
-    tokens,
-    metricsOpen: config.metricsOpen,
-    corsOrigins: config.corsOrigin,
-    requestsPerSecondPerToken: config.httpRequestsPerSecondPerToken,
-    sseClientsPerToken: config.sseClientsPerToken,
-    counters: {
-      refused: (reason) => metrics.httpAuthRefused.inc({ reason }),
-      rateLimited: () => metrics.httpRateLimited.inc(),
-      streamsRefused: () => metrics.sseClientsRefused.inc(),
+  const tls = tlsFiles === null ? null : keyPair(tlsFiles)
+  const http = await createHttpServer(
+    log,
+    tls,
+    {
+      tokens,
+      metricsOpen: config.metricsOpen,
+      corsOrigins: config.corsOrigin,
+      requestsPerSecondPerToken: config.httpRequestsPerSecondPerToken,
+      sseClientsPerToken: config.sseClientsPerToken,
+      counters: {
+        refused: (reason) => metrics.httpAuthRefused.inc({ reason }),
+        rateLimited: () => metrics.httpRateLimited.inc(),
+        streamsRefused: () => metrics.sseClientsRefused.inc(),
+      },
     },
-  })
+    { '/mqtt': broker.upgrade },
+  )
+  // New certificates for the next connections of both ports: on SIGHUP, and when the files change.
+  const reloadTls = (): void => void tlsFiles?.reload()
+  if (tlsFiles !== null) {
+    tlsFiles.onChange((options) => {
+      broker.setSecureContext(options)
+      ;(http.server as unknown as DualServer).setSecureContext(keyPair(tlsFiles))
+    })
+    process.on('SIGHUP', reloadTls)
+  }
   registerHealthRoutes(
     http,
     {
@@ -247,7 +269,9 @@ export async function startApp(
   log.info(
     {
       mqtt: `mqtt://${config.host}:${broker.port}`,
+      ...(broker.mqttsPort === null ? {} : { mqtts: `mqtts://${config.host}:${broker.mqttsPort}` }),
       http: `${tls === null ? 'http' : 'https'}://${config.host}:${httpPort}`,
+      ws: `${tls === null ? 'ws' : 'wss'}://${config.host}:${httpPort}/mqtt`,
       dataDir: config.dataDir,
     },
     'telemetry bridge listening',
@@ -255,6 +279,7 @@ export async function startApp(
 
   return {
     mqttPort: broker.port,
+    mqttsPort: broker.mqttsPort,
     httpPort,
     metrics,
     bridge,
@@ -265,6 +290,8 @@ export async function startApp(
       // resend them later); commits in flight finish and their acknowledgements
       // go out on the still-open sockets; then everything closes.
       closing = true
+      process.off('SIGHUP', reloadTls)
+      tlsFiles?.close()
       broker.stopAccepting()
       await bridge.flush()
       await broker.close()
@@ -278,4 +305,23 @@ export async function startApp(
       await store.close()
     },
   }
+}
+
+/** The certificate files, read and checked; null without `--tls-cert`. */
+function openTlsFiles(config: Config, log: Logger): TlsFiles | null {
+  if (config.tlsCert === null || config.tlsKey === null) return null
+  const paths = { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa, crl: config.tlsCrl }
+  try {
+    return new TlsFiles(paths, log.child({ module: 'tls' }))
+  } catch (err) {
+    throw new ConfigError([`--tls-cert, --tls-key, --tls-ca, --tls-crl: ${(err as Error).message}`], {
+      cause: err,
+    })
+  }
+}
+
+/** What HTTPS serves: the certificate and key (client certificates are for MQTT only). */
+function keyPair(files: TlsFiles): { cert: Buffer; key: Buffer } {
+  const { cert, key } = files.options
+  return { cert: cert as Buffer, key: key as Buffer }
 }

@@ -47,6 +47,14 @@ export interface Config {
   readonly tlsCert: string | null
   /** PEM private key of tlsCert. */
   readonly tlsKey: string | null
+  /** MQTT over TLS port, served only with tlsCert; 0 picks a free one. */
+  readonly mqttsPort: number
+  /** PEM CA bundle verifying MQTT clients' certificates; null: none asked for. */
+  readonly tlsCa: string | null
+  /** PEM revocation lists checked with tlsCa; null: none. */
+  readonly tlsCrl: string | null
+  /** Refuse MQTT TLS clients without a certificate tlsCa verifies. */
+  readonly requireClientCert: boolean
   /** Forward every stored reading to this InfluxDB (docs/influxdb.md); null: no forwarding. */
   readonly influx: InfluxConfig | null
   /** Where /v1/telemetry and /v1/windows read history: the local store, or InfluxDB. */

@@ -19,7 +19,7 @@ import {
   UnauthorizedError,
 } from '../core/errors.js'
 import { type HttpSecurity, OPEN_HTTP, registerHttpSecurity, serializeRequest } from './auth/index.js'
-import { createDualServer, type TlsFiles } from './dual-server.js'
+import { createDualServer, type TlsFiles, type WebSocketRoutes } from './dual-server.js'
 import { SCHEMA_FORMATS, validationError } from './params.js'
 
 /**
@@ -47,10 +47,12 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   )
 }
 
+/** `webSockets`: WebSocket handlers by path, outside Fastify (dual-server.ts). */
 export async function createHttpServer(
   log: Logger,
   tls: TlsFiles | null = null,
   security: HttpSecurity = OPEN_HTTP,
+  webSockets: WebSocketRoutes = {},
 ): Promise<FastifyInstance> {
   // Fastify's own request serializer logs the URL whole, an SSE token in the query with it (auth/redact.ts).
   const loggerInstance: FastifyBaseLogger = log.child(
@@ -61,7 +63,7 @@ export async function createHttpServer(
   // use only what HTTP/1.1 and HTTP/2 share, so the instance is typed as the default.
   const app = Fastify({
     http2: true,
-    serverFactory: (handler) => createDualServer(handler, tls) as never,
+    serverFactory: (handler) => createDualServer(handler, tls, webSockets) as never,
     // On close, end every connection: SSE streams never end by themselves.
     forceCloseConnections: true,
     loggerInstance,

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util'
 import type { ErrorObject } from 'ajv'
 import type { Config } from '../config.js'
 import { ConfigError } from '../core/errors.js'
+import { listenerRelations } from './listener-options.js'
 import { variableOf } from './option-row.js'
 import { type Flag, OPTIONS, ROWS } from './options.js'
 import { accepted, fromText, validateSettings } from './schema.js'
@@ -177,6 +178,7 @@ function relations(given: Map<string, Given>, settings: Record<string, unknown>)
   }
   if (given.has('tls-cert') !== given.has('tls-key'))
     problems.push('--tls-cert and --tls-key go together: give both or neither')
+  problems.push(...listenerRelations(given, settings))
   const { 'sse-client-buffer-bytes': client, 'sse-total-buffer-bytes': total } = settings
   if (typeof client === 'number' && typeof total === 'number' && client > total)
     problems.push('--sse-client-buffer-bytes must not be more than --sse-total-buffer-bytes')

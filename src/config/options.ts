@@ -15,6 +15,7 @@ import { DEFAULT_STORE_MEMORY_MB } from '../store/index.js'
 import { HTTP_SECURITY_OPTIONS } from './http-security-options.js'
 import { INFLUX_OPTIONS } from './influx-options.js'
 import { LIMIT_OPTIONS } from './limit-options.js'
+import { LISTENER_OPTIONS } from './listener-options.js'
 import { type Option, packageRoot, TEXT } from './option-row.js'
 
 /**
@@ -106,14 +107,7 @@ export const OPTIONS = {
     default: 'info',
     description: 'what the process logs (pino levels)',
   },
-  'tls-cert': {
-    key: 'tlsCert',
-    schema: TEXT,
-    readable: true,
-    description:
-      'PEM certificate: serve HTTPS (HTTP/2 by ALPN, and HTTP/1.1) instead of cleartext; with `--tls-key`',
-  },
-  'tls-key': { key: 'tlsKey', schema: TEXT, readable: true, description: 'PEM private key of `--tls-cert`' },
+  ...LISTENER_OPTIONS,
   features: {
     key: 'featuresPath',
     schema: TEXT,

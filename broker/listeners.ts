@@ -1,0 +1,278 @@
+/**
+ * Every way a client reaches the broker, and the one path every connection
+ * takes from there (issue #22, item 4):
+ *
+ *   TCP        net.Server, --mqtt-port ───────────────────────┐
+ *   TLS        tls.Server, --mqtts-port ── handshake ─────────┤
+ *   WebSocket  /mqtt on the HTTP port (ws) ── upgrade ────────┤
+ *                                                             ▼
+ *   serve(): connection caps ─▶ PacketGuard on every read ─▶ ConnectionLimits ─▶ idle release ─▶ aedes.handle
+ *
+ * A WebSocket connection is a `ws` stream (createWebSocketStream) of the
+ * binary messages' bytes: MQTT packets may span messages or share one
+ * [MQTT-6.0.0-2], so the guard reads it exactly as a TCP byte stream.
+ */
+
+import type { IncomingMessage } from 'node:http'
+import { createServer as createNetServer, type Server, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import {
+  createServer as createTlsServer,
+  type SecureContextOptions,
+  type TLSSocket,
+  type Server as TlsServer,
+} from 'node:tls'
+import type { Aedes, Client } from 'aedes'
+import type { Logger } from 'pino'
+import { createWebSocketStream, WebSocketServer } from 'ws'
+import type { ConnectionLimits } from './connection-limits.js'
+import { releasePacketWhileIdle } from './idle-packet.js'
+import type { DisconnectReason, MqttsOptions } from './options.js'
+import { type GuardViolation, PacketGuard } from './packet-guard.js'
+
+/** Bytes of one connection read for Aedes at a time, when they hold whole packets. */
+const MAX_READ_BYTES = 16 * 1024
+/** A fixed header is at most 5 bytes: the packet type and 4 of Remaining Length [MQTT-2.2.3]. */
+const MAX_FIXED_HEADER_BYTES = 5
+/** [MQTT-6.0.0-3]: the client offers "mqtt"; "mqttv3.1" is what MQTT 3.1 clients (old Paho) offer. */
+const SUBPROTOCOLS = ['mqtt', 'mqttv3.1'] as const
+
+/** Node's `upgrade` event: an HTTP/1.1 request asking to switch protocols, and its socket. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+
+/** The verified certificate CN of each TLS connection that has one, by the stream Aedes was given. */
+const identities = new WeakMap<object, string>()
+
+/**
+ * The CN of the client certificate a connected client presented and the CA
+ * (`--tls-ca`) verified, or null: no TLS, no certificate, not verified, or a
+ * subject with no CN or several. Read once at the handshake, so asking is a
+ * map lookup. Used as the username, as Mosquitto's `use_identity_as_username`.
+ */
+export function certificateIdentity(client: Client): string | null {
+  return identities.get(client.conn) ?? null
+}
+
+export interface ListenerOptions {
+  readonly host: string
+  readonly port: number
+  readonly mqtts: MqttsOptions | null
+  readonly maxPacketBytes: number
+  readonly maxConnections: number
+  readonly connectTimeoutMs: number
+  readonly log: Logger
+}
+
+export class Listeners {
+  readonly #aedes: Aedes
+  readonly #options: ListenerOptions
+  readonly #limits: ConnectionLimits
+  readonly #closed: (reason: DisconnectReason) => void
+  readonly #streams = new Set<Duplex>()
+  readonly #tcp: Server
+  readonly #tls: TlsServer | null
+  readonly #ws: WebSocketServer
+  #warnedParserShape = false
+  #accepting = true
+
+  constructor(
+    aedes: Aedes,
+    options: ListenerOptions,
+    limits: ConnectionLimits,
+    closed: (reason: DisconnectReason) => void,
+  ) {
+    this.#aedes = aedes
+    this.#options = options
+    this.#limits = limits
+    this.#closed = closed
+    this.#tcp = createNetServer((socket) => this.serve(socket, socket.remoteAddress))
+    this.#tls = options.mqtts === null ? null : this.#createTlsServer(options.mqtts)
+    // noServer: the HTTP server hands over its upgrades (upgrade below).
+    this.#ws = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      // ws holds a message whole before the guard reads it: at most one largest packet.
+      maxPayload: options.maxPacketBytes + MAX_FIXED_HEADER_BYTES,
+      handleProtocols: (offered) => SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+    })
+    for (const server of this.#servers()) {
+      // Refused before a byte is read: Node closes the handle and says 'drop'.
+      if (options.maxConnections > 0) server.maxConnections = options.maxConnections
+      server.on('drop', () => closed('connection_limit'))
+    }
+  }
+
+  #createTlsServer(mqtts: MqttsOptions): TlsServer {
+    const server = createTlsServer(
+      {
+        ...mqtts.secureContext,
+        // A certificate is asked for only when there is a CA to verify it.
+        requestCert: mqtts.secureContext.ca !== undefined,
+        // Checked below rather than by Node, which destroys the socket without saying why.
+        rejectUnauthorized: false,
+        // Unfinished handshakes are not yet under the guard: the CONNECT timeout bounds them too.
+        handshakeTimeout: this.#options.connectTimeoutMs,
+      },
+      (socket: TLSSocket) => {
+        if (mqtts.requireClientCert && !socket.authorized) {
+          this.#closed('client_certificate_refused')
+          this.#options.log.debug(
+            { reason: socket.authorizationError, remote: socket.remoteAddress },
+            'client certificate refused',
+          )
+          socket.destroy()
+          return
+        }
+        const cn = socket.authorized ? socket.getPeerCertificate().subject?.CN : undefined
+        if (typeof cn === 'string' && cn !== '') identities.set(socket, cn)
+        this.serve(socket, socket.remoteAddress)
+      },
+    )
+    // Counted, and logged at debug only: a port scan would otherwise flood the log.
+    server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
+      this.#closed('tls_handshake_failed')
+      this.#options.log.debug(
+        { reason: err.code ?? err.message, remote: socket.remoteAddress },
+        'TLS handshake failed',
+      )
+    })
+    return server
+  }
+
+  #servers(): Server[] {
+    return this.#tls === null ? [this.#tcp] : [this.#tcp, this.#tls]
+  }
+
+  async listen(): Promise<void> {
+    const { host, port, mqtts } = this.#options
+    await listen(this.#tcp, port, host)
+    if (this.#tls !== null && mqtts !== null) await listen(this.#tls, mqtts.port, host)
+  }
+
+  get port(): number {
+    return portOf(this.#tcp)
+  }
+
+  /** The MQTT over TLS port, or null when there is no such listener. */
+  get mqttsPort(): number | null {
+    return this.#tls?.listening === true ? portOf(this.#tls) : null
+  }
+
+  /** Certificate, key, CA and CRL for the next TLS connections; open ones keep theirs. */
+  setSecureContext(options: SecureContextOptions): void {
+    this.#tls?.setSecureContext(options)
+  }
+
+  /**
+   * For the HTTP server's `upgrade` event on `/mqtt`: a WebSocket handshake
+   * offering the `mqtt` subprotocol becomes an MQTT connection; one that
+   * does not offer it is refused with a 400, as MQTT requires it [MQTT-6.0.0-3].
+   */
+  readonly upgrade: UpgradeHandler = (req, socket, head) => {
+    if (!this.#accepting) {
+      socket.destroy()
+      return
+    }
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
+    if (!SUBPROTOCOLS.some((p) => offered.includes(p))) {
+      const body = JSON.stringify({
+        code: 'TLM_ERR_BAD_REQUEST',
+        message: 'MQTT over WebSocket needs the subprotocol "mqtt" (Sec-WebSocket-Protocol: mqtt)',
+      })
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      )
+      return
+    }
+    // The address of the TCP connection under the HTTP request, for the per-address cap.
+    const address = (socket as Partial<Socket>).remoteAddress
+    this.#ws.handleUpgrade(req, socket, head, (ws) => {
+      // A message over maxPayload: ws closes with 1009 before holding it, so the guard never saw the header.
+      ws.on('error', (err: Error & { code?: string }) => {
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#closed('packet_too_large')
+      })
+      const stream = createWebSocketStream(ws)
+      // ConnectionLimits and the guard's log read a socket's remoteAddress; this stream has none of its own.
+      Object.defineProperty(stream, 'remoteAddress', { value: address, enumerable: true })
+      this.serve(stream, address)
+    })
+  }
+
+  /** Refuses new connections; the open ones keep being served. */
+  stopAccepting(): void {
+    this.#accepting = false
+    for (const server of this.#servers()) if (server.listening) server.close()
+  }
+
+  /** Closes every open connection. */
+  destroyAll(): void {
+    for (const stream of this.#streams) stream.destroy()
+  }
+
+  /**
+   * Serves one connection, of any listener: the total cap, the per-address
+   * cap, the packet guard on every byte Aedes reads, the incomplete-packet
+   * budget and idle limit, then Aedes.
+   */
+  serve(stream: Duplex, remoteAddress: string | undefined): void {
+    const { maxConnections, maxPacketBytes, log } = this.#options
+    // Each server's maxConnections counts only its own: this is the cap across listeners.
+    if (maxConnections > 0 && this.#streams.size >= maxConnections) {
+      this.#closed('connection_limit')
+      stream.destroy()
+      return
+    }
+    // ConnectionLimits uses remoteAddress, destroy() and 'close', which every stream here has.
+    const socket = stream as Socket
+    if (!this.#limits.admit(socket)) return
+    const guard = new PacketGuard(maxPacketBytes)
+    const read = stream.read.bind(stream)
+    // Every byte Aedes reads passes the guard first (see packet-guard.ts).
+    stream.read = (size?: number | null) => {
+      let chunk = read(size ?? undefined) as Buffer | null
+      if (chunk === null) return null
+      // Aedes handles every packet of what it reads before it reads again:
+      // a fast publisher would put its whole socket buffer in flight here.
+      // Whole packets up to a bound go on; the rest waits in the socket.
+      if (size == null && chunk.length > MAX_READ_BYTES) {
+        const whole = guard.wholePacketsWithin(chunk, MAX_READ_BYTES)
+        if (whole > 0) {
+          stream.unshift(chunk.subarray(whole))
+          chunk = chunk.subarray(0, whole)
+        }
+      }
+      const problem: GuardViolation | null = guard.check(chunk)
+      if (problem === null) return this.#limits.read(socket, guard) ? chunk : null
+      this.#closed(problem)
+      log.warn({ reason: problem, remote: remoteAddress }, 'closing connection: protocol violation')
+      stream.destroy()
+      return null
+    }
+    this.#streams.add(stream)
+    stream.once('close', () => this.#streams.delete(stream))
+    const client = this.#aedes.handle(stream) as Client & { _parser?: unknown }
+    if (!releasePacketWhileIdle(client._parser) && !this.#warnedParserShape) {
+      this.#warnedParserShape = true
+      log.warn(
+        'the MQTT parser is not of the shape idle-packet.ts expects: idle connections keep a packet each',
+      )
+    }
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+function portOf(server: Server): number {
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('broker is not listening')
+  return address.port
+}
