@@ -14,11 +14,14 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
+import { AuditLog } from './auth-audit.js'
+import { ConnectionAuth } from './auth-connections.js'
+import { PacketCheck } from './auth-packet-check.js'
 import { ConnectionLimits } from './connection-limits.js'
 import { DRAIN_TIMEOUT_MESSAGE, decoupleDelivery, queueBound } from './delivery.js'
 import { releasePacketWhileIdle } from './idle-packet.js'
 import { type BrokerOptions, DEFAULT_BROKER_OPTIONS, type DisconnectReason } from './options.js'
-import { type GuardViolation, PacketGuard } from './packet-guard.js'
+import { PacketGuard } from './packet-guard.js'
 
 /**
  * One log line per `everyMs` for a failure that repeats per message: while
@@ -47,6 +50,9 @@ class ThrottledLog {
 
 /** Bytes of one connection read for Aedes at a time, when they hold whole packets. */
 const MAX_READ_BYTES = 16 * 1024
+
+/** CONNACK 0x01, unacceptable protocol level [MQTT-3.1.2-2]. */
+const CONNACK_UNSUPPORTED_PROTOCOL = Buffer.from([0x20, 0x02, 0x00, 0x01])
 
 class ProtocolViolation extends Error {
   override name = 'ProtocolViolation'
@@ -80,29 +86,45 @@ export class TelemetryBroker {
     // [MQTT-3.1.3-8]: an empty client id with CleanSession 0 gets CONNACK 0x02.
     // preConnect sees the packet; authenticate answers with the return code.
     const emptyIdPersistent = new WeakSet<Client>()
+    // Identity and ACLs (issue #22): none configured, every client may do everything, as before.
+    const security = options.security ?? null
+    const auth =
+      security === null
+        ? null
+        : new ConnectionAuth(security, new AuditLog(log), (action) => options.onAuthDenied?.(action))
+    const bound = queueBound(options.maxQueuedBytesPerClient, () => closed('client_queue_full'))
 
     const aedes = await Aedes.createBroker({
       connectTimeout: Math.min(options.connectTimeoutMs, 10_000),
       drainTimeout: options.slowClientTimeoutMs,
-      authorizeForward: queueBound(options.maxQueuedBytesPerClient, () => closed('client_queue_full')),
+      // Each delivery is checked against the receiver's read rules, then its queue bound.
+      authorizeForward:
+        auth === null
+          ? bound
+          : (client, packet) => (auth.mayRead(client, packet.topic) ? bound(client, packet) : null),
       preConnect(client, packet, callback) {
         if (packet.clientId === '' && packet.clean === false) emptyIdPersistent.add(client)
         limits.connected(client.conn as Socket, packet.keepalive ?? 0)
+        auth?.noteConnect(client, packet)
         callback(null, true)
       },
-      authenticate(client, _username, _password, callback) {
+      authenticate(client, username, password, callback) {
         if (emptyIdPersistent.has(client)) {
           const err = new Error('empty client id requires clean session') as AuthenticateError
           err.returnCode = 2
           return callback(err, false)
         }
-        callback(null, true)
+        if (auth === null) return callback(null, true)
+        auth.authenticate(client, username, password, callback)
       },
       authorizePublish(client, packet, callback) {
         // An exception thrown here would kill the process: answer through the callback only.
         try {
           const problem = publishProblem(packet)
           if (problem !== null) return callback(violation(problem))
+          // Refused: not stored, not acknowledged, and Aedes closes the connection.
+          if (client !== null && auth !== null && !auth.mayPublish(client, packet.topic))
+            return callback(new Error('not authorized'))
           options.onPublish(packet.topic, packet.payload as Uint8Array, client?.id ?? '').then(
             () => callback(null),
             (err: unknown) => {
@@ -115,11 +137,10 @@ export class TelemetryBroker {
           callback(err instanceof Error ? err : new Error(String(err)))
         }
       },
-      authorizeSubscribe(_client, subscription, callback) {
+      authorizeSubscribe(client, subscription, callback) {
         try {
-          const filter = subscription.topic
-          if (filter.includes('\u0000') || filter.includes('\uFFFD'))
-            return callback(violation('topic_invalid'), null)
+          // The filter's bytes were checked by PacketCheck; a refusal is SUBACK 0x80 [MQTT-3.9.3].
+          if (auth !== null && !auth.maySubscribe(client, subscription.topic)) return callback(null, null)
           callback(null, subscription)
         } catch (err) {
           callback(err instanceof Error ? err : new Error(String(err)), null)
@@ -133,6 +154,7 @@ export class TelemetryBroker {
     const server = createServer((socket) => {
       if (!limits.admit(socket)) return
       const guard = new PacketGuard(options.maxPacketBytes)
+      const packets = new PacketCheck()
       const read = socket.read.bind(socket)
       // Every byte Aedes reads passes the guard first (see packet-guard.ts).
       socket.read = (size?: number | null) => {
@@ -148,11 +170,13 @@ export class TelemetryBroker {
             chunk = chunk.subarray(0, whole)
           }
         }
-        const problem: GuardViolation | null = guard.check(chunk)
+        const problem: DisconnectReason | null = guard.check(chunk) ?? packets.check(chunk)
         if (problem === null) return limits.read(socket, guard) ? chunk : null
         closed(problem)
         log.warn({ reason: problem, remote: socket.remoteAddress }, 'closing connection: protocol violation')
-        socket.destroy()
+        if (problem === 'unsupported_protocol')
+          socket.end(CONNACK_UNSUPPORTED_PROTOCOL, () => socket.destroy())
+        else socket.destroy()
         return null
       }
       broker.#sockets.add(socket)

@@ -5,11 +5,16 @@
  */
 
 import type { Logger } from 'pino'
+import type { DeniedAction } from './auth-connections.js'
+import type { PacketRefusal } from './auth-packet-check.js'
+import type { DeviceSecurity } from './auth-security.js'
 import type { GuardViolation } from './packet-guard.js'
 
 /** Why the broker closed (or refused) a connection: the `reason` label of its counter. */
 export type DisconnectReason =
   | GuardViolation
+  /** A control packet MQTT 3.1.1 does not allow (auth-packet-check.ts); `unsupported_protocol` gets CONNACK 0x01 first. */
+  | PacketRefusal
   | 'packet_id_zero'
   | 'reserved_topic'
   | 'topic_invalid'
@@ -84,6 +89,13 @@ export interface BrokerOptions extends BrokerLimits {
   /** A connection closed or refused by a limit or for breaking the protocol. */
   readonly onDisconnectForViolation?: (reason: DisconnectReason) => void
   readonly onClientCountChange?: (connected: number) => void
+  /**
+   * Device identity and ACLs (auth-security.ts): `DeviceSecurity.load`'s
+   * answer. Absent or null: every client may connect, publish and subscribe.
+   */
+  readonly security?: DeviceSecurity | null
+  /** A CONNECT, PUBLISH or SUBSCRIBE refused by the password file or the ACLs. */
+  readonly onAuthDenied?: (action: DeniedAction) => void
   readonly log: Logger
 }
 

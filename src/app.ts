@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { type Logger, pino } from 'pino'
 import { Bridge, DEFAULT_BRIDGE_OPTIONS } from '../bridge/index.js'
-import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
+import { DEFAULT_BROKER_OPTIONS, DeviceSecurity, TelemetryBroker } from '../broker/index.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import { registerHealthRoutes } from './api/health.js'
 import { createHttpServer } from './api/server.js'
@@ -45,6 +45,10 @@ export async function startApp(
 ): Promise<App> {
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
+  const security = DeviceSecurity.load(
+    { passwordFile: config.passwordFile, aclFile: config.aclFile, allowAnonymous: config.allowAnonymous },
+    log.child({ module: 'mqtt-auth' }),
+  )
   const metrics = createMetrics()
   const store = await openStore(config.dataDir, {
     memoryMb: config.storeMemoryMb,
@@ -177,7 +181,15 @@ export async function startApp(
     },
     onDisconnectForViolation: (reason) => metrics.brokerDisconnects.inc({ reason }),
     onClientCountChange: (n) => metrics.connectedDevices.set(n),
+    security,
+    onAuthDenied: (action) => metrics.authDenied.inc({ action }),
   })
+  // The password and ACL files are read again on SIGHUP and when they change (docs/security.md).
+  const reloadSecurity = (): void => void security?.reload()
+  if (security !== null) {
+    security.watch()
+    process.on('SIGHUP', reloadSecurity)
+  }
 
   const http = createHttpServer(log, tls)
   registerHealthRoutes(
@@ -240,6 +252,8 @@ export async function startApp(
       // go out on the still-open sockets; then everything closes.
       closing = true
       broker.stopAccepting()
+      process.off('SIGHUP', reloadSecurity)
+      security?.close()
       await bridge.flush()
       await broker.close()
       await forwarder?.stop()

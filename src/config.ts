@@ -79,6 +79,10 @@ export interface Config {
   readonly queryTimeoutMs: number
   readonly deadLettersPerDeviceMinute: number
   readonly deadLetterMaxMb: number
+  /** Device identity and ACLs (src/config/security-options.ts, docs/security.md); null: not given. */
+  readonly passwordFile: string | null
+  readonly aclFile: string | null
+  readonly allowAnonymous: boolean | null
 }
 
 export interface InfluxConfig {

@@ -196,6 +196,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
+    authDenied: new Counter({
+      name: 'mqtt_auth_denied_total',
+      help: 'MQTT refusals by the password file or ACLs: CONNECT (CONNACK 0x05), PUBLISH (disconnected, not acknowledged), SUBSCRIBE (SUBACK 0x80), by action',
+      labelNames: ['action'] as const,
+      registers,
+    }),
   }
 }
 

@@ -15,6 +15,7 @@ import { DEFAULT_STORE_MEMORY_MB } from '../store/index.js'
 import { INFLUX_OPTIONS } from './influx-options.js'
 import { LIMIT_OPTIONS } from './limit-options.js'
 import { type Option, packageRoot, TEXT } from './option-row.js'
+import { SECURITY_OPTIONS } from './security-options.js'
 
 /**
  * The least the store may be given. Measured, writing 2 float fields: at 16
@@ -142,6 +143,7 @@ export const OPTIONS = {
   },
   ...INFLUX_OPTIONS,
   ...LIMIT_OPTIONS,
+  ...SECURITY_OPTIONS,
   'clock-correction': {
     key: 'clockCorrection',
     schema: { enum: CLOCK_CORRECTIONS },
