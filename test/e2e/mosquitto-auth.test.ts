@@ -8,10 +8,12 @@
 
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
+import mqtt from 'mqtt'
 import t from 'tap'
 import { startTestApp, tempDir } from '../helpers/app.js'
 import { haveProgram } from '../helpers/external.js'
@@ -174,39 +176,108 @@ t.test('e2e - a password file that does not read stops the start, naming the lin
   t.match(stderr, /line 2: user "meter-7": not a \$6\$ or \$7\$ hash/)
 })
 
+/** Mosquitto on a free loopback port with these settings; resolves once it listens. */
+async function startMosquittoWith(
+  t: { teardown(fn: () => unknown): void },
+  dir: string,
+  settings: string[],
+): Promise<number> {
+  const port = await freePort()
+  const config = join(dir, 'mosquitto.conf')
+  // Run as this user: as root, Mosquitto would switch to user mosquitto, who may not read the temp folder.
+  const lines = [`user ${userInfo().username}`, `listener ${port} 127.0.0.1`, ...settings, '']
+  writeFileSync(config, lines.join('\n'))
+  const mosquitto = track(spawn('mosquitto', ['-c', config], { stdio: 'ignore' }))
+  t.teardown(() => stopChild(mosquitto, 5000))
+  for (let i = 0; i < 100; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(!!socket.destroy()))
+      socket.once('error', () => resolve(false))
+    })
+    if (open) return port
+    if (mosquitto.exitCode !== null) break
+    await sleep(100)
+  }
+  throw new Error(`mosquitto did not listen on ${port}`)
+}
+
 t.test('e2e - Mosquitto itself reads the file npm run passwd writes', async (t) => {
   if (!haveProgram(t, 'mosquitto', 'mosquitto') || !haveProgram(t, 'mosquitto_pub', 'mosquitto-clients'))
     return
   const dir = tempDir(t)
   const file = join(dir, 'passwd')
   execFileSync(process.execPath, [PASSWD_JS, '-c', '-b', file, 'meter-7', 'seven'])
-  const port = await freePort()
-  const config = join(dir, 'mosquitto.conf')
-  // Run as this user: as root, Mosquitto would switch to user mosquitto, who may not read the temp folder.
-  const lines = [`user ${userInfo().username}`, `listener ${port} 127.0.0.1`, 'allow_anonymous false']
-  writeFileSync(config, [...lines, `password_file ${file}`, ''].join('\n'))
-  const mosquitto = track(spawn('mosquitto', ['-c', config], { stdio: 'ignore' }))
-  t.teardown(() => stopChild(mosquitto, 5000))
+  const port = await startMosquittoWith(t, dir, ['allow_anonymous false', `password_file ${file}`])
   const pub = (password: string) =>
     run('mosquitto_pub', [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-u',
-      'meter-7',
-      '-P',
-      password,
-      '-t',
-      'a',
-      '-m',
-      'x',
+      ...['-h', '127.0.0.1', '-p', String(port), '-u', 'meter-7', '-P', password],
+      ...['-t', 'a', '-m', 'x'],
     ])
-  let ok = await pub('seven')
-  for (let i = 0; i < 50 && /refused|Connection refused/.test(ok.output) && ok.code !== 0; i++) {
-    await sleep(100)
-    ok = await pub('seven')
-  }
+  const ok = await pub('seven')
   t.equal(ok.code, 0, `the right password: ${ok.output}`)
   t.match((await pub('eight')).output, /not authori[sz]ed/, 'a wrong one')
 })
+
+t.test(
+  'e2e - the same password and ACL files let the same messages through here and in Mosquitto',
+  async (t) => {
+    if (!haveProgram(t, 'mosquitto', 'mosquitto')) return
+    const dir = tempDir(t)
+    const passwordFile = join(dir, 'passwd')
+    const aclFile = join(dir, 'acl')
+    execFileSync(process.execPath, [PASSWD_JS, '-c', '-b', passwordFile, 'writer', 'w'])
+    execFileSync(process.execPath, [PASSWD_JS, '-b', passwordFile, 'reader', 'r'])
+    const acl = [
+      '# anonymous',
+      'topic read public/#',
+      'user writer',
+      'topic write #',
+      'topic deny devices/blocked/#',
+      'user reader',
+      'topic read devices/#',
+      'topic deny devices/secret/#',
+      'pattern read own/%u/#',
+      'pattern write own/%c/out',
+    ]
+    writeFileSync(aclFile, `${acl.join('\n')}\n`)
+    const topics = [
+      ...['devices/a/telemetry', 'devices/secret/telemetry', 'devices/blocked/telemetry'],
+      ...['own/reader/x', 'own/writer/x', 'own/w-1/out', 'public/news', '$SYS/fake'],
+    ]
+    // Subscriptions both brokers grant: here each is covered by a read rule.
+    const filters = ['devices/#', 'own/reader/#']
+
+    const deliveredBy = async (port: number): Promise<string[]> => {
+      const url = `mqtt://127.0.0.1:${port}`
+      const reader = await mqtt.connectAsync(url, { username: 'reader', password: 'r', reconnectPeriod: 0 })
+      const got: string[] = []
+      reader.on('message', (topic) => got.push(topic))
+      await reader.subscribeAsync(filters, { qos: 1 })
+      for (const topic of topics) {
+        // One connection per message: here a refused publish ends the connection.
+        const writer = await mqtt.connectAsync(url, {
+          username: 'writer',
+          password: 'w',
+          clientId: 'w-1',
+          reconnectPeriod: 0,
+        })
+        writer.publish(topic, 'x', { qos: 0 })
+        await writer.endAsync()
+      }
+      await sleep(500)
+      await reader.endAsync()
+      return got.sort()
+    }
+
+    const mosquittoPort = await startMosquittoWith(t, dir, [
+      'allow_anonymous false',
+      `password_file ${passwordFile}`,
+      `acl_file ${aclFile}`,
+    ])
+    const app = await startTestApp(t, { passwordFile, aclFile })
+    const mosquittoSaw = await deliveredBy(mosquittoPort)
+    const weSaw = await deliveredBy(app.mqttPort)
+    t.same(mosquittoSaw, ['devices/a/telemetry', 'own/reader/x'], 'Mosquitto delivers what the files allow')
+    t.same(weSaw, mosquittoSaw, 'and so do we')
+  },
+)
