@@ -15,7 +15,7 @@
  */
 
 import { type FSWatcher, readFileSync, watch } from 'node:fs'
-import { basename, dirname, resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ConfigError } from '../src/core/errors.js'
 import { aclAccess, defaultAccess, type TopicAccess } from './auth-access.js'
@@ -55,6 +55,10 @@ const WATCH_DEBOUNCE_MS = 200
 export class DeviceSecurity {
   #passwords: PasswordFile | null
   #acl: AclFile | null
+  /** Both files' text as last loaded: a watch event that changed neither reloads nothing. */
+  #text: string
+  /** The text that last failed to parse: said once, not at every watch event. */
+  #failedText: string | null = null
   readonly #listeners: Array<() => void> = []
   readonly #watchers: FSWatcher[] = []
   #timer: NodeJS.Timeout | undefined
@@ -62,10 +66,11 @@ export class DeviceSecurity {
   private constructor(
     readonly files: SecurityFiles,
     readonly log: Logger,
-    loaded: { passwords: PasswordFile | null; acl: AclFile | null },
+    loaded: Loaded,
   ) {
     this.#passwords = loaded.passwords
     this.#acl = loaded.acl
+    this.#text = loaded.text
   }
 
   /**
@@ -75,9 +80,9 @@ export class DeviceSecurity {
    */
   static load(files: SecurityFiles, log: Logger): DeviceSecurity | null {
     if (files.passwordFile === null && files.aclFile === null && files.allowAnonymous !== false) return null
-    let loaded: ReturnType<typeof readFiles>
+    let loaded: Loaded
     try {
-      loaded = readFiles(files)
+      loaded = parseTexts(files, readTexts(files))
     } catch (err) {
       throw new ConfigError([(err as Error).message], { cause: err })
     }
@@ -125,20 +130,31 @@ export class DeviceSecurity {
     this.#listeners.push(listener)
   }
 
-  /** Reads the files again; keeps the rules in force if one does not read. Returns whether it took effect. */
-  reload(): boolean {
-    let loaded: ReturnType<typeof readFiles>
+  /**
+   * Reads the files again; keeps the rules in force if one does not read.
+   * Returns whether it took effect. `ifChanged`: nothing happens unless a
+   * file's text changed (a watch event may be for another file of the folder).
+   */
+  reload(ifChanged = false): boolean {
+    let loaded: Loaded
+    let text: string | null = null
     try {
-      loaded = readFiles(this.files)
+      const texts = readTexts(this.files)
+      text = joined(texts)
+      if (ifChanged && (text === this.#text || text === this.#failedText)) return false
+      loaded = parseTexts(this.files, texts)
     } catch (err) {
+      this.#failedText = text
       this.log.error(
         { event: 'mqtt_auth_reload_failed', err: (err as Error).message },
         'security files not reloaded: the rules in force stay',
       )
       return false
     }
+    this.#failedText = null
     this.#passwords = loaded.passwords
     this.#acl = loaded.acl
+    this.#text = loaded.text
     this.log.info(
       { event: 'mqtt_auth_reloaded', users: loaded.passwords?.users.size ?? null },
       'security files reloaded',
@@ -150,21 +166,18 @@ export class DeviceSecurity {
   /**
    * Reloads when a file changes. The folder is watched, not the file: an
    * editor that saves by writing a new file and renaming it over the old one
-   * replaces the inode a file watch would follow.
+   * replaces the inode a file watch would follow, and a Kubernetes secret is
+   * updated by swapping a symbolic link (`..data`) beside the file. So any
+   * event in the folder reads the files, and only a changed text reloads.
    */
   watch(): void {
-    const byFolder = new Map<string, Set<string>>()
-    for (const file of [this.files.passwordFile, this.files.aclFile]) {
-      if (file === null) continue
-      const path = resolve(file)
-      const names = byFolder.get(dirname(path)) ?? new Set<string>()
-      byFolder.set(dirname(path), names.add(basename(path)))
-    }
-    for (const [folder, names] of byFolder) {
-      const watcher = watch(folder, (_event, name) => {
-        if (name !== null && !names.has(name.toString())) return
+    const folders = new Set<string>()
+    for (const file of [this.files.passwordFile, this.files.aclFile])
+      if (file !== null) folders.add(dirname(resolve(file)))
+    for (const folder of folders) {
+      const watcher = watch(folder, () => {
         clearTimeout(this.#timer)
-        this.#timer = setTimeout(() => this.reload(), WATCH_DEBOUNCE_MS)
+        this.#timer = setTimeout(() => this.reload(true), WATCH_DEBOUNCE_MS)
       })
       watcher.on('error', (err) =>
         this.log.error({ err, folder }, 'cannot watch security files: reload with SIGHUP'),
@@ -181,19 +194,38 @@ export class DeviceSecurity {
   }
 }
 
-function readFiles(files: SecurityFiles): { passwords: PasswordFile | null; acl: AclFile | null } {
-  const read = (flag: string, path: string): string => {
+interface Loaded {
+  readonly passwords: PasswordFile | null
+  readonly acl: AclFile | null
+  /** Both files' text, to tell whether they changed. */
+  readonly text: string
+}
+
+interface Texts {
+  readonly passwords: string | null
+  readonly acl: string | null
+}
+
+/** The files' text; throws naming the flag and path of one that cannot be read. */
+function readTexts(files: SecurityFiles): Texts {
+  const read = (flag: string, path: string | null): string | null => {
+    if (path === null) return null
     try {
       return readFileSync(path, 'utf8')
     } catch (err) {
       throw new Error(`--${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`)
     }
   }
+  return { passwords: read('password-file', files.passwordFile), acl: read('acl-file', files.aclFile) }
+}
+
+const joined = (texts: Texts): string => `${texts.passwords}\u0000${texts.acl}`
+
+/** The files parsed; throws naming the file and line of the first fault. */
+function parseTexts(files: SecurityFiles, texts: Texts): Loaded {
   return {
-    passwords:
-      files.passwordFile === null
-        ? null
-        : parsePasswordFile(read('password-file', files.passwordFile), files.passwordFile),
-    acl: files.aclFile === null ? null : parseAclFile(read('acl-file', files.aclFile), files.aclFile),
+    passwords: texts.passwords === null ? null : parsePasswordFile(texts.passwords, files.passwordFile ?? ''),
+    acl: texts.acl === null ? null : parseAclFile(texts.acl, files.aclFile ?? ''),
+    text: joined(texts),
   }
 }

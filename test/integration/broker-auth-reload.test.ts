@@ -5,7 +5,8 @@
  * in force.
  */
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import t from 'tap'
 import { connectAs, passwordFileText, startAuthBroker } from '../helpers/auth.js'
@@ -67,6 +68,35 @@ t.test('reload - a file replaced by a rename is picked up by the watch', async (
   t.ok(await closed, 'disconnected without a SIGHUP')
   m7.end(true)
 })
+
+t.test(
+  'reload - a Kubernetes-style secret update (a swapped ..data link) is picked up; other changes are not',
+  async (t) => {
+    const { broker, security, dir, passwordFile, logLines } = await startAuthBroker(t, { users: USERS })
+    security.watch()
+    const text = readFileSync(passwordFile, 'utf8')
+    // dir/passwd -> ..data/passwd, ..data -> ..v1: as the kubelet lays out a mounted secret.
+    mkdirSync(join(dir, '..v1'))
+    writeFileSync(join(dir, '..v1', 'passwd'), text)
+    symlinkSync('..v1', join(dir, '..data'))
+    symlinkSync(join('..data', 'passwd'), join(dir, 'passwd.link'))
+    renameSync(join(dir, 'passwd.link'), passwordFile)
+    writeFileSync(join(dir, 'unrelated'), 'x')
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const reloads = () => logLines.filter((l) => l.event === 'mqtt_auth_reloaded').length
+    t.equal(reloads(), 0, 'the same text: no reload')
+    const m7 = (await connectAs(broker.port, { username: 'meter-7', password: 'seven' })) as MqttClient
+    const closed = closedWithin(m7, 10_000)
+    mkdirSync(join(dir, '..v2'))
+    const kept = text.split('\n').filter((line) => !line.startsWith('meter-7:'))
+    writeFileSync(join(dir, '..v2', 'passwd'), kept.join('\n'))
+    symlinkSync('..v2', join(dir, '..data_tmp'))
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
+    t.ok(await closed, 'the link swap reloads, and the removed user is disconnected')
+    t.equal(reloads(), 1)
+    m7.end(true)
+  },
+)
 
 t.test('reload - a broken file keeps the rules in force and says so', async (t) => {
   const { broker, security, passwordFile, aclFile, logLines } = await startAuthBroker(t, {
