@@ -16,8 +16,9 @@ import { promisify } from 'node:util'
 import mqtt from 'mqtt'
 import t from 'tap'
 import { startTestApp, tempDir } from '../helpers/app.js'
+import { until } from '../helpers/auth.js'
 import { haveProgram } from '../helpers/external.js'
-import { readings } from '../helpers/http.js'
+import { metric, readings } from '../helpers/http.js'
 import { freePort, MAIN_JS, REPO_ROOT, sleep, spawnApp, stopChild, track } from '../helpers/process.js'
 
 const PASSWD_JS = join(REPO_ROOT, 'dist', 'src', 'passwd.js')
@@ -121,7 +122,12 @@ t.test(
       ]),
     )
     t.teardown(() => stopChild(holder, 2000))
-    await sleep(500)
+    let connected = 0
+    for (let i = 0; i < 100 && connected === 0; i++) {
+      await sleep(100)
+      connected = await metric(app.httpPort, 'mqtt_connected_clients')
+    }
+    t.equal(connected, 1, 'the holder is connected')
     const takeover = await pub(m7, 'devices/meter-7/telemetry', reading(2), ['-i', 'shared'])
     t.match(takeover.output, /not authori[sz]ed/, 'a client id in use by another user: CONNACK 0x05')
     t.equal(holder.exitCode, null, 'the holder stays connected')
@@ -264,9 +270,13 @@ t.test(
         writer.publish(topic, 'x', { qos: 0 })
         await writer.endAsync()
       }
-      await sleep(500)
+      // A last message both deliver: once it is in, every earlier one would be.
+      const last = await mqtt.connectAsync(url, { username: 'writer', password: 'w', reconnectPeriod: 0 })
+      await last.publishAsync('devices/zz-last', 'x', { qos: 1 })
+      await last.endAsync()
+      await until(() => got.includes('devices/zz-last'), 10_000)
       await reader.endAsync()
-      return got.sort()
+      return got.filter((topic) => topic !== 'devices/zz-last').sort()
     }
 
     const mosquittoPort = await startMosquittoWith(t, dir, [

@@ -112,3 +112,12 @@ export function connectWithPassword(clientId: string, username: string, password
   if (body.length > 127) throw new Error('connectWithPassword: keep the names short (one length byte)')
   return Buffer.from([0x10, body.length, ...body])
 }
+
+/** Polls `done` every 20 ms; true once it holds, false after `ms`. */
+export async function until(done: () => boolean, ms = 5000): Promise<boolean> {
+  for (const end = Date.now() + ms; !done(); ) {
+    if (Date.now() > end) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return true
+}
