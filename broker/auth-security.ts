@@ -104,7 +104,7 @@ export class DeviceSecurity {
     const { username, password } = credentials
     if (username === undefined) return this.allowAnonymous ? { user: null, proof: null } : 'anonymous'
     const passwords = this.#passwords
-    if (passwords === null) return this.allowAnonymous ? { user: username, proof: null } : 'anonymous'
+    if (passwords === null) return this.allowAnonymous ? { user: username, proof: null } : 'unknown_user'
     const entry = passwords.users.get(username)
     if (entry === undefined) {
       await verifyPassword(DECOY_HASH, password ?? Buffer.alloc(0))
