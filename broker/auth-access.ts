@@ -45,14 +45,24 @@ const compile = (filter: string, access: AclRule['access']): Compiled => ({
   deny: access === 'deny',
 })
 
-/** Whether `filter` matches `topic` [MQTT-4.7]. */
-function matches(filter: readonly string[], topic: readonly string[]): boolean {
+/**
+ * Whether `filter` matches `topic` [MQTT-4.7], walking the topic's levels in
+ * place: nothing allocated per message and receiver. Measured on this
+ * (loaded) machine, about the speed of splitting the topic once per check:
+ * 0.2-0.4 us for the default policy's two rules.
+ */
+function matches(filter: readonly string[], topic: string): boolean {
+  let start = 0
   for (let i = 0; i < filter.length; i++) {
     const f = filter[i]!
     if (f === '#') return true
-    if (i >= topic.length || (f !== '+' && f !== topic[i])) return false
+    if (start > topic.length) return false
+    let end = topic.indexOf('/', start)
+    if (end < 0) end = topic.length
+    if (f !== '+' && (end - start !== f.length || !topic.startsWith(f, start))) return false
+    start = end + 1
   }
-  return filter.length === topic.length
+  return start === topic.length + 1
 }
 
 /** Whether every topic `inner` matches, `outer` matches too. */
@@ -66,17 +76,6 @@ function covers(outer: readonly string[], inner: readonly string[]): boolean {
   return outer.length === inner.length
 }
 
-// Deliveries check one topic for each subscriber in turn: split it once.
-let lastTopic = ''
-let lastLevels: readonly string[] = ['']
-function levelsOf(topic: string): readonly string[] {
-  if (topic !== lastTopic) {
-    lastTopic = topic
-    lastLevels = topic.split('/')
-  }
-  return lastLevels
-}
-
 class RuleAccess implements TopicAccess {
   constructor(
     readonly own: readonly Compiled[],
@@ -85,11 +84,10 @@ class RuleAccess implements TopicAccess {
   ) {}
 
   #decide(topic: string, want: 'read' | 'write'): boolean {
-    const levels = levelsOf(topic)
-    const dollar = topic.startsWith('$')
-    const first = decide(this.own, levels, dollar, want, matches)
+    const dollar = topic.charCodeAt(0) === 36 // '$'
+    const first = decide(this.own, topic, dollar, want, matches)
     if (first !== null) return first
-    return this.patterns === null ? false : (decide(this.patterns, levels, dollar, want, matches) ?? false)
+    return this.patterns === null ? false : (decide(this.patterns, topic, dollar, want, matches) ?? false)
   }
 
   canPublish(topic: string): boolean {
@@ -109,16 +107,16 @@ class RuleAccess implements TopicAccess {
   }
 }
 
-function decide(
+function decide<T>(
   rules: readonly Compiled[],
-  levels: readonly string[],
+  asked: T,
   dollar: boolean,
   want: 'read' | 'write',
-  test: (rule: readonly string[], asked: readonly string[]) => boolean,
+  test: (rule: readonly string[], asked: T) => boolean,
 ): boolean | null {
   for (const rule of rules) {
     if (dollar && !rule.dollar) continue
-    if (!test(rule.levels, levels)) continue
+    if (!test(rule.levels, asked)) continue
     if (rule.deny) return false
     if (rule[want]) return true
   }
