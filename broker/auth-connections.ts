@@ -87,6 +87,8 @@ export class ConnectionAuth {
         const access = this.security.accessFor(principal, client.id)
         const will = this.#wills.get(client)
         if (will !== undefined && !access.canPublish(will)) return refuse('will_denied', principal.user)
+        // Gone while its password was checked: Aedes drops the answer, and a 'close' listener would never fire.
+        if (client.closed) return answer(null)
         const session: Session = { ...principal, client, access, revoked: false }
         this.#byClient.set(client, session)
         this.#byId.set(client.id, session)
