@@ -5,8 +5,9 @@
  * on the line named.
  */
 
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash, pbkdf2Sync, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -126,4 +127,24 @@ t.test('passwords - npm run passwd writes a file mosquitto_passwd reads and edit
   t.match(refused(['-D', file, 'nobody']), /not in/)
   t.match(refused(['-b', file, 'a:b', 'x']), /must not contain ":"/)
   t.match(refused(['-b', join(tempDir(t), 'missing'), 'a', 'x']), /does not exist/)
+})
+
+t.test('passwords - npm run passwd asks on a terminal without echoing the password', async (t) => {
+  // script(1) (util-linux) runs the command on a pseudo-terminal.
+  if (!haveProgram(t, 'script', 'bsdutils')) return
+  const file = join(tempDir(t), 'passwd')
+  const passwd = join(import.meta.dirname, '..', '..', '..', 'dist', 'src', 'passwd.js')
+  const child = spawn('script', ['-qec', `${process.execPath} ${passwd} -c ${file} meter-1`, '/dev/null'])
+  let shown = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    shown += chunk
+    // Each answer only once its prompt is out: typed earlier, the terminal would still echo it.
+    if (shown.endsWith('Password: ')) child.stdin.write('pw one\r')
+    if (shown.endsWith('Reenter password: ')) child.stdin.write('pw one\r')
+  })
+  const [code] = (await once(child, 'exit')) as [number]
+  t.equal(code, 0)
+  t.notMatch(shown, /pw one/, 'not echoed')
+  const entry = parsePasswordFile(readFileSync(file, 'utf8')).users.get('meter-1')!
+  t.equal(await verifyPassword(entry, pw('pw one')), true)
 })
