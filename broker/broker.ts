@@ -16,10 +16,13 @@ import type { Socket } from 'node:net'
 import type { SecureContextOptions } from 'node:tls'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
+import { AuditLog } from './auth-audit.js'
+import { ConnectionAuth } from './auth-connections.js'
 import { ConnectionLimits } from './connection-limits.js'
 import { DRAIN_TIMEOUT_MESSAGE, decoupleDelivery, queueBound } from './delivery.js'
 import { Listeners, type UpgradeHandler } from './listeners.js'
 import { type BrokerOptions, DEFAULT_BROKER_OPTIONS, type DisconnectReason } from './options.js'
+import { PublishRate } from './publish-rate.js'
 
 /**
  * One log line per `everyMs` for a failure that repeats per message: while
@@ -73,50 +76,74 @@ export class TelemetryBroker {
       return new ProtocolViolation(reason)
     }
     const limits = new ConnectionLimits(options, closed)
+    const rate = options.publishesPerSecondPerClient
+    const publishRate = new PublishRate(rate, rate, 10_000)
     const unacknowledged = new ThrottledLog(log, 'publishes not made durable; not acknowledged')
     // [MQTT-3.1.3-8]: an empty client id with CleanSession 0 gets CONNACK 0x02.
     // preConnect sees the packet; authenticate answers with the return code.
     const emptyIdPersistent = new WeakSet<Client>()
+    // Identity and ACLs (issue #22): none configured, every client may do everything, as before.
+    const security = options.security ?? null
+    const auth =
+      security === null
+        ? null
+        : new ConnectionAuth(security, new AuditLog(log), (action) => options.onAuthDenied?.(action))
+    const bound = queueBound(options.maxQueuedBytesPerClient, () => closed('client_queue_full'))
 
     const aedes = await Aedes.createBroker({
       connectTimeout: Math.min(options.connectTimeoutMs, 10_000),
       drainTimeout: options.slowClientTimeoutMs,
-      authorizeForward: queueBound(options.maxQueuedBytesPerClient, () => closed('client_queue_full')),
+      // Each delivery is checked against the receiver's read rules, then its queue bound.
+      authorizeForward:
+        auth === null
+          ? bound
+          : (client, packet) => (auth.mayRead(client, packet.topic) ? bound(client, packet) : null),
       preConnect(client, packet, callback) {
         if (packet.clientId === '' && packet.clean === false) emptyIdPersistent.add(client)
         limits.connected(client.conn as Socket, packet.keepalive ?? 0)
+        auth?.noteConnect(client, packet)
         callback(null, true)
       },
-      authenticate(client, _username, _password, callback) {
+      authenticate(client, username, password, callback) {
         if (emptyIdPersistent.has(client)) {
           const err = new Error('empty client id requires clean session') as AuthenticateError
           err.returnCode = 2
           return callback(err, false)
         }
-        callback(null, true)
+        if (auth === null) return callback(null, true)
+        auth.authenticate(client, username, password, callback)
       },
       authorizePublish(client, packet, callback) {
         // An exception thrown here would kill the process: answer through the callback only.
         try {
           const problem = publishProblem(packet)
           if (problem !== null) return callback(violation(problem))
-          options.onPublish(packet.topic, packet.payload as Uint8Array, client?.id ?? '').then(
-            () => callback(null),
-            (err: unknown) => {
-              unacknowledged.note(err, packet.topic)
-              callback(err instanceof Error ? err : new Error(String(err)))
-            },
-          )
+          // Refused: not stored, not acknowledged, and Aedes closes the connection.
+          if (client !== null && auth !== null && !auth.mayPublish(client, packet.topic))
+            return callback(new Error('not authorized'))
+          const pass = (): void =>
+            void options.onPublish(packet.topic, packet.payload as Uint8Array, client?.id ?? '').then(
+              () => callback(null),
+              (err: unknown) => {
+                unacknowledged.note(err, packet.topic)
+                callback(err instanceof Error ? err : new Error(String(err)))
+              },
+            )
+          // Over its rate, a publish waits its turn: Aedes reads the client again only after (publish-rate.ts).
+          const waitMs = client === null ? 0 : publishRate.take(client.id)
+          if (waitMs === null) return callback(violation('publish_rate'))
+          if (waitMs === 0) return pass()
+          options.onPublishDelayed?.(waitMs)
+          setTimeout(pass, waitMs)
         } catch (err) {
           log.error({ err }, 'authorizePublish failed')
           callback(err instanceof Error ? err : new Error(String(err)))
         }
       },
-      authorizeSubscribe(_client, subscription, callback) {
+      authorizeSubscribe(client, subscription, callback) {
         try {
-          const filter = subscription.topic
-          if (filter.includes('\u0000') || filter.includes('\uFFFD'))
-            return callback(violation('topic_invalid'), null)
+          // The filter's bytes were checked by PacketCheck; a refusal is SUBACK 0x80 [MQTT-3.9.3].
+          if (auth !== null && !auth.maySubscribe(client, subscription.topic)) return callback(null, null)
           callback(null, subscription)
         } catch (err) {
           callback(err instanceof Error ? err : new Error(String(err)), null)
@@ -131,7 +158,10 @@ export class TelemetryBroker {
 
     const count = (): void => options.onClientCountChange?.(aedes.connectedClients)
     aedes.on('client', count)
-    aedes.on('clientDisconnect', count)
+    aedes.on('clientDisconnect', (client) => {
+      publishRate.forget(client.id)
+      count()
+    })
     // Aedes reports a drain timeout once per write that was waiting: count the client once.
     const slow = new WeakSet<Client>()
     aedes.on('clientError', (client, err) => {

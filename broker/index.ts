@@ -1,3 +1,16 @@
+export { type AclFile, AclFileError, type AclRule, parseAclFile } from './auth-acl.js'
+export type { DeniedAction } from './auth-connections.js'
+export { PacketCheck, type PacketRefusal } from './auth-packet-check.js'
+export {
+  DEFAULT_PBKDF2_ITERATIONS,
+  hashPassword,
+  PasswordFileError,
+  type PasswordHash,
+  parseHash,
+  parsePasswordFile,
+  verifyPassword,
+} from './auth-passwords.js'
+export { type Credentials, DeviceSecurity, type Principal, type SecurityFiles } from './auth-security.js'
 export { TelemetryBroker } from './broker.js'
 export { certificateIdentity, type UpgradeHandler } from './listeners.js'
 export {

@@ -25,13 +25,17 @@ import {
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from 'pino'
 import { createWebSocketStream, WebSocketServer } from 'ws'
+import { PacketCheck } from './auth-packet-check.js'
 import type { ConnectionLimits } from './connection-limits.js'
 import { releasePacketWhileIdle } from './idle-packet.js'
 import type { DisconnectReason, MqttsOptions } from './options.js'
-import { type GuardViolation, PacketGuard } from './packet-guard.js'
+import { PacketGuard } from './packet-guard.js'
 
 /** Bytes of one connection read for Aedes at a time, when they hold whole packets. */
 const MAX_READ_BYTES = 16 * 1024
+
+/** CONNACK 0x01, unacceptable protocol level [MQTT-3.1.2-2]. */
+const CONNACK_UNSUPPORTED_PROTOCOL = Buffer.from([0x20, 0x02, 0x00, 0x01])
 /** A fixed header is at most 5 bytes: the packet type and 4 of Remaining Length [MQTT-2.2.3]. */
 const MAX_FIXED_HEADER_BYTES = 5
 /** [MQTT-6.0.0-3]: the client offers "mqtt"; "mqttv3.1" is what MQTT 3.1 clients (old Paho) offer. */
@@ -227,6 +231,7 @@ export class Listeners {
     const socket = stream as Socket
     if (!this.#limits.admit(socket)) return
     const guard = new PacketGuard(maxPacketBytes)
+    const packets = new PacketCheck()
     const read = stream.read.bind(stream)
     // Every byte Aedes reads passes the guard first (see packet-guard.ts).
     stream.read = (size?: number | null) => {
@@ -242,11 +247,13 @@ export class Listeners {
           chunk = chunk.subarray(0, whole)
         }
       }
-      const problem: GuardViolation | null = guard.check(chunk)
+      // The framing first, then what MQTT 3.1.1 requires of CONNECT, SUBSCRIBE, UNSUBSCRIBE (auth-packet-check.ts).
+      const problem: DisconnectReason | null = guard.check(chunk) ?? packets.check(chunk)
       if (problem === null) return this.#limits.read(socket, guard) ? chunk : null
       this.#closed(problem)
       log.warn({ reason: problem, remote: remoteAddress }, 'closing connection: protocol violation')
-      stream.destroy()
+      if (problem === 'unsupported_protocol') stream.end(CONNACK_UNSUPPORTED_PROTOCOL, () => stream.destroy())
+      else stream.destroy()
       return null
     }
     this.#streams.add(stream)

@@ -6,11 +6,16 @@
 
 import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
+import type { DeniedAction } from './auth-connections.js'
+import type { PacketRefusal } from './auth-packet-check.js'
+import type { DeviceSecurity } from './auth-security.js'
 import type { GuardViolation } from './packet-guard.js'
 
 /** Why the broker closed (or refused) a connection: the `reason` label of its counter. */
 export type DisconnectReason =
   | GuardViolation
+  /** A control packet MQTT 3.1.1 does not allow (auth-packet-check.ts); `unsupported_protocol` gets CONNACK 0x01 first. */
+  | PacketRefusal
   | 'packet_id_zero'
   | 'reserved_topic'
   | 'topic_invalid'
@@ -26,6 +31,8 @@ export type DisconnectReason =
   | 'idle_timeout'
   /** Its socket did not drain within `slowClientTimeoutMs`. */
   | 'slow_client'
+  /** Its publishes were more than 10 s behind `publishesPerSecondPerClient`. */
+  | 'publish_rate'
   /** More than `maxQueuedBytesPerClient` waiting in its socket when the next message came for it. */
   | 'client_queue_full'
   /** MQTT over TLS: the handshake failed (no TLS spoken, too slow, no common cipher). */
@@ -83,6 +90,14 @@ export interface BrokerLimits {
    * time: bounds what one slow subscriber holds. 0: no bound. Default 4194304 (4 MiB).
    */
   readonly maxQueuedBytesPerClient?: number
+  /**
+   * PUBLISH packets a second one client may send, after a burst of one
+   * second's worth: past it each waits its turn before it is authorized (and
+   * so acknowledged), which slows the client through TCP; a client whose
+   * wait would pass 10 s (one read holding that many messages) is
+   * disconnected. 0: no limit. Default 5000.
+   */
+  readonly publishesPerSecondPerClient?: number
 }
 
 /** MQTT over TLS (docs/security.md, "Listeners and TLS"). */
@@ -114,6 +129,15 @@ export interface BrokerOptions extends BrokerLimits {
   /** A connection closed or refused by a limit or for breaking the protocol. */
   readonly onDisconnectForViolation?: (reason: DisconnectReason) => void
   readonly onClientCountChange?: (connected: number) => void
+  /** A PUBLISH held back by `publishesPerSecondPerClient`, for this long. */
+  readonly onPublishDelayed?: (ms: number) => void
+  /**
+   * Device identity and ACLs (auth-security.ts): `DeviceSecurity.load`'s
+   * answer. Absent or null: every client may connect, publish and subscribe.
+   */
+  readonly security?: DeviceSecurity | null
+  /** A CONNECT, PUBLISH or SUBSCRIBE refused by the password file or the ACLs. */
+  readonly onAuthDenied?: (action: DeniedAction) => void
   readonly log: Logger
 }
 
@@ -127,4 +151,5 @@ export const DEFAULT_BROKER_OPTIONS = Object.freeze({
   keepaliveZeroIdleMs: 300_000,
   slowClientTimeoutMs: 5_000,
   maxQueuedBytesPerClient: 4 * 1024 * 1024,
+  publishesPerSecondPerClient: 5000,
 }) satisfies Required<BrokerLimits>

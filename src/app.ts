@@ -5,8 +5,7 @@
 
 import { type Logger, pino } from 'pino'
 import { Bridge, DEFAULT_BRIDGE_OPTIONS } from '../bridge/index.js'
-import { DEFAULT_BROKER_OPTIONS, TelemetryBroker, TlsFiles } from '../broker/index.js'
-import { TokenStore } from './api/auth/index.js'
+import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import type { DualServer } from './api/dual-server.js'
 import { registerHealthRoutes } from './api/health.js'
@@ -18,8 +17,9 @@ import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
 import { registerWindowRoutes } from './api/windows.js'
 import type { Config } from './config.js'
-import { ConfigError, QueryTimeoutError, StoreBusyError } from './core/errors.js'
+import { QueryTimeoutError, StoreBusyError } from './core/errors.js'
 import { nowNs } from './core/telemetry.js'
+import { httpSecurity, keyPair, openCredentials, watchCredentials } from './credentials.js'
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { InfluxHistory } from './influx/history.js'
@@ -50,14 +50,8 @@ export async function startApp(
 ): Promise<App> {
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
-  const tlsFiles = openTlsFiles(config, log)
   const metrics = createMetrics()
-  const tokens =
-    config.tokensFile === null
-      ? null
-      : TokenStore.open(config.tokensFile, log.child({ module: 'tokens' }), (ok) =>
-          metrics.httpTokensReloads.inc({ result: ok ? 'ok' : 'failed' }),
-        )
+  const credentials = openCredentials(config, log, metrics)
   const store = await openStore(config.dataDir, {
     memoryMb: config.storeMemoryMb,
     queries: {
@@ -173,11 +167,11 @@ export async function startApp(
     host: config.host,
     port: config.mqttPort,
     mqtts:
-      tlsFiles === null
+      credentials.tls === null
         ? null
         : {
             port: config.mqttsPort,
-            secureContext: tlsFiles.options,
+            secureContext: credentials.tls.options,
             requireClientCert: config.requireClientCert,
           },
     maxPacketBytes: config.maxPacketBytes,
@@ -188,6 +182,8 @@ export async function startApp(
     keepaliveZeroIdleMs: config.keepaliveZeroIdleMs,
     slowClientTimeoutMs: config.slowClientTimeoutMs,
     maxQueuedBytesPerClient: config.maxQueuedBytesPerClient,
+    publishesPerSecondPerClient: config.publishesPerSecondPerClient,
+    onPublishDelayed: () => metrics.publishesDelayed.inc(),
     log: log.child({ module: 'broker' }),
     async onPublish(topic, payload, clientId) {
       if (closing) throw new Error('shutting down')
@@ -195,37 +191,14 @@ export async function startApp(
     },
     onDisconnectForViolation: (reason) => metrics.brokerDisconnects.inc({ reason }),
     onClientCountChange: (n) => metrics.connectedDevices.set(n),
+    security: credentials.devices,
+    onAuthDenied: (action) => metrics.authDenied.inc({ action }),
   })
 
-  const reloadTokens = async () => tokens?.reload()
-  const onHangUp = () => void reloadTokens()
-  const tls = tlsFiles === null ? null : keyPair(tlsFiles)
-  const http = await createHttpServer(
-    log,
-    tls,
-    {
-      tokens,
-      metricsOpen: config.metricsOpen,
-      corsOrigins: config.corsOrigin,
-      requestsPerSecondPerToken: config.httpRequestsPerSecondPerToken,
-      sseClientsPerToken: config.sseClientsPerToken,
-      counters: {
-        refused: (reason) => metrics.httpAuthRefused.inc({ reason }),
-        rateLimited: () => metrics.httpRateLimited.inc(),
-        streamsRefused: () => metrics.sseClientsRefused.inc(),
-      },
-    },
-    { '/mqtt': broker.upgrade },
-  )
-  // New certificates for the next connections of both ports: on SIGHUP, and when the files change.
-  const reloadTls = (): void => void tlsFiles?.reload()
-  if (tlsFiles !== null) {
-    tlsFiles.onChange((options) => {
-      broker.setSecureContext(options)
-      ;(http.server as unknown as DualServer).setSecureContext(keyPair(tlsFiles))
-    })
-    process.on('SIGHUP', reloadTls)
-  }
+  const tls = keyPair(credentials.tls)
+  const http = await createHttpServer(log, tls, httpSecurity(config, credentials.tokens, metrics), {
+    '/mqtt': broker.upgrade,
+  })
   registerHealthRoutes(
     http,
     {
@@ -263,8 +236,7 @@ export async function startApp(
   await http.listen({ host: config.host, port: config.httpPort })
   const address = http.server.address()
   const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
-  // Only with a tokens file: otherwise SIGHUP keeps its default (the process ends).
-  if (tokens !== null) process.on('SIGHUP', onHangUp)
+  const stopWatching = watchCredentials(credentials, broker, http.server as unknown as DualServer)
 
   log.info(
     {
@@ -283,15 +255,14 @@ export async function startApp(
     httpPort,
     metrics,
     bridge,
-    reloadTokens,
+    reloadTokens: async () => credentials.tokens?.reload(),
     async close() {
       if (closing) return
       // New connections and publishes are refused (unacknowledged, so devices
       // resend them later); commits in flight finish and their acknowledgements
       // go out on the still-open sockets; then everything closes.
       closing = true
-      process.off('SIGHUP', reloadTls)
-      tlsFiles?.close()
+      stopWatching()
       broker.stopAccepting()
       await bridge.flush()
       await broker.close()
@@ -300,28 +271,7 @@ export async function startApp(
       telemetryHub.close()
       featureHub.close()
       await http.close()
-      process.off('SIGHUP', onHangUp)
-      tokens?.close()
       await store.close()
     },
   }
-}
-
-/** The certificate files, read and checked; null without `--tls-cert`. */
-function openTlsFiles(config: Config, log: Logger): TlsFiles | null {
-  if (config.tlsCert === null || config.tlsKey === null) return null
-  const paths = { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa, crl: config.tlsCrl }
-  try {
-    return new TlsFiles(paths, log.child({ module: 'tls' }))
-  } catch (err) {
-    throw new ConfigError([`--tls-cert, --tls-key, --tls-ca, --tls-crl: ${(err as Error).message}`], {
-      cause: err,
-    })
-  }
-}
-
-/** What HTTPS serves: the certificate and key (client certificates are for MQTT only). */
-function keyPair(files: TlsFiles): { cert: Buffer; key: Buffer } {
-  const { cert, key } = files.options
-  return { cert: cert as Buffer, key: key as Buffer }
 }

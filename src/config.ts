@@ -84,6 +84,8 @@ export interface Config {
   readonly keepaliveZeroIdleMs: number
   readonly slowClientTimeoutMs: number
   readonly maxQueuedBytesPerClient: number
+  /** PUBLISH packets a second one MQTT client may send before each waits its turn; 0: no limit. */
+  readonly publishesPerSecondPerClient: number
   readonly maxQueries: number
   readonly maxQueuedQueries: number
   readonly queryTimeoutMs: number
@@ -96,6 +98,10 @@ export interface Config {
   readonly corsOrigin: readonly string[]
   readonly httpRequestsPerSecondPerToken: number
   readonly sseClientsPerToken: number
+  /** Device identity and ACLs (src/config/security-options.ts, docs/security.md); null: not given. */
+  readonly passwordFile: string | null
+  readonly aclFile: string | null
+  readonly allowAnonymous: boolean | null
 }
 
 export interface InfluxConfig {

@@ -218,6 +218,17 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
+    publishesDelayed: new Counter({
+      name: 'mqtt_publishes_delayed_total',
+      help: 'PUBLISH packets held back before their acknowledgement by --publishes-per-second-per-client',
+      registers,
+    }),
+    authDenied: new Counter({
+      name: 'mqtt_auth_denied_total',
+      help: 'MQTT refusals by the password file or ACLs: CONNECT (CONNACK 0x05), PUBLISH (disconnected, not acknowledged), SUBSCRIBE (SUBACK 0x80), by action',
+      labelNames: ['action'] as const,
+      registers,
+    }),
   }
 }
 

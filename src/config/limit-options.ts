@@ -122,6 +122,17 @@ export const LIMIT_OPTIONS = {
       sees: 'the subscriber is disconnected; what was queued for it is lost for QoS 0, redelivered to a persistent session',
     },
   },
+  'publishes-per-second-per-client': {
+    key: 'publishesPerSecondPerClient',
+    schema: count(0, 10_000_000),
+    default: DEFAULT_BROKER_OPTIONS.publishesPerSecondPerClient,
+    description:
+      "PUBLISH packets a second one MQTT client may send, after a burst of one second's worth; past it each waits its turn before it is acknowledged (the client is slowed through TCP, nothing is lost). A client more than 10 s behind is disconnected. `0`: no limit",
+    limit: {
+      metric: '`mqtt_publishes_delayed_total`; `mqtt_protocol_disconnects_total{reason="publish_rate"}`',
+      sees: 'PUBACKs come at the rate; far above it, the connection is closed without acknowledging the rest',
+    },
+  },
   'max-queued-bytes-per-client': {
     key: 'maxQueuedBytesPerClient',
     schema: count(0, 2 ** 40),

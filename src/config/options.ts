@@ -17,6 +17,7 @@ import { INFLUX_OPTIONS } from './influx-options.js'
 import { LIMIT_OPTIONS } from './limit-options.js'
 import { LISTENER_OPTIONS } from './listener-options.js'
 import { type Option, packageRoot, TEXT } from './option-row.js'
+import { SECURITY_OPTIONS } from './security-options.js'
 
 /**
  * The least the store may be given. Measured, writing 2 float fields: at 16
@@ -138,6 +139,7 @@ export const OPTIONS = {
   ...INFLUX_OPTIONS,
   ...LIMIT_OPTIONS,
   ...HTTP_SECURITY_OPTIONS,
+  ...SECURITY_OPTIONS,
   'clock-correction': {
     key: 'clockCorrection',
     schema: { enum: CLOCK_CORRECTIONS },

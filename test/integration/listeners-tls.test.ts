@@ -5,7 +5,8 @@
  */
 
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { promisify } from 'node:util'
 import { Aedes, type Client } from 'aedes'
@@ -18,8 +19,10 @@ import { Listeners } from '../../broker/listeners.js'
 import { startApp } from '../../src/app.js'
 import { DEFAULT_CONFIG } from '../../src/config.js'
 import { startTestApp, tempDir } from '../helpers/app.js'
+import { passwordFileText } from '../helpers/broker-auth.js'
 import { makePki, type Pem, type Pki } from '../helpers/certs.js'
 import { haveProgram } from '../helpers/external.js'
+import { metricIn } from '../helpers/http.js'
 import { connectPacket, reading } from '../helpers/mqtt.js'
 import { connectMqtts, httpsGet, mqttOverTls } from '../helpers/tls.js'
 
@@ -256,3 +259,39 @@ t.test('listeners - mosquitto_pub with a device certificate, as a Mosquitto site
     'only the reading of the valid certificate is stored',
   )
 })
+
+t.test(
+  'listeners - a verified client certificate is the device under a password file, its CN the user',
+  async (t) => {
+    const p = await certificates(t)
+    if (p === null) return
+    const dir = tempDir(t, 'tlm-mtls-auth-')
+    const passwordFile = join(dir, 'passwd')
+    // Another user only: the certificate's CN (device-7) needs no password entry, as with use_identity_as_username.
+    writeFileSync(passwordFile, await passwordFileText({ 'meter-1': 'secret-1' }))
+    const app = await startTestApp(t, {
+      tlsCert: p.server.cert,
+      tlsKey: p.server.key,
+      tlsCa: p.ca,
+      requireClientCert: true,
+      passwordFile,
+    })
+    const c = await connectMqtts(app.mqttsPort!, p.ca, p.device)
+    t.teardown(() => c.endAsync(true))
+    await c.publishAsync('devices/device-7/telemetry', reading(1, { temp: 7 }), { qos: 1 })
+    const res = await httpsGet(app.httpPort, '/v1/telemetry?device=device-7&from=0&to=4102444800000', p.ca)
+    t.same(
+      (JSON.parse(res.body) as { readings: { seq: number }[] }).readings.map((r) => r.seq),
+      [1],
+      'stored as device-7',
+    )
+    // The default policy binds the CN to its own topic: another device's is refused, the client cut.
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()))
+    c.publish('devices/meter-1/telemetry', reading(1, { temp: 1 }), { qos: 1 })
+    await closed
+    const other = await httpsGet(app.httpPort, '/v1/telemetry?device=meter-1&from=0&to=4102444800000', p.ca)
+    t.same((JSON.parse(other.body) as { readings: unknown[] }).readings, [], 'nothing stored as meter-1')
+    const metrics = await httpsGet(app.httpPort, '/metrics', p.ca)
+    t.equal(metricIn(metrics.body, 'mqtt_auth_denied_total'), 1, 'the denial counted')
+  },
+)

@@ -141,6 +141,9 @@ t.test('config - --print-config: the file form reads back to the same configurat
     'influx-db',
     'influx-rp',
     'tokens-file',
+    'password-file',
+    'acl-file',
+    'allow-anonymous',
   ]
   t.same(
     Object.keys(file).sort(),
