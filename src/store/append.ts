@@ -4,55 +4,113 @@
  * caller owns the transaction and flushes.
  */
 
-import { type DuckDBAppender, DuckDBDataChunk, type DuckDBValue } from '@duckdb/node-api'
-import type { DeadLetter } from '../core/telemetry.js'
-import { NO_TAGS, type ReadingColumns } from './reading-columns.js'
-import { CHUNK_TYPE, FIXED_COLUMNS } from './schema.js'
-import type { StoredField } from './store.js'
+import {
+  type DuckDBAppender,
+  DuckDBDataChunk,
+  type DuckDBMapEntry,
+  type DuckDBValue,
+  mapValue,
+  structValue,
+} from '@duckdb/node-api'
+import type { DeadLetter, FieldKind } from '../core/telemetry.js'
+import { type FieldColumn, NO_TAGS, type ReadingColumns } from './reading-columns.js'
+import { FIELDS_CHUNK_TYPE, FIXED_COLUMNS, type FieldRef, KIND_MEMBER } from './schema.js'
 
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048
 
 /**
- * Appends the batch as data chunks, its stored_ts from firstStoredTs one ns
- * apart; `fields` are the table's field columns in order.
+ * The one data chunk a store appends its readings through, reset for each
+ * use: a new chunk per commit added 0.2-0.35 MB of RSS per commit until V8
+ * collected it, and RSS stayed at 353 MB after 200,000 readings where one
+ * reused chunk kept it at 136 MB (docs/design/storage-layout.md).
+ */
+export function readingsChunk(): DuckDBDataChunk {
+  return DuckDBDataChunk.create([...FIXED_COLUMNS.map(([, , t]) => t), FIELDS_CHUNK_TYPE])
+}
+
+/**
+ * Appends the batch through `chunk`, its stored_ts from firstStoredTs one ns
+ * apart; `ids` gives each field of the batch its key in the `fields` map.
  */
 export function appendReadings(
   appender: DuckDBAppender,
+  chunk: DuckDBDataChunk,
   cols: ReadingColumns,
-  fields: readonly StoredField[],
+  ids: ReadonlyMap<string, number>,
   firstStoredTs: bigint,
 ): void {
-  const types = [...FIXED_COLUMNS.map(([, , t]) => t), ...fields.map((f) => CHUNK_TYPE[f.kind])]
-  const fieldIndex = new Map(fields.map((f, i) => [f.name, FIXED_COLUMNS.length + i]))
-  for (const f of cols.fields) if (!fieldIndex.has(f.name)) throw new Error(`field ${f.name} has no column`)
+  const fields = fieldsInIdOrder(cols.fields, ids)
   for (let start = 0; start < cols.length; start += CHUNK_ROWS) {
     const end = Math.min(start + CHUNK_ROWS, cols.length)
     const n = end - start
     const range = <T>(get: (i: number) => T): T[] => Array.from({ length: n }, (_, k) => get(start + k))
-    const columns: DuckDBValue[][] = types.map(() => new Array<DuckDBValue>(n).fill(null))
-    columns[0] = range((i) => cols.devices[cols.device[i]!]!)
-    columns[1] = range((i) => BigInt(cols.boot[i]!))
-    columns[2] = range((i) => BigInt(cols.seq[i]!))
-    columns[3] = Array.from(cols.idx.subarray(start, end))
-    columns[4] = Array.from(cols.ts.subarray(start, end))
-    columns[5] = range((i) => (cols.hasDeviceTs[i] ? cols.deviceTs[i]! : null))
-    columns[6] = Array.from(cols.recvTs.subarray(start, end))
-    columns[7] = Array.from(cols.offset.subarray(start, end))
-    columns[8] = Array.from(cols.crc.subarray(start, end))
-    columns[9] = range((i) => (cols.tags[i] === NO_TAGS ? null : cols.tagSets[cols.tags[i]!]!))
-    columns[10] = range((i) => firstStoredTs + BigInt(i))
-    columns[11] = Array.from(cols.newestTs.subarray(start, end))
-    for (const f of cols.fields) {
-      const values = f.values
-      columns[fieldIndex.get(f.name)!] = range((i) =>
-        f.present[i] === 0 ? null : f.kind === 'bool' ? values[i] === 1 : (values[i] as number | bigint),
-      )
-    }
-    const chunk = DuckDBDataChunk.create(types, n)
+    const columns: DuckDBValue[][] = [
+      range((i) => cols.devices[cols.device[i]!]!),
+      range((i) => BigInt(cols.boot[i]!)),
+      range((i) => BigInt(cols.seq[i]!)),
+      Array.from(cols.idx.subarray(start, end)),
+      Array.from(cols.ts.subarray(start, end)),
+      range((i) => (cols.hasDeviceTs[i] ? cols.deviceTs[i]! : null)),
+      Array.from(cols.recvTs.subarray(start, end)),
+      Array.from(cols.offset.subarray(start, end)),
+      Array.from(cols.crc.subarray(start, end)),
+      range((i) => (cols.tags[i] === NO_TAGS ? null : cols.tagSets[cols.tags[i]!]!)),
+      range((i) => firstStoredTs + BigInt(i)),
+      Array.from(cols.newestTs.subarray(start, end)),
+      range((i) => {
+        const entries: DuckDBMapEntry[] = []
+        for (const { id, column } of fields) {
+          if (column.present[i] === 0) continue
+          const v = column.values[i]!
+          entries.push({ key: id, value: fieldValue(column.kind, column.kind === 'bool' ? v === 1 : v) })
+        }
+        return mapValue(entries)
+      }),
+    ]
+    chunk.reset()
     chunk.setColumns(columns)
     appender.appendDataChunk(chunk)
   }
+}
+
+/**
+ * The batch's field columns with their ids, in id order: a reading's map
+ * lists its fields as the table of names does. node-api writes a MAP's keys
+ * without checking that they are unique, so this is where they are made so.
+ */
+function fieldsInIdOrder(
+  columns: readonly FieldColumn[],
+  ids: ReadonlyMap<string, number>,
+): Array<{ id: number; column: FieldColumn }> {
+  const out = columns.map((column) => {
+    const id = ids.get(column.name)
+    if (id === undefined) throw new Error(`field ${column.name} has no id`)
+    return { id, column }
+  })
+  out.sort((a, b) => a.id - b.id)
+  for (let k = 1; k < out.length; k++)
+    if (out[k]!.id === out[k - 1]!.id)
+      throw new Error(`field ${out[k]!.column.name} appears twice in the batch`)
+  return out
+}
+
+/** A field's value in the map: the member of its kind set. */
+function fieldValue(kind: FieldKind, value: number | bigint | boolean): DuckDBValue {
+  return structValue({ i: null, f: null, b: null, [KIND_MEMBER[kind]]: value })
+}
+
+/**
+ * Appends one row's `fields` map, for a table of the readings' layout
+ * filled row by row (InfluxDB history's scratch tables); `entries` in id
+ * order, one per field.
+ */
+export function appendFields(
+  appender: DuckDBAppender,
+  entries: ReadonlyArray<readonly [FieldRef, number | bigint | boolean]>,
+): void {
+  const map = mapValue(entries.map(([f, v]) => ({ key: f.id, value: fieldValue(f.kind, v) })))
+  appender.appendMap(map, FIELDS_CHUNK_TYPE)
 }
 
 /** Appends the letters with ids from firstId, one apart. */

@@ -9,7 +9,8 @@
  *   distinct tag value is a new series, and a tag that varies per reading is
  *   how InfluxDB databases blow up.
  * - Fields: each reading field with its pinned type (integers with `i`,
- *   floats in their shortest exact decimal form, booleans), then the meta
+ *   floats in their shortest exact decimal form, booleans), in the order
+ *   of their ids (the order they were first stored in), then the meta
  *   fields `@boot @seq @idx @ts @recv @stored @newest @offset` (and
  *   `@device_ts` when the device sent a time), all integers: what the
  *   history API needs to return the same rows as the local store. `@` cannot
@@ -23,8 +24,7 @@
  *   The exact event time is `@ts`.
  */
 
-import { fieldColumn, READINGS, sqlString } from './schema.js'
-import type { StoredField } from './store.js'
+import { FIELDS, FIELDS_COLUMN, READINGS, sqlString } from './schema.js'
 
 /** Measurement names: commas and spaces escaped. */
 function escapeMeasurement(name: string): string {
@@ -49,9 +49,11 @@ export interface LineOptions {
  * rows into JavaScript objects and back into text cost more than the write
  * itself (bench:influx). Floats are DuckDB's shortest round-trip decimal
  * (`20.0`, `1.5e-07`): other characters than JavaScript's, the same double.
+ * A reading's fields are its map's entries joined to their names and types
+ * in `fields`, aggregated per reading; a reading with none still has its
+ * line.
  */
 export function linesSql(
-  fields: readonly StoredField[],
   options: LineOptions,
   afterStoredTs: bigint,
   limit: number,
@@ -66,22 +68,17 @@ export function linesSql(
     const value = `nullif(json_extract_string(tags, ${sqlString(`$."${key}"`)}), '')`
     return `${sqlString(`,${escapeKey(key)}=`)} || ${escapeSql(value)}`
   })
-  const values = fields.map((f) => {
-    const column = fieldColumn(f.name)
-    const rendered =
-      f.kind === 'int'
-        ? `${column}::VARCHAR || 'i,'`
-        : f.kind === 'bool'
-          ? `CASE WHEN ${column} THEN 'true,' WHEN NOT ${column} THEN 'false,' END`
-          : `${column}::VARCHAR || ','`
-    return `${sqlString(`${escapeKey(f.name)}=`)} || ${rendered}`
-  })
+  // A float field widened from int keeps its older values in i (schema.ts).
+  const value = `${escapeSql('k.name')} || '=' || CASE k.kind
+    WHEN 'int' THEN r.e.value.i::VARCHAR || 'i,'
+    WHEN 'bool' THEN CASE WHEN r.e.value.b THEN 'true,' WHEN NOT r.e.value.b THEN 'false,' END
+    ELSE coalesce(r.e.value.f, r.e.value.i::DOUBLE)::VARCHAR || ',' END`
   const line = `concat(${[
     sqlString(`${escapeMeasurement(options.measurement)},device=`),
     'device',
     ...tags,
     "' '",
-    ...values,
+    'v.field_text',
     "'@boot=', boot, 'i,@seq=', seq, 'i,@idx=', idx, 'i,@ts=', ts, 'i,@recv=', recv_ts",
     "'i,@stored=', stored_ts, 'i,@newest=', newest_ts, 'i,@offset=', offset_ns, 'i'",
     "',@device_ts=' || device_ts || 'i'",
@@ -90,8 +87,14 @@ export function linesSql(
     'ts - ((ts % 1000000) + 1000000) % 1000000 + ((seq + 1000 * idx) % 1000000)::BIGINT',
   ].join(', ')})`
   // The batch is chosen first, then rendered: the text of the rows after it is never built.
-  return `SELECT string_agg(line, chr(10) ORDER BY stored_ts), count(*), min(stored_ts), max(stored_ts) FROM (
-    SELECT stored_ts, ${line} AS line FROM (
+  return `WITH batch AS MATERIALIZED (
       SELECT * FROM ${READINGS} WHERE stored_ts > ${afterStoredTs}${untilStoredTs === null ? '' : ` AND stored_ts <= ${untilStoredTs}`}
-      ORDER BY stored_ts LIMIT ${Math.trunc(limit)}))`
+      ORDER BY stored_ts LIMIT ${Math.trunc(limit)}),
+    v AS (
+      SELECT r.stored_ts, string_agg(${value}, '' ORDER BY k.id) AS field_text
+      FROM (SELECT stored_ts, unnest(map_entries(${FIELDS_COLUMN})) AS e FROM batch) r
+      JOIN ${FIELDS} k ON k.id = r.e.key
+      GROUP BY r.stored_ts)
+    SELECT string_agg(line, chr(10) ORDER BY stored_ts), count(*), min(stored_ts), max(stored_ts) FROM (
+      SELECT stored_ts, ${line} AS line FROM batch LEFT JOIN v USING (stored_ts))`
 }
