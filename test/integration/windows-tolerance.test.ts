@@ -67,7 +67,9 @@ t.test(
     const engine = new FeatureEngine([feature], (e) => {
       if (e.kind === 'window') live.set(`${e.device} ${e.windowEndNs}`, e)
     })
-    const result = await conn.stream('SELECT device, ts, newest_ts, fields[1].f FROM readings ORDER BY stored_ts')
+    const result = await conn.stream(
+      'SELECT device, ts, newest_ts, fields[1].f FROM readings ORDER BY stored_ts',
+    )
     for await (const rows of result.yieldRowsJs())
       for (const [device, ts, newest, temp] of rows as [string, bigint, bigint, number][])
         engine.add({
