@@ -13,7 +13,7 @@ import {
   structValue,
 } from '@duckdb/node-api'
 import type { DeadLetter, FieldKind } from '../core/telemetry.js'
-import { type FieldColumn, NO_TAGS, type ReadingColumns } from './reading-columns.js'
+import { type FieldEntries, NO_TAGS, type ReadingColumns } from './reading-columns.js'
 import { FIELDS_CHUNK_TYPE, FIXED_COLUMNS, type FieldRef, KIND_MEMBER } from './schema.js'
 
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
@@ -40,7 +40,9 @@ export function appendReadings(
   ids: ReadonlyMap<string, number>,
   firstStoredTs: bigint,
 ): void {
-  const fields = fieldsInIdOrder(cols.fields, ids)
+  const fields = cols.fields
+  const idOf = idsOfNames(fields, ids)
+  const byId = (a: number, b: number) => idOf[fields.name[a]!]! - idOf[fields.name[b]!]!
   for (let start = 0; start < cols.length; start += CHUNK_ROWS) {
     const end = Math.min(start + CHUNK_ROWS, cols.length)
     const n = end - start
@@ -59,12 +61,19 @@ export function appendReadings(
       range((i) => firstStoredTs + BigInt(i)),
       Array.from(cols.newestTs.subarray(start, end)),
       range((i) => {
-        const entries: DuckDBMapEntry[] = []
-        for (const { id, column } of fields) {
-          if (column.present[i] === 0) continue
-          const v = column.values[i]!
-          entries.push({ key: id, value: fieldValue(column.kind, column.kind === 'bool' ? v === 1 : v) })
-        }
+        // In id order, as `fields` lists them; packReadings made each name one entry a reading.
+        const at = Array.from(
+          { length: fields.start[i + 1]! - fields.start[i]! },
+          (_, k) => fields.start[i]! + k,
+        )
+        if (at.length > 1) at.sort(byId)
+        const entries: DuckDBMapEntry[] = at.map((e) => {
+          const k = fields.name[e]!
+          const kind = fields.kinds[k]!
+          const v =
+            kind === 'int' ? fields.int[e]! : kind === 'bool' ? fields.number[e] === 1 : fields.number[e]!
+          return { key: idOf[k]!, value: fieldValue(kind, v) }
+        })
         return mapValue(entries)
       }),
     ]
@@ -74,25 +83,13 @@ export function appendReadings(
   }
 }
 
-/**
- * The batch's field columns with their ids, in id order: a reading's map
- * lists its fields as the table of names does. node-api writes a MAP's keys
- * without checking that they are unique, so this is where they are made so.
- */
-function fieldsInIdOrder(
-  columns: readonly FieldColumn[],
-  ids: ReadonlyMap<string, number>,
-): Array<{ id: number; column: FieldColumn }> {
-  const out = columns.map((column) => {
-    const id = ids.get(column.name)
-    if (id === undefined) throw new Error(`field ${column.name} has no id`)
-    return { id, column }
+/** Each name of the batch's id, by its index in `fields.names`. */
+function idsOfNames(fields: FieldEntries, ids: ReadonlyMap<string, number>): number[] {
+  return fields.names.map((name) => {
+    const id = ids.get(name)
+    if (id === undefined) throw new Error(`field ${name} has no id`)
+    return id
   })
-  out.sort((a, b) => a.id - b.id)
-  for (let k = 1; k < out.length; k++)
-    if (out[k]!.id === out[k - 1]!.id)
-      throw new Error(`field ${out[k]!.column.name} appears twice in the batch`)
-  return out
 }
 
 /** A field's value in the map: the member of its kind set. */
