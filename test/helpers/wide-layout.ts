@@ -105,7 +105,12 @@ function digest(value: string): string {
   return createHash('sha256').update(value).digest('hex')
 }
 
-/** What the fixture's store answers, each answer as a digest of its text, with its first rows in full. */
+/**
+ * What the fixture's store answers, each answer as a digest of its text,
+ * with its first rows in full. A stored_ts is given as its rank: its value
+ * is the time of the commit, so the same commits made again give the same
+ * answers.
+ */
 export interface Answers {
   readonly fields: unknown
   readonly answers: Record<string, { readonly rows: number; readonly sha256: string; readonly head: string }>
@@ -118,6 +123,7 @@ export async function answers(store: FixtureStore): Promise<Answers> {
     out[name] = { rows: rows.length, sha256: digest(text(rows)), head: text(rows.slice(0, 20)) }
   }
   const range = { fromNs: T0 - 10n * S, toNs: T0 + 1000n * S }
+  let rank = new Map<bigint, number>()
   for (const [name, fields] of [
     ['readings', null],
     ['readings of count, level, on', ['count', 'level', 'on']],
@@ -125,7 +131,17 @@ export async function answers(store: FixtureStore): Promise<Answers> {
     const rows = []
     for await (const chunk of store.readings({ devices, ...range, fields, limit: 1_000_000 }))
       rows.push(...chunk)
-    record(name, rows)
+    if (rank.size === 0)
+      rank = new Map(
+        rows
+          .map((r) => r.stored_ts)
+          .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+          .map((ts, k) => [ts, k]),
+      )
+    record(
+      name,
+      rows.map((r) => ({ ...r, stored_ts: rank.get(r.stored_ts) })),
+    )
   }
   for (const includeLate of [false, true]) {
     const rows = []
@@ -143,6 +159,8 @@ export async function answers(store: FixtureStore): Promise<Answers> {
     measurement: 'telemetry',
     allowedTags: ['site', 'rack'],
   })
-  record('lines', lines === null ? [] : lines.body.split('\n'))
+  const ranked = (line: string) =>
+    line.replace(/@stored=(\d+)i/, (_, ts: string) => `@stored=#${rank.get(BigInt(ts))}`)
+  record('lines', lines === null ? [] : lines.body.split('\n').map(ranked))
   return { fields: store.storedFields(), answers: out }
 }
