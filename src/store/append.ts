@@ -7,11 +7,11 @@
 import {
   type DuckDBAppender,
   DuckDBDataChunk,
-  type DuckDBMapEntry,
   type DuckDBValue,
   mapValue,
   structValue,
 } from '@duckdb/node-api'
+import bindings from '@duckdb/node-bindings'
 import type { DeadLetter, FieldKind } from '../core/telemetry.js'
 import { type FieldEntries, NO_TAGS, type ReadingColumns } from './reading-columns.js'
 import { FIELDS_CHUNK_TYPE, FIXED_COLUMNS, type FieldRef, KIND_MEMBER } from './schema.js'
@@ -40,9 +40,7 @@ export function appendReadings(
   ids: ReadonlyMap<string, number>,
   firstStoredTs: bigint,
 ): void {
-  const fields = cols.fields
-  const idOf = idsOfNames(fields, ids)
-  const byId = (a: number, b: number) => idOf[fields.name[a]!]! - idOf[fields.name[b]!]!
+  const idOf = idsOfNames(cols.fields, ids)
   for (let start = 0; start < cols.length; start += CHUNK_ROWS) {
     const end = Math.min(start + CHUNK_ROWS, cols.length)
     const n = end - start
@@ -60,27 +58,89 @@ export function appendReadings(
       range((i) => (cols.tags[i] === NO_TAGS ? null : cols.tagSets[cols.tags[i]!]!)),
       range((i) => firstStoredTs + BigInt(i)),
       Array.from(cols.newestTs.subarray(start, end)),
-      range((i) => {
-        // In id order, as `fields` lists them; packReadings made each name one entry a reading.
-        const at = Array.from(
-          { length: fields.start[i + 1]! - fields.start[i]! },
-          (_, k) => fields.start[i]! + k,
-        )
-        if (at.length > 1) at.sort(byId)
-        const entries: DuckDBMapEntry[] = at.map((e) => {
-          const k = fields.name[e]!
-          const kind = fields.kinds[k]!
-          const v =
-            kind === 'int' ? fields.int[e]! : kind === 'bool' ? fields.number[e] === 1 : fields.number[e]!
-          return { key: idOf[k]!, value: fieldValue(kind, v) }
-        })
-        return mapValue(entries)
-      }),
     ]
     chunk.reset()
-    chunk.setColumns(columns)
+    chunk.rowCount = n
+    for (const [k, values] of columns.entries()) chunk.setColumnValues(k, values)
+    writeFields(chunk, columns.length, cols.fields, idOf, start, end)
     appender.appendDataChunk(chunk)
   }
+}
+
+/**
+ * Writes the `fields` maps of readings start to end into column `column`
+ * of the chunk, each map in id order. Through DuckDB's vectors, as typed
+ * arrays: node-api's values (a map of structs per reading) took 22 µs a
+ * reading of 10 fields, six times the rest of the commit; this takes 3.
+ *
+ *   MAP = LIST(STRUCT(key UINTEGER, value STRUCT(i BIGINT, f DOUBLE, b BOOLEAN)))
+ *   list entries (offset, length) per reading ─▶ keys, i, f, b per entry;
+ *   a member is valid only in the entries of its kind.
+ */
+function writeFields(
+  chunk: DuckDBDataChunk,
+  column: number,
+  fields: FieldEntries,
+  idOf: readonly number[],
+  start: number,
+  end: number,
+): void {
+  const first = fields.start[start]!
+  const total = fields.start[end]! - first
+  const list = new BigUint64Array(2 * (end - start))
+  const keys = new Uint32Array(total)
+  const int = new BigInt64Array(total)
+  const float = new Float64Array(total)
+  const bool = new Uint8Array(total)
+  const valid = { int: validity(total), float: validity(total), bool: validity(total) }
+  const byId = (a: number, b: number) => idOf[fields.name[a]!]! - idOf[fields.name[b]!]!
+  let at = 0
+  for (let i = start; i < end; i++) {
+    const from = fields.start[i]!
+    const to = fields.start[i + 1]!
+    list[2 * (i - start)] = BigInt(at)
+    list[2 * (i - start) + 1] = BigInt(to - from)
+    // packReadings made each name one entry of a reading: the map's keys are unique.
+    const entries = Array.from({ length: to - from }, (_, k) => from + k)
+    if (entries.length > 1) entries.sort(byId)
+    for (const e of entries) {
+      const name = fields.name[e]!
+      const kind = fields.kinds[name]!
+      keys[at] = idOf[name]!
+      if (kind === 'int') int[at] = fields.int[e]!
+      else if (kind === 'float') float[at] = fields.number[e]!
+      else bool[at] = fields.number[e]!
+      valid[kind][at >> 6]! |= 1n << BigInt(at & 63)
+      at++
+    }
+  }
+  const map = bindings.data_chunk_get_vector(chunk.chunk, column)
+  bindings.list_vector_reserve(map, total)
+  bindings.list_vector_set_size(map, total)
+  copy(map, list)
+  if (total === 0) return
+  const entry = bindings.list_vector_get_child(map)
+  copy(bindings.struct_vector_get_child(entry, 0), keys)
+  const value = bindings.struct_vector_get_child(entry, 1)
+  for (const [member, data, mask] of [
+    [0, int, valid.int],
+    [1, float, valid.float],
+    [2, bool, valid.bool],
+  ] as const) {
+    const vector = bindings.struct_vector_get_child(value, member)
+    copy(vector, data)
+    bindings.vector_ensure_validity_writable(vector)
+    bindings.copy_data_to_vector_validity(vector, 0, mask.buffer as ArrayBuffer, 0, mask.byteLength)
+  }
+}
+
+/** A validity mask of n rows, all invalid. */
+function validity(n: number): BigUint64Array {
+  return new BigUint64Array(Math.max(1, Math.ceil(n / 64)))
+}
+
+function copy(vector: ReturnType<typeof bindings.data_chunk_get_vector>, data: ArrayBufferView): void {
+  bindings.copy_data_to_vector(vector, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength)
 }
 
 /** Each name of the batch's id, by its index in `fields.names`. */
