@@ -49,9 +49,11 @@ export interface LineOptions {
  * rows into JavaScript objects and back into text cost more than the write
  * itself (bench:influx). Floats are DuckDB's shortest round-trip decimal
  * (`20.0`, `1.5e-07`): other characters than JavaScript's, the same double.
- * A reading's fields are its map's entries joined to their names and types
- * in `fields`, aggregated per reading; a reading with none still has its
- * line.
+ * A reading's fields are its map's entries, in the map's order (id order,
+ * as append.ts writes them), each named and typed by a list lookup: ids are
+ * 1 to n (migrate-wide.ts, fieldsOf), so `fields` becomes two lists indexed
+ * by id. Unnesting the entries and joining them to `fields` took twice as
+ * long. A reading with no fields still has its line.
  */
 export function linesSql(
   options: LineOptions,
@@ -69,16 +71,16 @@ export function linesSql(
     return `${sqlString(`,${escapeKey(key)}=`)} || ${escapeSql(value)}`
   })
   // A float field widened from int keeps its older values in i (schema.ts).
-  const value = `${escapeSql('k.name')} || '=' || CASE k.kind
-    WHEN 'int' THEN r.e.value.i::VARCHAR || 'i,'
-    WHEN 'bool' THEN CASE WHEN r.e.value.b THEN 'true,' WHEN NOT r.e.value.b THEN 'false,' END
-    ELSE coalesce(r.e.value.f, r.e.value.i::DOUBLE)::VARCHAR || ',' END`
+  const values = `array_to_string(list_transform(map_entries(batch.${FIELDS_COLUMN}), e -> k.names[e.key] || CASE k.kinds[e.key]
+    WHEN 'int' THEN e.value.i::VARCHAR || 'i,'
+    WHEN 'bool' THEN CASE WHEN e.value.b THEN 'true,' WHEN NOT e.value.b THEN 'false,' END
+    ELSE coalesce(e.value.f, e.value.i::DOUBLE)::VARCHAR || ',' END), '')`
   const line = `concat(${[
     sqlString(`${escapeMeasurement(options.measurement)},device=`),
     'device',
     ...tags,
     "' '",
-    'v.field_text',
+    values,
     "'@boot=', boot, 'i,@seq=', seq, 'i,@idx=', idx, 'i,@ts=', ts, 'i,@recv=', recv_ts",
     "'i,@stored=', stored_ts, 'i,@newest=', newest_ts, 'i,@offset=', offset_ns, 'i'",
     "',@device_ts=' || device_ts || 'i'",
@@ -87,14 +89,11 @@ export function linesSql(
     'ts - ((ts % 1000000) + 1000000) % 1000000 + ((seq + 1000 * idx) % 1000000)::BIGINT',
   ].join(', ')})`
   // The batch is chosen first, then rendered: the text of the rows after it is never built.
-  return `WITH batch AS MATERIALIZED (
+  return `WITH k AS (
+      SELECT list(${escapeSql('name')} || '=' ORDER BY id) AS names, list(kind ORDER BY id) AS kinds FROM ${FIELDS}),
+    batch AS (
       SELECT * FROM ${READINGS} WHERE stored_ts > ${afterStoredTs}${untilStoredTs === null ? '' : ` AND stored_ts <= ${untilStoredTs}`}
-      ORDER BY stored_ts LIMIT ${Math.trunc(limit)}),
-    v AS (
-      SELECT r.stored_ts, string_agg(${value}, '' ORDER BY k.id) AS field_text
-      FROM (SELECT stored_ts, unnest(map_entries(${FIELDS_COLUMN})) AS e FROM batch) r
-      JOIN ${FIELDS} k ON k.id = r.e.key
-      GROUP BY r.stored_ts)
+      ORDER BY stored_ts LIMIT ${Math.trunc(limit)})
     SELECT string_agg(line, chr(10) ORDER BY stored_ts), count(*), min(stored_ts), max(stored_ts) FROM (
-      SELECT stored_ts, ${line} AS line FROM batch LEFT JOIN v USING (stored_ts))`
+      SELECT stored_ts, ${line} AS line FROM batch, k)`
 }

@@ -140,12 +140,15 @@ async function columnsOf(w: DuckDBConnection, table: string): Promise<Array<[str
   return r.getRowsJS() as Array<[string, string]>
 }
 
-/** The fields with their ids, in id order. */
+/** The fields with their ids, in id order; the ids are 1 to n, which line-sql.ts relies on. */
 export async function fieldsOf(w: DuckDBConnection): Promise<FieldRef[]> {
   const r = await w.runAndReadAll(`SELECT id, name, kind FROM ${quoted(FIELDS)} ORDER BY id`)
-  return (r.getRowsJS() as Array<[number, string, FieldRef['kind']]>).map(([id, name, kind]) => ({
+  const fields = (r.getRowsJS() as Array<[number, string, FieldRef['kind']]>).map(([id, name, kind]) => ({
     id: Number(id),
     name,
     kind,
   }))
+  for (const [k, f] of fields.entries())
+    if (f.id !== k + 1) throw new Error(`${FIELDS}: field ${f.name} has id ${f.id}, not ${k + 1}`)
+  return fields
 }
