@@ -19,7 +19,7 @@ const BATCH = 500
 /** Devices come online one every RAMP readings, so a commit brings ~100 new names, not 10,000 at once. */
 const RAMP = 50
 const FIELDS_PER_READING = 10
-const DEADLINE_MS = 40_000
+const DEADLINE_MS = 50_000
 const T0 = 1_764_115_200_000_000_000n
 
 /** Reading `seq` of `device`, 1 ms apart, with a float field of each name. */
