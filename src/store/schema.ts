@@ -74,8 +74,8 @@ export function fieldValueSql(field: FieldRef): string {
 
 /**
  * A `fields` map built from one SQL expression per field (NULL: the row
- * lacks it), in id order: how a table of one column per field (a file of
- * the wide layout, a table loaded from InfluxDB) becomes this layout.
+ * lacks it), in id order: how a file of the wide layout (one column per
+ * field) becomes this one (migrate-wide.ts).
  */
 export function fieldsMapSql(
   values: ReadonlyArray<{ readonly field: FieldRef; readonly sql: string }>,
