@@ -6,7 +6,7 @@
  * - Readings: `SELECT *` in pages of PAGE rows by point time, answered as CSV
  *   (exact 64-bit integers; JSON numbers would round the nanosecond times),
  *   turned back into the rows the local store returns from the meta fields
- *   (src/store/line-sql.ts).
+ *   (src/store/line-sql.ts, point-row.ts).
  * - Windows and Parquet: the points go page by page into a table of a
  *   scratch DuckDB database under the data directory, made by the store's
  *   schema (src/store/schema.ts), and the store's own queries run over that
@@ -37,13 +37,13 @@ import {
   windowRow,
   windowsSql,
 } from '../store/index.js'
+import { pointRow } from './point-row.js'
 
 const PAGE = 50_000
 /** The scratch tables: what window SQL reads, and a copy of readings for a Parquet export. */
 const WINDOW_INPUT = 'influx_window_input'
 const READINGS_COPY = 'influx_readings'
 const MS = 1_000_000n
-const META = ['@boot', '@seq', '@idx', '@ts', '@recv', '@stored', '@newest', '@offset', '@device_ts']
 
 export class InfluxHistory implements HistoryReader {
   readonly #config: InfluxConfig
@@ -75,7 +75,7 @@ export class InfluxHistory implements HistoryReader {
     for await (const page of this.#points(q.devices, q.fromNs, q.toNs, '*', null)) {
       const rows: ReadingRow[] = []
       for (const point of page) {
-        const row = this.#row(point, kinds, wanted)
+        const row = pointRow(point, kinds, wanted)
         if (row.ts < q.fromNs || row.ts >= q.toNs) continue
         rows.push(row)
         if (++sent >= q.limit) break
@@ -280,43 +280,6 @@ export class InfluxHistory implements HistoryReader {
     if (text.trim() === '') return []
     // Header cells of quoted field keys come back quoted twice; csv-parse undoes one level.
     return parse(text, { columns: true, skip_empty_lines: true }) as Array<Record<string, string>>
-  }
-
-  /** A point as the local store's row; `kinds` gives each stored field its type back. */
-  #row(
-    p: Record<string, string>,
-    kinds: ReadonlyMap<string, StoredField['kind']>,
-    wanted: ReadonlySet<string> | null,
-  ): ReadingRow {
-    const fields: Record<string, number | bigint | boolean | null> = {}
-    const tags: Record<string, string> = {}
-    for (const [column, value] of Object.entries(p)) {
-      if (value === '' || META.includes(column) || ['name', 'tags', 'time', 'device'].includes(column))
-        continue
-      const kind = kinds.get(column)
-      if (kind === undefined) tags[column] = value
-      else if (wanted === null || wanted.has(column))
-        fields[column] = kind === 'int' ? BigInt(value) : kind === 'bool' ? value === 'true' : Number(value)
-    }
-    const sortedTags = Object.keys(tags).sort()
-    return {
-      device: p.device!,
-      boot: BigInt(p['@boot']!),
-      seq: BigInt(p['@seq']!),
-      idx: Number(p['@idx']),
-      ts: BigInt(p['@ts']!),
-      device_ts: p['@device_ts'] === undefined || p['@device_ts'] === '' ? null : BigInt(p['@device_ts']),
-      recv_ts: BigInt(p['@recv']!),
-      offset_ns: BigInt(p['@offset']!),
-      stored_ts: BigInt(p['@stored']!),
-      newest_ts: BigInt(p['@newest']!),
-      // Only allow-listed tags were written: the others cannot come back.
-      tags:
-        sortedTags.length === 0
-          ? null
-          : JSON.stringify(Object.fromEntries(sortedTags.map((k) => [k, tags[k]]))),
-      fields,
-    }
   }
 }
 
