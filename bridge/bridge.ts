@@ -367,7 +367,7 @@ export class Bridge {
   async #commit(readings: Reading[], deadLetters: DeadLetter[]): Promise<void> {
     let newFields = this.#fields.all().filter((f) => !f.stored)
     if (newFields.length > 0) {
-      // A commit that failed may have made its columns durable all the same (dedupe.ts): not added twice.
+      // A commit that failed may have made its names durable all the same (dedupe.ts): not added twice.
       const held = new Set(this.#store.storedFields().map((f) => f.name))
       for (const f of newFields) if (held.has(f.name)) f.stored = true
       newFields = newFields.filter((f) => !f.stored)

@@ -12,14 +12,18 @@ import type { Field, FieldKind } from '../src/core/telemetry.js'
 export interface PinnedField {
   readonly name: string
   readonly kind: FieldKind
-  /** Whether the store has its column; false until the commit that adds it succeeds. */
+  /** Whether the store holds it (a row of its `fields` table); false until the commit that adds it succeeds. */
   stored: boolean
 }
 
 export const FIELD_KINDS: readonly FieldKind[] = ['int', 'float', 'bool']
 
 export class FieldRegistry {
-  /** Keyed by lower-case name: store column names are case-insensitive. */
+  /**
+   * Keyed by lower-case name: names that differ only in case are refused
+   * (docs/wire-format.md). They were one column of the wide layout, and
+   * files migrated from it hold no such pair.
+   */
   readonly #fields = new Map<string, PinnedField>()
   readonly #maxFields: number
   readonly #maxPerDevice: number

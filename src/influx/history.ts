@@ -6,7 +6,7 @@
  * - Readings: `SELECT *` in pages of PAGE rows by point time, answered as CSV
  *   (exact 64-bit integers; JSON numbers would round the nanosecond times),
  *   turned back into the rows the local store returns from the meta fields
- *   (src/store/line-sql.ts).
+ *   (src/store/line-sql.ts, point-row.ts).
  * - Windows and Parquet: the points go page by page into a table of a
  *   scratch DuckDB database under the data directory, made by the store's
  *   schema (src/store/schema.ts), and the store's own queries run over that
@@ -21,6 +21,8 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import { parse } from 'csv-parse/sync'
 import type { InfluxConfig } from '../config.js'
 import {
+  appendFields,
+  type FieldRef,
   type HistoryReader,
   type ParquetExport,
   parquetCopySql,
@@ -35,13 +37,13 @@ import {
   windowRow,
   windowsSql,
 } from '../store/index.js'
+import { pointRow } from './point-row.js'
 
 const PAGE = 50_000
 /** The scratch tables: what window SQL reads, and a copy of readings for a Parquet export. */
 const WINDOW_INPUT = 'influx_window_input'
 const READINGS_COPY = 'influx_readings'
 const MS = 1_000_000n
-const META = ['@boot', '@seq', '@idx', '@ts', '@recv', '@stored', '@newest', '@offset', '@device_ts']
 
 export class InfluxHistory implements HistoryReader {
   readonly #config: InfluxConfig
@@ -73,7 +75,7 @@ export class InfluxHistory implements HistoryReader {
     for await (const page of this.#points(q.devices, q.fromNs, q.toNs, '*', null)) {
       const rows: ReadingRow[] = []
       for (const point of page) {
-        const row = this.#row(point, kinds, wanted)
+        const row = pointRow(point, kinds, wanted)
         if (row.ts < q.fromNs || row.ts >= q.toNs) continue
         rows.push(row)
         if (++sent >= q.limit) break
@@ -99,8 +101,9 @@ export class InfluxHistory implements HistoryReader {
     if (request.kind === 'windows') {
       const scratch = await this.#load(request.query)
       try {
-        const fields = [...scratch.fields].map((name) => ({ name, kind: 'float' as const }))
-        const r = await scratch.connection.runAndReadAll(parquetCopySql(WINDOW_INPUT, request, fields, path))
+        const r = await scratch.connection.runAndReadAll(
+          parquetCopySql(WINDOW_INPUT, request, scratch.fields, path),
+        )
         return { path, rows: Number(r.getRowsJS()[0]?.[0] ?? 0) }
       } catch (err) {
         rmSync(path, { force: true })
@@ -113,11 +116,11 @@ export class InfluxHistory implements HistoryReader {
     const connection = await instance.connect()
     try {
       // Readings: through a table of the store's reading columns, then the store's own export query.
-      const fields =
-        request.query.fields === null
-          ? this.#fields()
-          : this.#fields().filter((f) => request.query.fields!.includes(f.name))
-      await connection.run(readingsTableSql(READINGS_COPY, fields, true))
+      // Ids of the copy's own, in the store's field order.
+      const fields: FieldRef[] = this.#fields()
+        .filter((f) => request.query.fields === null || request.query.fields.includes(f.name))
+        .map((f, k) => ({ id: k + 1, name: f.name, kind: f.kind }))
+      await connection.run(readingsTableSql(READINGS_COPY, true))
       const appender = await connection.createAppender(READINGS_COPY)
       for await (const rows of this.readings(request.query))
         for (const row of rows) {
@@ -134,7 +137,12 @@ export class InfluxHistory implements HistoryReader {
           else appender.appendVarchar(row.tags)
           appender.appendBigInt(row.stored_ts)
           appender.appendBigInt(row.newest_ts)
-          for (const f of fields) appendField(appender, row.fields[f.name] ?? null)
+          const values: Array<[FieldRef, number | bigint | boolean]> = []
+          for (const f of fields) {
+            const v = row.fields[f.name]
+            if (v !== undefined && v !== null) values.push([f, v])
+          }
+          appendFields(appender, values)
           appender.endRow()
         }
       appender.closeSync()
@@ -149,8 +157,12 @@ export class InfluxHistory implements HistoryReader {
     }
   }
 
-  /** The readings the features need, in table WINDOW_INPUT of a scratch DuckDB database. */
-  async #load(q: WindowQuery): Promise<{ connection: DuckDBConnection; fields: Set<string>; close(): void }> {
+  /**
+   * The readings the features need, in table WINDOW_INPUT of a scratch
+   * DuckDB database, in the store's layout; each field a DOUBLE, by an id of
+   * the scratch's own.
+   */
+  async #load(q: WindowQuery): Promise<{ connection: DuckDBConnection; fields: FieldRef[]; close(): void }> {
     mkdirSync(this.#scratchDir, { recursive: true })
     const file = join(this.#scratchDir, `${randomUUID()}.duckdb`)
     const instance = await DuckDBInstance.create(file)
@@ -164,7 +176,8 @@ export class InfluxHistory implements HistoryReader {
     try {
       const kinds = new Map(this.#fields().map((f) => [f.name, f.kind]))
       const fields = [...new Set(q.features.map((f) => f.field))].filter((f) => kinds.has(f))
-      await connection.run(windowInputTableSql('raw', fields))
+      const refs: FieldRef[] = fields.map((name, k) => ({ id: k + 1, name, kind: 'float' }))
+      await connection.run(windowInputTableSql('raw'))
       if (fields.length > 0) {
         // The longest window reaches this far before `from` (bigints: no Math.max).
         let maxSize = 0n
@@ -188,11 +201,13 @@ export class InfluxHistory implements HistoryReader {
             appender.appendBigInt(BigInt(p['@ts']!))
             appender.appendBigInt(BigInt(p['@stored']!))
             appender.appendBigInt(BigInt(p['@newest']!))
-            for (const f of fields) {
-              const v = p[f]
-              if (v === undefined || v === '') appender.appendNull()
-              else appender.appendDouble(kinds.get(f) === 'bool' ? (v === 'true' ? 1 : 0) : Number(v))
+            const values: Array<[FieldRef, number]> = []
+            for (const f of refs) {
+              const v = p[f.name]
+              if (v !== undefined && v !== '')
+                values.push([f, kinds.get(f.name) === 'bool' ? (v === 'true' ? 1 : 0) : Number(v)])
             }
+            appendFields(appender, values)
             appender.endRow()
           }
         }
@@ -201,7 +216,7 @@ export class InfluxHistory implements HistoryReader {
       // In stored order, as the store keeps them: each window folds its readings in that order.
       await connection.run(`CREATE TABLE ${WINDOW_INPUT} AS SELECT * FROM raw ORDER BY stored_ts`)
       await connection.run('DROP TABLE raw')
-      return { connection, fields: new Set(fields), close }
+      return { connection, fields: refs, close }
     } catch (err) {
       close()
       throw err
@@ -266,56 +281,9 @@ export class InfluxHistory implements HistoryReader {
     // Header cells of quoted field keys come back quoted twice; csv-parse undoes one level.
     return parse(text, { columns: true, skip_empty_lines: true }) as Array<Record<string, string>>
   }
-
-  /** A point as the local store's row; `kinds` gives each stored field its type back. */
-  #row(
-    p: Record<string, string>,
-    kinds: ReadonlyMap<string, StoredField['kind']>,
-    wanted: ReadonlySet<string> | null,
-  ): ReadingRow {
-    const fields: Record<string, number | bigint | boolean | null> = {}
-    const tags: Record<string, string> = {}
-    for (const [column, value] of Object.entries(p)) {
-      if (value === '' || META.includes(column) || ['name', 'tags', 'time', 'device'].includes(column))
-        continue
-      const kind = kinds.get(column)
-      if (kind === undefined) tags[column] = value
-      else if (wanted === null || wanted.has(column))
-        fields[column] = kind === 'int' ? BigInt(value) : kind === 'bool' ? value === 'true' : Number(value)
-    }
-    const sortedTags = Object.keys(tags).sort()
-    return {
-      device: p.device!,
-      boot: BigInt(p['@boot']!),
-      seq: BigInt(p['@seq']!),
-      idx: Number(p['@idx']),
-      ts: BigInt(p['@ts']!),
-      device_ts: p['@device_ts'] === undefined || p['@device_ts'] === '' ? null : BigInt(p['@device_ts']),
-      recv_ts: BigInt(p['@recv']!),
-      offset_ns: BigInt(p['@offset']!),
-      stored_ts: BigInt(p['@stored']!),
-      newest_ts: BigInt(p['@newest']!),
-      // Only allow-listed tags were written: the others cannot come back.
-      tags:
-        sortedTags.length === 0
-          ? null
-          : JSON.stringify(Object.fromEntries(sortedTags.map((k) => [k, tags[k]]))),
-      fields,
-    }
-  }
 }
 
 /** A point's identity: stored_ts is unique per reading (and per device, in any case). */
 function key(p: Record<string, string>): string {
   return `${p.device} ${p['@stored']}`
-}
-
-function appendField(
-  appender: Awaited<ReturnType<DuckDBConnection['createAppender']>>,
-  value: number | bigint | boolean | null,
-): void {
-  if (value === null) appender.appendNull()
-  else if (typeof value === 'bigint') appender.appendBigInt(value)
-  else if (typeof value === 'boolean') appender.appendBoolean(value)
-  else appender.appendDouble(value)
 }

@@ -6,44 +6,55 @@
  * time: a batch is appended as columnar data chunks and made durable by one
  * commit, which writes and fsyncs DuckDB's WAL. A readings-only batch is the
  * flush of a standing appender (its own transaction); a batch with dead
- * letters or new field columns is one explicit transaction. Reads use a
- * second connection and see committed data only.
+ * letters or new field names is one explicit transaction, in which the same
+ * appender takes part. Reads use a second connection and see committed data
+ * only.
  *
- * The tables and columns are in schema.ts; opening and migrating a file in
- * migrate.ts; appending a batch in append.ts; the history queries in
- * reading-sql.ts and window-sql.ts.
+ * The tables and columns are in schema.ts; opening a file in open.ts, and
+ * bringing one of the wide layout to this one in migrate-wide.ts; appending
+ * a batch in append.ts; the history queries in reading-sql.ts and
+ * window-sql.ts.
  */
 
-import type { DuckDBAppender, DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
+import type { DuckDBAppender, DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api'
 import { InvalidParameterError, StoreUnavailableError } from '../core/errors.js'
 import type { DeadLetter, Reading } from '../core/telemetry.js'
-import { appendDeadLetters, appendReadings } from './append.js'
-import { addFieldSql, type Database, openDatabase } from './open.js'
+import { appendDeadLetters, appendReadings, readingsChunk } from './append.js'
+import { type Database, openDatabase } from './open.js'
 import { DEFAULT_QUERY_LIMITS, QueryGate, type QueryLimits } from './query-gate.js'
 import { packReadings, type ReadingColumns } from './reading-columns.js'
 import { StoreReads } from './reads.js'
-import { fieldColumn, READINGS, sqlString } from './schema.js'
+import { FIELDS, type FieldRef, READINGS, sqlString } from './schema.js'
 import type { Store, StoredField, StoreOptions } from './store.js'
 import { DEFAULT_STORE_MEMORY_MB } from './store.js'
 
 export class DuckDBStore extends StoreReads implements Store {
   readonly #instance: DuckDBInstance
   readonly #write: DuckDBConnection
-  /** Field columns in table order, after the fixed ones. */
+  /** The stored fields in id order, as storedFields() answers them. */
   readonly #fields: StoredField[]
+  /** The same fields with their ids, as the queries take them (shared with StoreReads). */
+  readonly #refs: FieldRef[]
+  /** Each field's id by name. */
+  readonly #ids: Map<string, number>
+  /** The chunk every commit's readings go through (append.ts). */
+  readonly #chunk: DuckDBDataChunk = readingsChunk()
   #nextDeadLetterId = 1n
   /** The stored_ts of the last reading committed. */
   #lastStoredTs = 0n
-  /** The standing appender of readings-only commits (see #commit). */
+  /** The standing appender of every commit (see #commitBatch). */
   #appender: DuckDBAppender | null = null
   #closed = false
   /** Operations on the write connection, one at a time: a transaction must not take in another's statements. */
   #writes: Promise<unknown> = Promise.resolve()
 
   private constructor(db: Database, queries: QueryLimits) {
-    const fields = [...db.opened.fields]
-    super(db.read, new QueryGate(db.connect, queries), fields, db.exportsDir)
+    const refs = [...db.opened.fields]
+    const fields = refs.map(({ name, kind }) => ({ name, kind }))
+    super(db.read, new QueryGate(db.connect, queries), fields, refs, db.exportsDir)
     this.#fields = fields
+    this.#refs = refs
+    this.#ids = new Map(refs.map((f) => [f.name, f.id]))
     this.#instance = db.instance
     this.#write = db.write
     this.#nextDeadLetterId = db.opened.nextDeadLetterId
@@ -58,8 +69,9 @@ export class DuckDBStore extends StoreReads implements Store {
   }
 
   /**
-   * Widens an integer field to float (a configuration change). DuckDB casts
-   * the stored values; nothing else changes type.
+   * Widens an integer field to float (a configuration change): a row of
+   * `fields` changes, no reading is rewritten. Its older values stay in the
+   * map's `i` and are read as DOUBLE (schema.ts, fieldValueSql).
    */
   widenField(name: string): Promise<void> {
     return this.#exclusive(() => this.#widenField(name))
@@ -69,14 +81,13 @@ export class DuckDBStore extends StoreReads implements Store {
     const i = this.#fields.findIndex((f) => f.name === name)
     if (i < 0 || this.#fields[i]!.kind !== 'int')
       throw new InvalidParameterError('field', `${name} is not an integer field`)
-    this.#dropAppender()
-    await this.#write.run(`ALTER TABLE ${READINGS} ALTER ${fieldColumn(name)} TYPE DOUBLE`)
-    await this.#write.run("UPDATE fields SET kind = 'float' WHERE name = $1", [name])
+    await this.#write.run(`UPDATE ${FIELDS} SET kind = 'float' WHERE name = $1`, [name])
     this.#fields[i] = { name, kind: 'float' }
+    this.#refs[i] = { ...this.#refs[i]!, kind: 'float' }
   }
 
   /**
-   * One group commit: new field columns, readings and dead letters in one
+   * One group commit: new field names, readings and dead letters in one
    * transaction. Resolves once DuckDB has committed, which fsyncs its WAL.
    */
   commit(
@@ -116,14 +127,17 @@ export class DuckDBStore extends StoreReads implements Store {
     deadLetters: readonly DeadLetter[],
     newFields: readonly StoredField[],
   ): Promise<void> {
-    // The common case, readings alone: a standing appender whose flush is its
-    // own committed (and fsynced) transaction. No BEGIN or COMMIT round trips
-    // and no appender to create, which is most of a small commit's cost.
+    // One standing appender: its flush alone is a committed (and fsynced)
+    // transaction, the common case, with no BEGIN or COMMIT round trips and
+    // no appender to create, which is most of a small commit's cost. Made
+    // before a BEGIN, it takes part in that transaction: a rollback removes
+    // its rows.
+    this.#appender ??= await this.#write.createAppender(READINGS)
+    const appender = this.#appender
     if (newFields.length === 0 && deadLetters.length === 0) {
-      this.#appender ??= await this.#write.createAppender(READINGS)
       try {
-        appendReadings(this.#appender, readings, this.#fields, this.#nextStoredTs(readings.length))
-        this.#appender.flushSync()
+        appendReadings(appender, this.#chunk, readings, this.#ids, this.#nextStoredTs(readings.length))
+        appender.flushSync()
       } catch (err) {
         // DuckDB discards a failed flush's rows; the appender is not reused.
         this.#dropAppender()
@@ -131,46 +145,46 @@ export class DuckDBStore extends StoreReads implements Store {
       }
       return
     }
-    this.#dropAppender()
     const w = this.#write
+    const nextId = (this.#refs.at(-1)?.id ?? 0) + 1
+    const added: FieldRef[] = newFields.map((f, k) => ({ id: nextId + k, name: f.name, kind: f.kind }))
     await w.run('BEGIN TRANSACTION')
-    const added: StoredField[] = []
     try {
-      for (const field of newFields) {
-        await w.run(addFieldSql(field))
-        await w.run('INSERT INTO fields VALUES ($1, $2, $3)', [
-          field.name,
-          field.kind,
-          BigInt(Date.now()) * 1_000_000n,
-        ])
-        added.push(field)
+      // A new name is a row, never a column (schema.ts).
+      if (added.length > 0) {
+        const addedNs = BigInt(Date.now()) * 1_000_000n
+        const rows = added.map((f) => `(${f.id}, ${sqlString(f.name)}, ${sqlString(f.kind)}, ${addedNs})`)
+        await w.run(`INSERT INTO ${FIELDS} VALUES ${rows.join(', ')}`)
       }
-      const fields = [...this.#fields, ...added]
       if (readings.length > 0) {
-        const appender = await w.createAppender(READINGS)
-        try {
-          appendReadings(appender, readings, fields, this.#nextStoredTs(readings.length))
-          appender.flushSync()
-        } finally {
-          appender.closeSync()
-        }
+        const ids =
+          added.length === 0
+            ? this.#ids
+            : new Map([...this.#ids, ...added.map((f) => [f.name, f.id] as const)])
+        appendReadings(appender, this.#chunk, readings, ids, this.#nextStoredTs(readings.length))
+        appender.flushSync()
       }
       if (deadLetters.length > 0) {
-        const appender = await w.createAppender('dead_letters')
+        const letters = await w.createAppender('dead_letters')
         try {
-          appendDeadLetters(appender, deadLetters, this.#nextDeadLetterId)
-          appender.flushSync()
+          appendDeadLetters(letters, deadLetters, this.#nextDeadLetterId)
+          letters.flushSync()
         } finally {
-          appender.closeSync()
+          letters.closeSync()
         }
       }
       await w.run('COMMIT')
     } catch (err) {
+      this.#dropAppender()
       await w.run('ROLLBACK').catch(() => undefined)
       throw err
     }
     this.#nextDeadLetterId += BigInt(deadLetters.length)
-    this.#fields.push(...added)
+    for (const f of added) {
+      this.#refs.push(f)
+      this.#fields.push({ name: f.name, kind: f.kind })
+      this.#ids.set(f.name, f.id)
+    }
   }
 
   /** The first stored_ts of a batch of n: commit time, one ns apart per reading, unique and increasing even when the clock steps back. */
@@ -185,6 +199,8 @@ export class DuckDBStore extends StoreReads implements Store {
     const appender = this.#appender
     this.#appender = null
     try {
+      // Rows appended but not flushed are dropped, never written by the close.
+      appender?.clear()
       appender?.closeSync()
     } catch {
       // Already failed; nothing of it is kept.

@@ -1,10 +1,11 @@
 /** The durable store: what the layers above it may use (docs/architecture.md). */
 
+export { appendFields } from './append.js'
 export { DuckDBStore } from './duckdb-store.js'
 export type { LineOptions } from './line-sql.js'
 export { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-gate.js'
 export { parquetCopySql, windowRow } from './reading-sql.js'
-export { readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
+export { type FieldRef, readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {
   DeadLetterLog,
   DeadLetterRow,

@@ -9,7 +9,8 @@
  *   distinct tag value is a new series, and a tag that varies per reading is
  *   how InfluxDB databases blow up.
  * - Fields: each reading field with its pinned type (integers with `i`,
- *   floats in their shortest exact decimal form, booleans), then the meta
+ *   floats in their shortest exact decimal form, booleans), in the order
+ *   of their ids (the order they were first stored in), then the meta
  *   fields `@boot @seq @idx @ts @recv @stored @newest @offset` (and
  *   `@device_ts` when the device sent a time), all integers: what the
  *   history API needs to return the same rows as the local store. `@` cannot
@@ -23,8 +24,7 @@
  *   The exact event time is `@ts`.
  */
 
-import { fieldColumn, READINGS, sqlString } from './schema.js'
-import type { StoredField } from './store.js'
+import { FIELDS, FIELDS_COLUMN, READINGS, sqlString } from './schema.js'
 
 /** Measurement names: commas and spaces escaped. */
 function escapeMeasurement(name: string): string {
@@ -49,9 +49,13 @@ export interface LineOptions {
  * rows into JavaScript objects and back into text cost more than the write
  * itself (bench:influx). Floats are DuckDB's shortest round-trip decimal
  * (`20.0`, `1.5e-07`): other characters than JavaScript's, the same double.
+ * A reading's fields are its map's entries, in the map's order (id order,
+ * as append.ts writes them), each named and typed by a list lookup: ids are
+ * 1 to n (migrate-wide.ts, fieldsOf), so `fields` becomes two lists indexed
+ * by id. Unnesting the entries and joining them to `fields` took twice as
+ * long. A reading with no fields still has its line.
  */
 export function linesSql(
-  fields: readonly StoredField[],
   options: LineOptions,
   afterStoredTs: bigint,
   limit: number,
@@ -66,22 +70,17 @@ export function linesSql(
     const value = `nullif(json_extract_string(tags, ${sqlString(`$."${key}"`)}), '')`
     return `${sqlString(`,${escapeKey(key)}=`)} || ${escapeSql(value)}`
   })
-  const values = fields.map((f) => {
-    const column = fieldColumn(f.name)
-    const rendered =
-      f.kind === 'int'
-        ? `${column}::VARCHAR || 'i,'`
-        : f.kind === 'bool'
-          ? `CASE WHEN ${column} THEN 'true,' WHEN NOT ${column} THEN 'false,' END`
-          : `${column}::VARCHAR || ','`
-    return `${sqlString(`${escapeKey(f.name)}=`)} || ${rendered}`
-  })
+  // A float field widened from int keeps its older values in i (schema.ts).
+  const values = `array_to_string(list_transform(map_entries(batch.${FIELDS_COLUMN}), e -> k.names[e.key] || CASE k.kinds[e.key]
+    WHEN 'int' THEN e.value.i::VARCHAR || 'i,'
+    WHEN 'bool' THEN CASE WHEN e.value.b THEN 'true,' WHEN NOT e.value.b THEN 'false,' END
+    ELSE coalesce(e.value.f, e.value.i::DOUBLE)::VARCHAR || ',' END), '')`
   const line = `concat(${[
     sqlString(`${escapeMeasurement(options.measurement)},device=`),
     'device',
     ...tags,
     "' '",
-    ...values,
+    values,
     "'@boot=', boot, 'i,@seq=', seq, 'i,@idx=', idx, 'i,@ts=', ts, 'i,@recv=', recv_ts",
     "'i,@stored=', stored_ts, 'i,@newest=', newest_ts, 'i,@offset=', offset_ns, 'i'",
     "',@device_ts=' || device_ts || 'i'",
@@ -90,8 +89,11 @@ export function linesSql(
     'ts - ((ts % 1000000) + 1000000) % 1000000 + ((seq + 1000 * idx) % 1000000)::BIGINT',
   ].join(', ')})`
   // The batch is chosen first, then rendered: the text of the rows after it is never built.
-  return `SELECT string_agg(line, chr(10) ORDER BY stored_ts), count(*), min(stored_ts), max(stored_ts) FROM (
-    SELECT stored_ts, ${line} AS line FROM (
+  return `WITH k AS (
+      SELECT list(${escapeSql('name')} || '=' ORDER BY id) AS names, list(kind ORDER BY id) AS kinds FROM ${FIELDS}),
+    batch AS (
       SELECT * FROM ${READINGS} WHERE stored_ts > ${afterStoredTs}${untilStoredTs === null ? '' : ` AND stored_ts <= ${untilStoredTs}`}
-      ORDER BY stored_ts LIMIT ${Math.trunc(limit)}))`
+      ORDER BY stored_ts LIMIT ${Math.trunc(limit)})
+    SELECT string_agg(line, chr(10) ORDER BY stored_ts), count(*), min(stored_ts), max(stored_ts) FROM (
+      SELECT stored_ts, ${line} AS line FROM batch, k)`
 }

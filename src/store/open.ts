@@ -1,28 +1,20 @@
 /**
  * Opening the database file: DuckDB's settings, its tables made when
- * missing, its field columns read back, and a file of an older layout
- * brought up to this one.
+ * missing, its fields read back, and a file of an older layout brought up
+ * to this one (migrate-wide.ts).
  */
 
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
-import {
-  fieldColumn,
-  fieldOfColumn,
-  KIND_OF_SQL,
-  READINGS,
-  readingsTableSql,
-  SQL_TYPE,
-  STORE_TABLES_SQL,
-  sqlString,
-} from './schema.js'
-import type { StoredField, StoreMemory, StoreOptions } from './store.js'
+import { fieldsOf, migrateWide, type WideMigration } from './migrate-wide.js'
+import { type FieldRef, READINGS, readingsTableSql, STORE_TABLES_SQL, sqlString } from './schema.js'
+import type { StoreMemory, StoreOptions } from './store.js'
 
 /** What a store resumes from. */
 export interface Opened {
-  /** Field columns in table order, after the fixed ones. */
-  readonly fields: StoredField[]
+  /** The fields, in id order. */
+  readonly fields: FieldRef[]
   readonly nextDeadLetterId: bigint
   /** The stored_ts of the last reading committed. */
   readonly lastStoredTs: bigint
@@ -85,67 +77,21 @@ export async function openDatabase(dataDir: string, options: StoreOptions): Prom
   return { instance, write, read, exportsDir, opened: await migrate(write), connect }
 }
 
-export async function migrate(w: DuckDBConnection): Promise<Opened> {
+/** Makes the tables a file lacks, brings one of an older layout to this one (migrate-wide.ts), and reads what a store resumes from. */
+export async function migrate(w: DuckDBConnection, wide: WideMigration = {}): Promise<Opened> {
   const exists = await w.runAndReadAll(
-    `SELECT count(*) FROM information_schema.tables WHERE table_name = '${READINGS}'`,
+    `SELECT count(*) FROM information_schema.tables WHERE table_name IN ('${READINGS}', 'readings_wide')`,
   )
-  if ((exists.getRowsJS()[0]?.[0] as bigint) === 0n) await w.run(readingsTableSql(READINGS, []))
+  if ((exists.getRowsJS()[0]?.[0] as bigint) === 0n) await w.run(readingsTableSql(READINGS))
+  await migrateWide(w, wide)
   for (const sql of STORE_TABLES_SQL) await w.run(sql)
-  const columns = await w.runAndReadAll(
-    `SELECT column_name, data_type FROM information_schema.columns
-     WHERE table_name = '${READINGS}' ORDER BY ordinal_position`,
-  )
-  const fields: StoredField[] = []
-  for (const [column, type] of columns.getRowsJS() as [string, string][]) {
-    const name = fieldOfColumn(column)
-    if (name === null) continue
-    const kind = KIND_OF_SQL[type]
-    if (kind === undefined) throw new Error(`${READINGS}.${column} has unexpected type ${type}`)
-    fields.push({ name, kind })
-  }
-  await addArrivalColumns(w, fields)
   const maxId = await w.runAndReadAll('SELECT coalesce(max(id), 0) FROM dead_letters')
   const maxStored = await w.runAndReadAll(`SELECT coalesce(max(stored_ts), 0) FROM ${READINGS}`)
   return {
-    fields,
+    fields: await fieldsOf(w),
     nextDeadLetterId: (maxId.getRowsJS()[0]?.[0] as bigint) + 1n,
     lastStoredTs: maxStored.getRowsJS()[0]?.[0] as bigint,
   }
-}
-
-/**
- * A database made before stored_ts and newest_ts existed gets them, in
- * their place among the fixed columns: the table is rebuilt once. Old rows
- * are ordered by rowid (their insertion order); their stored_ts is the
- * running maximum of recv_ts plus the row number, unique and increasing.
- */
-async function addArrivalColumns(w: DuckDBConnection, fields: readonly StoredField[]): Promise<void> {
-  const has = await w.runAndReadAll(
-    `SELECT count(*) FROM information_schema.columns WHERE table_name = '${READINGS}' AND column_name = 'stored_ts'`,
-  )
-  if ((has.getRowsJS()[0]?.[0] as bigint) > 0n) return
-  // The field columns keep their names, types and order.
-  const fieldNames = fields.map((f) => fieldColumn(f.name))
-  await w.run('BEGIN TRANSACTION')
-  try {
-    await w.run(`ALTER TABLE ${READINGS} RENAME TO readings_v1`)
-    await w.run(readingsTableSql(READINGS, fields))
-    await w.run(`INSERT INTO ${READINGS} SELECT device, boot, seq, idx, ts, device_ts, recv_ts, offset_ns, crc, tags,
-        max(recv_ts) OVER (ORDER BY rowid ROWS UNBOUNDED PRECEDING) + row_number() OVER (ORDER BY rowid),
-        max(ts) OVER (PARTITION BY device ORDER BY rowid ROWS UNBOUNDED PRECEDING)
-        ${fieldNames.map((f) => `, ${f}`).join('')}
-      FROM readings_v1 ORDER BY rowid`)
-    await w.run('DROP TABLE readings_v1')
-    await w.run('COMMIT')
-  } catch (err) {
-    await w.run('ROLLBACK').catch(() => undefined)
-    throw err
-  }
-}
-
-/** The DDL that adds a field's column. */
-export function addFieldSql(field: StoredField): string {
-  return `ALTER TABLE ${READINGS} ADD COLUMN ${fieldColumn(field.name)} ${SQL_TYPE[field.kind]}`
 }
 
 /** What the database holds in memory now, and its limit. */

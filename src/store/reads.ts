@@ -11,8 +11,8 @@ import { deadLetterChunks, queryDeadLetters } from './dead-letter-sql.js'
 import { type LineOptions, linesSql } from './line-sql.js'
 import { storeMemory } from './open.js'
 import type { QueryGate } from './query-gate.js'
-import { parquetCopySql, readingRow, readingsSql, selectedFields, windowRow } from './reading-sql.js'
-import { READINGS, sqlString } from './schema.js'
+import { parquetCopySql, readingRows, readingsSql, selectedFields, windowRow } from './reading-sql.js'
+import { type FieldRef, READINGS, sqlString } from './schema.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
@@ -30,8 +30,9 @@ import { type WindowQuery, windowsSql } from './window-sql.js'
 export class StoreReads {
   readonly #read: DuckDBConnection
   readonly #queries: QueryGate
-  /** The writer's field columns, in table order: read as they grow. */
+  /** The writer's fields in id order, without and with their ids: read as they grow. */
   readonly #fields: readonly StoredField[]
+  readonly #refs: readonly FieldRef[]
   /** Parquet files being written or served; emptied at open. */
   readonly #exportsDir: string
 
@@ -39,15 +40,17 @@ export class StoreReads {
     read: DuckDBConnection,
     queries: QueryGate,
     fields: readonly StoredField[],
+    refs: readonly FieldRef[],
     exportsDir: string,
   ) {
     this.#read = read
     this.#queries = queries
     this.#fields = fields
+    this.#refs = refs
     this.#exportsDir = exportsDir
   }
 
-  /** Field columns the store holds, in table order. */
+  /** The fields the store holds, in id order. */
   storedFields(): readonly StoredField[] {
     return this.#fields
   }
@@ -84,9 +87,10 @@ export class StoreReads {
 
   /** Stored readings in event-time order, streamed in chunks for bounded memory. */
   async *readings(q: ReadingQuery, signal?: AbortSignal): AsyncGenerator<ReadingRow[]> {
-    const fields = selectedFields(q, this.#fields)
+    const fields = selectedFields(q, this.#refs)
+    const readingRow = readingRows(fields)
     for await (const rows of this.#stream(readingsSql(READINGS, q, fields), signal))
-      yield rows.map((row) => readingRow(row, fields))
+      yield rows.map(readingRow)
   }
 
   /** A history query's rows, admitted by the gate, on a connection of its own. */
@@ -109,7 +113,7 @@ export class StoreReads {
     options: LineOptions,
     untilStoredTs: bigint | null = null,
   ): Promise<LineBatch | null> {
-    const r = await this.#read.runAndReadAll(linesSql(this.#fields, options, storedTs, limit, untilStoredTs))
+    const r = await this.#read.runAndReadAll(linesSql(options, storedTs, limit, untilStoredTs))
     const [body, count, first, last] = r.getRowsJS()[0] as [
       string | null,
       bigint,
@@ -136,12 +140,7 @@ export class StoreReads {
 
   /** Feature windows over stored readings (src/store/window-sql.ts), in chunks. */
   async *windows(q: WindowQuery, signal?: AbortSignal): AsyncGenerator<WindowRow[]> {
-    for await (const rows of this.#stream(windowsSql(q, this.#storedFieldNames()), signal))
-      yield rows.map(windowRow)
-  }
-
-  #storedFieldNames(): Set<string> {
-    return new Set(this.#fields.map((f) => f.name))
+    for await (const rows of this.#stream(windowsSql(q, this.#refs), signal)) yield rows.map(windowRow)
   }
 
   /** Writes a query's rows to a new Parquet file in the exports directory. */
@@ -149,7 +148,7 @@ export class StoreReads {
     const path = join(this.#exportsDir, `${randomUUID()}.parquet`)
     const query = await this.#queries.admit(signal)
     try {
-      const r = await query.connection.runAndReadAll(parquetCopySql(READINGS, request, this.#fields, path))
+      const r = await query.connection.runAndReadAll(parquetCopySql(READINGS, request, this.#refs, path))
       return { path, rows: Number(r.getRowsJS()[0]?.[0] ?? 0) }
     } catch (err) {
       rmSync(path, { force: true })

@@ -122,11 +122,11 @@ export interface StoreMemory {
 
 /** The bridge's: pinned fields, group commits, and what dedupe and the watermarks resume from. */
 export interface IngestLog {
-  /** Field columns the store holds, in table order. */
+  /** The fields the store holds, in the order they were added (their ids). */
   storedFields(): readonly StoredField[]
   /** Widens an integer field to float (a configuration change). */
   widenField(name: string): Promise<void>
-  /** One group commit: new field columns, readings and dead letters in one durable transaction. */
+  /** One group commit: new field names, readings and dead letters in one durable transaction. */
   commit(
     readings: readonly Reading[],
     deadLetters: readonly DeadLetter[],

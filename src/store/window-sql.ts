@@ -3,7 +3,8 @@
  * readings table: the SQL spelling of windows.ts and aggregate.ts, so that a
  * closed window has the values the live engine emitted for it.
  *
- *   readings ─ filter (devices, ts, stored_ts ≤ as_of, field present)
+ *   readings ─ the field's value as x, a DOUBLE, from the `fields` map (schema.ts)
+ *            ─ filter (devices, ts, stored_ts ≤ as_of, field present)
  *            ─ every window start containing ts: floor(ts / hop) · hop − k · hop, k < size / hop
  *            ─ drop (reading, window) when the window had closed as the reading
  *              arrived: start + size ≤ newest_ts − grace (the engine's `late`),
@@ -22,11 +23,11 @@
  * A window is in the range when its end lies in (from, to]: a training row is
  * keyed by the time its features became final, and consecutive ranges never
  * share or skip a window. Every name interpolated here is checked first:
- * devices match DEVICE_ID_PATTERN, fields NAME_PATTERN and are quoted.
+ * devices match DEVICE_ID_PATTERN; a field goes in by its numeric id.
  */
 
 import { type Aggregation, columnName, type WindowFeature } from '../core/aggregations.js'
-import { fieldColumn, quoted, READINGS, sqlString } from './schema.js'
+import { type FieldRef, fieldValueSql, quoted, READINGS, sqlString } from './schema.js'
 
 export interface WindowQuery {
   /** The features, in output column order. */
@@ -69,11 +70,12 @@ const AGGREGATE_SQL: Record<Aggregation, string> = {
 }
 
 /** One feature's windows: device, window_end and its value columns. */
-function featureSql(f: WindowFeature, q: WindowQuery, table: string): string {
+function featureSql(f: WindowFeature, field: FieldRef, q: WindowQuery, table: string): string {
   const size = f.sizeNs
   const hop = f.hopNs
+  const x = `CAST(${fieldValueSql(field)} AS DOUBLE)`
   const where = [
-    `${fieldColumn(f.field)} IS NOT NULL`,
+    `${x} IS NOT NULL`,
     // The readings of every window ending in (from, to].
     `ts >= ${q.fromNs - size + 1n}`,
     `ts < ${q.toNs}`,
@@ -89,7 +91,7 @@ function featureSql(f: WindowFeature, q: WindowQuery, table: string): string {
   const values = f.aggregations.map((a) => `${AGGREGATE_SQL[a]} AS ${quoted(columnName(f, a))}`)
   return `SELECT device, start + ${size} AS window_end, ${values.join(', ')} FROM (
     WITH r AS (
-      SELECT device, ts, stored_ts, newest_ts, CAST(${fieldColumn(f.field)} AS DOUBLE) AS x,
+      SELECT device, ts, stored_ts, newest_ts, ${x} AS x,
         ts - ((ts % ${hop}) + ${hop}) % ${hop} AS base
       FROM ${quoted(table)} WHERE ${where.join(' AND ')})
     ${starts})
@@ -99,29 +101,29 @@ function featureSql(f: WindowFeature, q: WindowQuery, table: string): string {
 }
 
 /**
- * The query: one row per device and window end, ordered by both;
+ * The query over `table`, whose `fields` map is keyed by the ids of
+ * `fields`: one row per device and window end, ordered by both;
  * `window_end` is epoch ns. A feature whose field was never stored has no
- * column in the table, so no windows: its columns are null.
+ * windows: its columns are null.
  */
-export function windowsSql(q: WindowQuery, storedFields: ReadonlySet<string>, table = READINGS): string {
-  const stored = q.features.filter((f) => storedFields.has(f.field))
+export function windowsSql(q: WindowQuery, fields: readonly FieldRef[], table = READINGS): string {
+  const byName = new Map(fields.map((f) => [f.name, f]))
+  const stored = q.features.filter((f) => byName.has(f.field))
   const columns = q.features.flatMap((f) =>
     f.aggregations.map((a) => {
       const c = quoted(columnName(f, a))
-      return storedFields.has(f.field)
-        ? stored.length === 1
-          ? c
-          : `max(${c}) AS ${c}`
-        : `NULL::DOUBLE AS ${c}`
+      return byName.has(f.field) ? (stored.length === 1 ? c : `max(${c}) AS ${c}`) : `NULL::DOUBLE AS ${c}`
     }),
   )
   const select = `SELECT device, window_end, ${columns.join(', ')}`
   if (stored.length === 0)
     return `${select} FROM (SELECT NULL::VARCHAR AS device, NULL::BIGINT AS window_end) WHERE false`
   if (stored.length === 1)
-    return `${select} FROM (${featureSql(stored[0]!, q, table)}) ORDER BY device, window_end`
+    return `${select} FROM (${featureSql(stored[0]!, byName.get(stored[0]!.field)!, q, table)}) ORDER BY device, window_end`
   // Each feature's rows carry only its own columns (UNION BY NAME fills the
   // rest with NULL); max() keeps the one value of each column per row.
-  const parts = stored.map((f) => `(${featureSql(f, q, table)})`).join(' UNION ALL BY NAME ')
+  const parts = stored
+    .map((f) => `(${featureSql(f, byName.get(f.field)!, q, table)})`)
+    .join(' UNION ALL BY NAME ')
   return `${select} FROM (${parts}) GROUP BY device, window_end ORDER BY device, window_end`
 }

@@ -55,7 +55,7 @@ t.test('store worker - an error of DuckDB itself arrives as an Error with its me
   )
   t.ok(err instanceof Error)
   t.notOk(err instanceof TelemetryError, 'not one of ours: the API answers it as TLM_ERR_INTERNAL')
-  t.match((err as Error).message, /field temp has no column/)
+  t.match((err as Error).message, /field temp has no id/)
 })
 
 t.test('store - a commit after close is StoreUnavailableError (503), nothing committed', async (t) => {

@@ -51,11 +51,11 @@ t.test(
     await store0.close()
     const db = await DuckDBInstance.create(join(dir, 'telemetry.duckdb'))
     const conn = await db.connect()
-    await conn.run(`ALTER TABLE readings ADD COLUMN f_temp DOUBLE`)
-    await conn.run(`INSERT INTO fields VALUES ('temp', 'float', 0)`)
+    await conn.run(`INSERT INTO fields VALUES (1, 'temp', 'float', 0)`)
     await conn.run(`INSERT INTO readings
     SELECT device, 1, seq, 0, ts, ts, ts, 0, 0, NULL, stored_ts,
-      max(ts) OVER (PARTITION BY device ORDER BY stored_ts ROWS UNBOUNDED PRECEDING), temp
+      max(ts) OVER (PARTITION BY device ORDER BY stored_ts ROWS UNBOUNDED PRECEDING),
+      MAP {1: {'i': NULL, 'f': temp, 'b': NULL}}
     FROM (SELECT 'd' || (i % ${DEVICES}) AS device, i // ${DEVICES} + 1 AS seq, ${T0} + i AS stored_ts,
             ${T0} + (i // ${DEVICES}) * 50000000 - CASE WHEN i % 7 = 0 THEN 1500000000 ELSE 0 END AS ts,
             300 + (hash(i) % 100000) / 997.0 + (i % ${DEVICES}) AS temp
@@ -67,7 +67,9 @@ t.test(
     const engine = new FeatureEngine([feature], (e) => {
       if (e.kind === 'window') live.set(`${e.device} ${e.windowEndNs}`, e)
     })
-    const result = await conn.stream('SELECT device, ts, newest_ts, f_temp FROM readings ORDER BY stored_ts')
+    const result = await conn.stream(
+      'SELECT device, ts, newest_ts, fields[1].f FROM readings ORDER BY stored_ts',
+    )
     for await (const rows of result.yieldRowsJs())
       for (const [device, ts, newest, temp] of rows as [string, bigint, bigint, number][])
         engine.add({
