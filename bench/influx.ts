@@ -69,7 +69,7 @@ function readingsSql(readings: number, devices: number): string {
  * of 20,000 (DuckDB renders them), to `path` as an `influx -import` file and
  * kept as request bodies; and what InfluxDB should hold, summed over the store.
  */
-async function makeLines(dataDir: string, path: string) {
+async function makeLines(dataDir: string, path: string, value: (field: string) => string) {
   const store = await DuckDBStore.open(dataDir)
   const [file, bodies] = [openSync(path, 'w'), [] as Buffer[]]
   let [readMs, after] = [0, 0n]
@@ -88,7 +88,8 @@ async function makeLines(dataDir: string, path: string) {
     closeSync(file)
     await store.close()
   }
-  const sums = 'SELECT count(*), sum(seq), sum(f_count), sum(f_temp), count(f_on) FROM readings'
+  const [temp, count, on] = ['temp', 'count', 'on'].map(value)
+  const sums = `SELECT count(*), sum(seq), sum(${count}), sum(${temp}), count(${on}) FROM readings`
   const expected = await withDuckDB(join(dataDir, 'telemetry.duckdb'), async (c) =>
     ((await c.runAndReadAll(sums)).getRowsJS()[0] ?? []).map(Number),
   )
@@ -238,7 +239,7 @@ benchMain(90, async () => {
   const [storeDir, linesPath, influxdDir] = [join(root, 'store'), join(root, 'lines'), join(root, 'influxd')]
   const fields = { temp: ['DOUBLE', 'float'], count: ['BIGINT', 'int'], on: ['BOOLEAN', 'bool'] } as const
   const data = await seedStore(storeDir, fields, readingsSql(o.readings, o.devices))
-  const lines = await makeLines(storeDir, linesPath)
+  const lines = await makeLines(storeDir, linesPath, data.value)
   if (lines.expected[0] !== o.readings) throw new Error(`the store holds ${lines.expected[0]} readings`)
   process.stdout.write(`${o.readings} readings stored in ${data.seconds.toFixed(1)} s\n`)
   mkdirSync(influxdDir)

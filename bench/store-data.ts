@@ -8,7 +8,9 @@ import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
+import type { FieldKind } from '../src/core/telemetry.js'
 import { DuckDBStore } from '../src/store/index.js'
+import { fieldsMapSql, fieldValueSql } from '../src/store/schema.js'
 
 /** DuckDB opened on a file (or `:memory:`) for `fn`, closed after. */
 export async function withDuckDB<T>(path: string, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -23,26 +25,31 @@ export async function withDuckDB<T>(path: string, fn: (c: DuckDBConnection) => P
 }
 
 /**
- * A store in `dataDir` with field columns (`name` → [SQL type, field kind])
- * and the rows of `select` (the store's fixed columns, then the fields').
- * Returns the seconds it took and the database file's size.
+ * A store in `dataDir` with fields (`name` → [SQL type, field kind], ids 1…n
+ * in that order) and the rows of `select` (the store's fixed columns, then
+ * one value per field, NULL where a reading lacks it), made into the store's
+ * `fields` map by the store's own SQL (src/store/schema.ts). Returns the
+ * seconds it took, the database file's size, and each field's value as SQL.
  */
 export async function seedStore(
   dataDir: string,
-  fields: Readonly<Record<string, readonly [string, string]>>,
+  fields: Readonly<Record<string, readonly [string, FieldKind]>>,
   select: string,
-): Promise<{ seconds: number; storeMB: number }> {
+): Promise<{ seconds: number; storeMB: number; value: (name: string) => string }> {
   const t0 = performance.now()
   await (await DuckDBStore.open(dataDir)).close()
   const path = join(dataDir, 'telemetry.duckdb')
+  const refs = Object.entries(fields).map(([name, [, kind]], i) => ({ id: i + 1, name, kind }))
   await withDuckDB(path, async (c) => {
-    for (const [name, [type, kind]] of Object.entries(fields)) {
-      await c.run(`ALTER TABLE readings ADD COLUMN "f_${name}" ${type}`)
-      await c.run(`INSERT INTO fields VALUES ('${name}', '${kind}', 0)`)
-    }
-    const columns = Object.keys(fields).map((name) => `f_${name}`)
+    for (const f of refs) await c.run(`INSERT INTO fields VALUES (${f.id}, '${f.name}', '${f.kind}', 0)`)
     const fixed = 'device, boot, seq, idx, ts, device_ts, recv_ts, offset_ns, crc, tags, stored_ts, newest_ts'
-    await c.run(`INSERT INTO readings (${fixed}, ${columns.join(', ')}) ${select}`)
+    const values = refs.map((field, i) => ({ field, sql: `v${i}` }))
+    const aliases = [fixed, ...values.map((v) => v.sql)].join(', ')
+    await c.run(
+      `INSERT INTO readings (${fixed}, fields) SELECT ${fixed}, ${fieldsMapSql(values)} FROM (${select}) s(${aliases})`,
+    )
   })
-  return { seconds: (performance.now() - t0) / 1000, storeMB: statSync(path).size / 1e6 }
+  const byName = new Map(refs.map((f) => [f.name, f]))
+  const value = (name: string): string => fieldValueSql(byName.get(name)!)
+  return { seconds: (performance.now() - t0) / 1000, storeMB: statSync(path).size / 1e6, value }
 }

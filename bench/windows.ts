@@ -67,7 +67,8 @@ function readingsSql(readings: number, devices: number): string {
 /**
  * The floor: what a data scientist would write for the same rows, with the
  * same late-reading rule (a reading counts while its window ends after the
- * device's newest event time minus the grace).
+ * device's newest event time minus the grace). `temp` is field 1 of the
+ * seeded store, so its value is `fields[1].f`.
  */
 function floorSql(outPath: string): string {
   return `COPY (
@@ -75,9 +76,9 @@ function floorSql(outPath: string): string {
     avg(temp) AS temp_mean_10s, min(temp) AS temp_min_10s, max(temp) AS temp_max_10s,
     count(temp) AS temp_count_10s, stddev_samp(temp) AS temp_std_10s
   FROM (
-    SELECT device, f_temp AS temp, newest_ts, ts // ${WINDOW_NS} * ${WINDOW_NS} + ${WINDOW_NS} AS window_end
+    SELECT device, fields[1].f AS temp, newest_ts, ts // ${WINDOW_NS} * ${WINDOW_NS} + ${WINDOW_NS} AS window_end
     FROM readings
-    WHERE ts >= ${DAY_START_NS} AND ts < ${DAY_START_NS + DAY_NS} AND f_temp IS NOT NULL)
+    WHERE ts >= ${DAY_START_NS} AND ts < ${DAY_START_NS + DAY_NS} AND fields[1].f IS NOT NULL)
   WHERE window_end > newest_ts - ${GRACE_NS}
   GROUP BY device, window_end
   ORDER BY device, window_end
