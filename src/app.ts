@@ -16,6 +16,7 @@ import { featureEvent, reviveTelemetry, telemetryEvent } from './api/stream-even
 import { registerStreamRoutes } from './api/streams.js'
 import { registerTelemetryRoutes } from './api/telemetry.js'
 import { registerWindowRoutes } from './api/windows.js'
+import { openToAnyone } from './config/exposure.js'
 import type { Config } from './config.js'
 import { QueryTimeoutError, StoreBusyError } from './core/errors.js'
 import { nowNs } from './core/telemetry.js'
@@ -195,6 +196,11 @@ export async function startApp(
     onAuthDenied: (action) => metrics.authDenied.inc({ action }),
   })
 
+  // Started with --allow-anonymous true on an address others reach: said at start and on /readyz.
+  const anonymous = openToAnyone(config).map((what) => `${what} serves anyone on ${config.host}`)
+  for (const warning of anonymous) log.warn({ host: config.host }, `--allow-anonymous: ${warning}`)
+  if (anonymous.length === 0 && config.passwordFile === null)
+    log.info({ host: config.host }, 'MQTT clients are anonymous (no --password-file): loopback only')
   const tls = keyPair(credentials.tls)
   const http = await createHttpServer(log, tls, httpSecurity(config, credentials.tokens, metrics), {
     '/mqtt': broker.upgrade,
@@ -209,6 +215,7 @@ export async function startApp(
         await store.ping()
         return forwarder?.problem() ?? null
       },
+      warnings: anonymous,
     },
     metrics.registry,
   )

@@ -7,6 +7,8 @@ import { NotReadyError } from '../core/errors.js'
 export interface Readiness {
   /** Resolves with null when ready, or with why not. */
   check(): Promise<string | null>
+  /** What an operator must know while ready: anonymous access on an exposed address, say. */
+  readonly warnings?: readonly string[]
 }
 
 export function registerHealthRoutes(app: FastifyInstance, readiness: Readiness, registry: Registry): void {
@@ -14,7 +16,8 @@ export function registerHealthRoutes(app: FastifyInstance, readiness: Readiness,
 
   app.get('/readyz', async () => {
     const problem = await readiness.check().catch((err: unknown) => `check failed: ${(err as Error).message}`)
-    if (problem === null) return { status: 'ready' }
+    const warnings = readiness.warnings ?? []
+    if (problem === null) return warnings.length === 0 ? { status: 'ready' } : { status: 'ready', warnings }
     throw new NotReadyError(problem)
   })
 

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util'
 import type { ErrorObject } from 'ajv'
 import type { Config } from '../config.js'
 import { ConfigError } from '../core/errors.js'
+import { exposureProblems } from './exposure.js'
 import { listenerRelations } from './listener-options.js'
 import { variableOf } from './option-row.js'
 import { type Flag, OPTIONS, ROWS } from './options.js'
@@ -81,6 +82,14 @@ export function readCommandLine(
   if (!validateSettings(settings))
     problems.push(...describeErrors(validateSettings.errors ?? [], given, path))
   problems.push(...relations(given, settings))
+  problems.push(
+    ...exposureProblems({
+      host: String(settings.host),
+      passwordFile: (settings['password-file'] as string | undefined) ?? null,
+      tokensFile: (settings['tokens-file'] as string | undefined) ?? null,
+      allowAnonymous: (settings['allow-anonymous'] as boolean | undefined) ?? null,
+    }),
+  )
   for (const [flag, option] of ROWS) {
     const file = settings[flag]
     if (option.readable !== true || typeof file !== 'string') continue

@@ -9,7 +9,7 @@ import t from 'tap'
 import { variableOf } from '../../src/config/option-row.js'
 import { ROWS } from '../../src/config/options.js'
 import { tempDir } from '../helpers/app.js'
-import { MAIN_JS, REPO_ROOT } from '../helpers/process.js'
+import { MAIN_JS, REPO_ROOT, spawnApp } from '../helpers/process.js'
 
 interface Run {
   code: number
@@ -91,5 +91,46 @@ t.test(
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
     await promisify(execFile)(npm, ['run', 'build', '--silent'], { cwd: REPO_ROOT, timeout: 120_000 })
     t.equal(statSync(MAIN_JS).mtimeMs, before, 'dist/src/main.js not written again')
+  },
+)
+
+t.test(
+  'exposed host - refused without credentials, and with --allow-anonymous true a warning on /readyz',
+  async (t) => {
+    const dir = tempDir(t, 'tlm-exposed-')
+    const refused = await main([
+      '--host',
+      '0.0.0.0',
+      '--mqtt-port',
+      '0',
+      '--http-port',
+      '0',
+      '--data-dir',
+      dir,
+    ])
+    t.equal(refused.code, 2)
+    t.match(
+      refused.stderr,
+      /--host 0\.0\.0\.0 is reached by other machines, and MQTT \(no --password-file\) and the HTTP API \(no --tokens-file\) would serve anyone/,
+    )
+    const app = await spawnApp({ args: ['--host', '0.0.0.0', '--allow-anonymous', 'true'] })
+    t.teardown(() => app.stop())
+    const ready = (await (await fetch(`http://127.0.0.1:${app.httpPort}/readyz`)).json()) as {
+      warnings?: string[]
+    }
+    t.match(ready, {
+      status: 'ready',
+      warnings: [
+        'MQTT (no --password-file) serves anyone on 0.0.0.0',
+        'the HTTP API (no --tokens-file) serves anyone on 0.0.0.0',
+      ],
+    })
+    const loopback = await spawnApp()
+    t.teardown(() => loopback.stop())
+    t.same(
+      await (await fetch(`${loopback.httpUrl}/readyz`)).json(),
+      { status: 'ready' },
+      'no warning on loopback',
+    )
   },
 )
