@@ -10,17 +10,9 @@ import mqtt from 'mqtt'
 import { chromium, type Page } from 'playwright-core'
 import t from 'tap'
 import { makeToken, startSecured } from '../helpers/auth.js'
-import { haveProgram } from '../helpers/external.js'
+import { CHROMIUM_ARGS, haveProgram } from '../helpers/external.js'
 import { reading } from '../helpers/mqtt.js'
 import { freePort } from '../helpers/process.js'
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-]
 
 /** Opens an EventSource in the page; resolves with the seqs of `count` telemetry events, or with how it failed. */
 function listen(page: Page, url: string, count: number): Promise<{ seqs: number[]; error: string | null }> {

@@ -8,16 +8,8 @@ import mqtt from 'mqtt'
 import { chromium } from 'playwright-core'
 import t from 'tap'
 import { startTestApp } from '../helpers/app.js'
-import { haveProgram } from '../helpers/external.js'
+import { CHROMIUM_ARGS, haveProgram } from '../helpers/external.js'
 import { reading } from '../helpers/mqtt.js'
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-]
 
 t.test(
   'e2e - EventSource in headless Chromium receives telemetry events, filtered on the server',

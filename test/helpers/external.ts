@@ -20,3 +20,12 @@ export function haveProgram(t: SkipOrFail, program: string, debianPackage: strin
   else t.pass(`needs ${program}`, { skip: why })
   return false
 }
+
+/** Debian's Chromium, headless, for playwright-core: no sandbox (CI runs as root), no GPU, no traffic of its own. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+]
