@@ -27,6 +27,13 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
 
 /** What a query is told to wait for before retrying, when the queue is full. */
 const RETRY_AFTER_S = 5
+/**
+ * DuckDB forgets an interrupt that reaches a connection before its query
+ * starts (between admission and execution: a cancelled request under load),
+ * and that query then runs to its end. So a stop is repeated this often
+ * until the query is done.
+ */
+const INTERRUPT_REPEAT_MS = 50
 
 /** One admitted query: its connection, interrupted on abort or timeout. */
 export interface Admitted {
@@ -80,7 +87,11 @@ export class QueryGate {
       throw err
     }
     let timedOut = false
-    const interrupt = () => connection.interrupt()
+    let repeating: NodeJS.Timeout | undefined
+    const interrupt = () => {
+      connection.interrupt()
+      repeating ??= setInterval(() => connection.interrupt(), INTERRUPT_REPEAT_MS).unref()
+    }
     const timer = setTimeout(() => {
       timedOut = true
       interrupt()
@@ -105,8 +116,9 @@ export class QueryGate {
         if (finished) return
         finished = true
         clearTimeout(timer)
+        clearInterval(repeating)
         signal?.removeEventListener('abort', interrupt)
-        interrupt()
+        connection.interrupt()
         connection.closeSync()
         this.#leave()
       },

@@ -4,17 +4,19 @@
  * - each runs on its own connection: two at once both return every row
  *   (they shared one, and starting the second silently ended the first);
  * - a caller that goes away interrupts its query (DuckDB's interrupt) even
- *   while a chunk is being computed, and frees its place;
+ *   while a chunk is being computed, or before the query has started (a
+ *   lone interrupt there DuckDB forgets), and frees its place;
  * - beyond the running and waiting places a query is refused at once
  *   (StoreBusyError, with Retry-After), and one past its time limit is
  *   stopped (QueryTimeoutError); the store still answers meanwhile.
  */
 
+import { DuckDBInstance } from '@duckdb/node-api'
 import t from 'tap'
 import type { WindowFeature } from '../../src/core/aggregations.js'
 import { QueryTimeoutError, StoreBusyError } from '../../src/core/errors.js'
 import type { Reading } from '../../src/core/telemetry.js'
-import type { QueryLimits } from '../../src/store/query-gate.js'
+import { QueryGate, type QueryLimits } from '../../src/store/query-gate.js'
 import type { WindowQuery } from '../../src/store/window-sql.js'
 import { WorkerStore } from '../../src/store/worker-store.js'
 import { tempDir } from '../helpers/app.js'
@@ -162,3 +164,36 @@ t.test('store queries - a query aborted while it waits for a place leaves the qu
   t.equal(await third, 10, 'the third query waited, then was answered')
   await first
 })
+
+t.test(
+  'store queries - a stop that reaches the connection before its query starts still stops it',
+  async (t) => {
+    // DuckDB forgets an interrupt sent before a query starts: under load a
+    // request cancelled between admission and execution ran its whole query,
+    // and two of those held every place (cancelled-queries.test.ts in CI).
+    const db = await DuckDBInstance.create(':memory:')
+    t.teardown(() => db.closeSync())
+    const gate = new QueryGate(() => db.connect(), { maxRunning: 1, maxQueued: 0, timeoutMs: 600_000 })
+    const abort = new AbortController()
+    const query = await gate.admit(abort.signal)
+    abort.abort(new Error('the client went away'))
+    // The test's own stop, so that a missing fix fails here instead of running for a minute.
+    const backstop = setTimeout(() => query.connection.interrupt(), 5000)
+    const started = performance.now()
+    const outcome = await query.connection
+      .run('SELECT count(*) FROM range(20000000000) t(x) WHERE x % 7 = 3')
+      .then(
+        () => 'finished',
+        (err: Error) => err.message,
+      )
+    const tookMs = performance.now() - started
+    clearTimeout(backstop)
+    query.done()
+    t.match(outcome, /Interrupted/, 'the query was interrupted')
+    t.ok(tookMs < 3000, `by the gate, not the test's stop at 5 s (${Math.round(tookMs)} ms)`)
+    // With one place and no queue, admission would throw StoreBusyError if the place were still held.
+    const next = await gate.admit(undefined)
+    next.done()
+    t.pass('its place is free again: the next query is admitted')
+  },
+)
