@@ -20,9 +20,10 @@ import { AuditLog } from './auth-audit.js'
 import { ConnectionAuth } from './auth-connections.js'
 import { ConnectionLimits } from './connection-limits.js'
 import { DRAIN_TIMEOUT_MESSAGE, decoupleDelivery, queueBound } from './delivery.js'
-import { Listeners, type UpgradeHandler } from './listeners.js'
+import { Listeners } from './listeners.js'
 import { type BrokerOptions, DEFAULT_BROKER_OPTIONS, type DisconnectReason } from './options.js'
 import { PublishRate } from './publish-rate.js'
+import type { UpgradeHandler } from './ws-listener.js'
 
 /**
  * One log line per `everyMs` for a failure that repeats per message: while

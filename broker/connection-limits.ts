@@ -25,7 +25,6 @@
 
 import type { Socket } from 'node:net'
 import type { DisconnectReason } from './options.js'
-import type { PacketGuard } from './packet-guard.js'
 
 export interface ConnectionCaps {
   readonly maxConnectionsPerAddress: number
@@ -33,6 +32,12 @@ export interface ConnectionCaps {
   readonly maxConnectsPerSecondPerAddress: number
   readonly maxIncompletePacketBytes: number
   readonly keepaliveZeroIdleMs: number
+}
+
+/** What a connection holds of a packet not yet whole, and its count of whole packets so far. */
+export interface HeldBytes {
+  readonly heldBytes: number
+  readonly packets: number
 }
 
 /** A fleet may connect at once, up to this many seconds of the rate: then the rate holds. */
@@ -115,8 +120,12 @@ export class ConnectionLimits {
     t.idle = setTimeout(() => this.#close(socket, 'idle_timeout'), idleMs)
   }
 
-  /** After the guard has read a chunk of this socket: false when the socket was closed for it. */
-  read(socket: Socket, guard: PacketGuard): boolean {
+  /**
+   * After bytes of this socket arrived: false when the socket was closed for
+   * them. `guard`: what it holds of an incomplete packet, and how many whole
+   * packets it has passed (a PacketGuard, or that plus what a WebSocket holds).
+   */
+  read(socket: Socket, guard: HeldBytes): boolean {
     const t = this.#tracked.get(socket)
     if (t === undefined) return false
     const held = guard.heldBytes

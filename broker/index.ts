@@ -12,7 +12,7 @@ export {
 } from './auth-passwords.js'
 export { type Credentials, DeviceSecurity, type Principal, type SecurityFiles } from './auth-security.js'
 export { TelemetryBroker } from './broker.js'
-export { certificateIdentity, type UpgradeHandler } from './listeners.js'
+export { certificateIdentity } from './listeners.js'
 export {
   type BrokerLimits,
   type BrokerOptions,
@@ -22,3 +22,4 @@ export {
 } from './options.js'
 export { type GuardViolation, PacketGuard } from './packet-guard.js'
 export { DEFAULT_TLS_POLL_MS, TlsFiles, type TlsPaths } from './tls-files.js'
+export type { UpgradeHandler } from './ws-listener.js'

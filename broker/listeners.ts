@@ -8,12 +8,11 @@
  *                                                             ▼
  *   serve(): connection caps ─▶ PacketGuard on every read ─▶ ConnectionLimits ─▶ idle release ─▶ aedes.handle
  *
- * A WebSocket connection is a `ws` stream (createWebSocketStream) of the
+ * A WebSocket connection (ws-listener.ts) is a `ws` stream of the
  * binary messages' bytes: MQTT packets may span messages or share one
  * [MQTT-6.0.0-2], so the guard reads it exactly as a TCP byte stream.
  */
 
-import type { IncomingMessage } from 'node:http'
 import { createServer as createNetServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import {
@@ -24,25 +23,18 @@ import {
 } from 'node:tls'
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from 'pino'
-import { createWebSocketStream, WebSocketServer } from 'ws'
 import { PacketCheck } from './auth-packet-check.js'
-import type { ConnectionLimits } from './connection-limits.js'
+import type { ConnectionLimits, HeldBytes } from './connection-limits.js'
 import { releasePacketWhileIdle } from './idle-packet.js'
 import type { DisconnectReason, MqttsOptions } from './options.js'
 import { PacketGuard } from './packet-guard.js'
+import { type OuterBytes, type UpgradeHandler, WebSocketListener } from './ws-listener.js'
 
 /** Bytes of one connection read for Aedes at a time, when they hold whole packets. */
 const MAX_READ_BYTES = 16 * 1024
 
 /** CONNACK 0x01, unacceptable protocol level [MQTT-3.1.2-2]. */
 const CONNACK_UNSUPPORTED_PROTOCOL = Buffer.from([0x20, 0x02, 0x00, 0x01])
-/** A fixed header is at most 5 bytes: the packet type and 4 of Remaining Length [MQTT-2.2.3]. */
-const MAX_FIXED_HEADER_BYTES = 5
-/** [MQTT-6.0.0-3]: the client offers "mqtt"; "mqttv3.1" is what MQTT 3.1 clients (old Paho) offer. */
-const SUBPROTOCOLS = ['mqtt', 'mqttv3.1'] as const
-
-/** Node's `upgrade` event: an HTTP/1.1 request asking to switch protocols, and its socket. */
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
 
 /** The verified certificate CN of each TLS connection that has one, by the stream Aedes was given. */
 const identities = new WeakMap<object, string>()
@@ -75,7 +67,7 @@ export class Listeners {
   readonly #streams = new Set<Duplex>()
   readonly #tcp: Server
   readonly #tls: TlsServer | null
-  readonly #ws: WebSocketServer
+  readonly #ws: WebSocketListener
   #warnedParserShape = false
   #accepting = true
 
@@ -91,15 +83,9 @@ export class Listeners {
     this.#closed = closed
     this.#tcp = createNetServer((socket) => this.serve(socket, socket.remoteAddress))
     this.#tls = options.mqtts === null ? null : this.#createTlsServer(options.mqtts)
-    // noServer: the HTTP server hands over its upgrades (upgrade below).
-    this.#ws = new WebSocketServer({
-      noServer: true,
-      clientTracking: false,
-      perMessageDeflate: false,
-      // ws holds a message whole before the guard reads it: at most one largest packet.
-      maxPayload: options.maxPacketBytes + MAX_FIXED_HEADER_BYTES,
-      handleProtocols: (offered) => SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
-    })
+    this.#ws = new WebSocketListener(options.maxPacketBytes, options.log, closed, (stream, address, outer) =>
+      this.serve(stream, address, outer),
+    )
     for (const server of this.#servers()) {
       // Refused before a byte is read: Node closes the handle and says 'drop'.
       if (options.maxConnections > 0) server.maxConnections = options.maxConnections
@@ -168,39 +154,10 @@ export class Listeners {
     this.#tls?.setSecureContext(options)
   }
 
-  /**
-   * For the HTTP server's `upgrade` event on `/mqtt`: a WebSocket handshake
-   * offering the `mqtt` subprotocol becomes an MQTT connection; one that
-   * does not offer it is refused with a 400, as MQTT requires it [MQTT-6.0.0-3].
-   */
+  /** For the HTTP server's `upgrade` event on `/mqtt`: MQTT over WebSocket (ws-listener.ts). */
   readonly upgrade: UpgradeHandler = (req, socket, head) => {
-    if (!this.#accepting) {
-      socket.destroy()
-      return
-    }
-    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
-    if (!SUBPROTOCOLS.some((p) => offered.includes(p))) {
-      const body = JSON.stringify({
-        code: 'TLM_ERR_BAD_REQUEST',
-        message: 'MQTT over WebSocket needs the subprotocol "mqtt" (Sec-WebSocket-Protocol: mqtt)',
-      })
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      )
-      return
-    }
-    // The address of the TCP connection under the HTTP request, for the per-address cap.
-    const address = (socket as Partial<Socket>).remoteAddress
-    this.#ws.handleUpgrade(req, socket, head, (ws) => {
-      // A message over maxPayload: ws closes with 1009 before holding it, so the guard never saw the header.
-      ws.on('error', (err: Error & { code?: string }) => {
-        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#closed('packet_too_large')
-      })
-      const stream = createWebSocketStream(ws)
-      // ConnectionLimits and the guard's log read a socket's remoteAddress; this stream has none of its own.
-      Object.defineProperty(stream, 'remoteAddress', { value: address, enumerable: true })
-      this.serve(stream, address)
-    })
+    if (this.#accepting) this.#ws.upgrade(req, socket, head)
+    else socket.destroy()
   }
 
   /** Refuses new connections; the open ones keep being served. */
@@ -217,9 +174,11 @@ export class Listeners {
   /**
    * Serves one connection, of any listener: the total cap, the per-address
    * cap, the packet guard on every byte Aedes reads, the incomplete-packet
-   * budget and idle limit, then Aedes.
+   * budget and idle limit, then Aedes. `outer`: bytes held before the
+   * stream (a WebSocket's frame not yet whole), counted in the budget as
+   * they arrive on the connection under it.
    */
-  serve(stream: Duplex, remoteAddress: string | undefined): void {
+  serve(stream: Duplex, remoteAddress: string | undefined, outer?: OuterBytes): void {
     const { maxConnections, maxPacketBytes, log } = this.#options
     // Each server's maxConnections counts only its own: this is the cap across listeners.
     if (maxConnections > 0 && this.#streams.size >= maxConnections) {
@@ -232,6 +191,19 @@ export class Listeners {
     if (!this.#limits.admit(socket)) return
     const guard = new PacketGuard(maxPacketBytes)
     const packets = new PacketCheck()
+    const held: HeldBytes =
+      outer === undefined
+        ? guard
+        : {
+            get heldBytes() {
+              return guard.heldBytes + outer.held()
+            },
+            get packets() {
+              return guard.packets
+            },
+          }
+    // After ws's own listener has taken the bytes in: what it holds now.
+    outer?.arrivals.on('data', () => this.#limits.read(socket, held))
     const read = stream.read.bind(stream)
     // Every byte Aedes reads passes the guard first (see packet-guard.ts).
     stream.read = (size?: number | null) => {
@@ -249,7 +221,7 @@ export class Listeners {
       }
       // The framing first, then what MQTT 3.1.1 requires of CONNECT, SUBSCRIBE, UNSUBSCRIBE (auth-packet-check.ts).
       const problem: DisconnectReason | null = guard.check(chunk) ?? packets.check(chunk)
-      if (problem === null) return this.#limits.read(socket, guard) ? chunk : null
+      if (problem === null) return this.#limits.read(socket, held) ? chunk : null
       this.#closed(problem)
       log.warn({ reason: problem, remote: remoteAddress }, 'closing connection: protocol violation')
       if (problem === 'unsupported_protocol') stream.end(CONNACK_UNSUPPORTED_PROTOCOL, () => stream.destroy())

@@ -94,7 +94,7 @@ export const LIMIT_OPTIONS = {
     schema: count(0, 2 ** 40),
     default: DEFAULT_BROKER_OPTIONS.maxIncompletePacketBytes,
     description:
-      'bytes of MQTT packets begun and not yet complete, across all connections; past it the connections whose packet is oldest are closed',
+      'bytes of MQTT packets begun and not yet complete (WebSocket frames not yet whole included), across all connections; past it the connections whose packet is oldest are closed',
     limit: {
       metric: '`mqtt_protocol_disconnects_total{reason="incomplete_packet_budget"}`',
       sees: 'the connection whose packet began longest ago is closed mid-packet; nothing of it was acknowledged, so it resends after reconnecting',

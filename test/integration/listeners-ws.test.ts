@@ -202,3 +202,42 @@ t.test(
     }
   },
 )
+
+t.test('listeners - WebSocket frames not yet whole count in the incomplete-packet budget', async (t) => {
+  // ws holds a frame until its last byte, before the guard sees any of it:
+  // 40 connections 100 bytes short of a 60 KiB message held 2.4 MB outside
+  // a budget of four of them.
+  const [CONNECTIONS, HELD] = [40, 4]
+  const PAYLOAD = 60 * 1024
+  // A client frame: FIN + binary, masked (with a key of zeros), 16-bit length.
+  const header = Buffer.from([0x82, 0x80 | 126, PAYLOAD >> 8, PAYLOAD & 0xff, 0, 0, 0, 0])
+  const partial = Buffer.concat([header, Buffer.alloc(PAYLOAD - 100, 1)])
+  const app = await startTestApp(t, { maxIncompletePacketBytes: HELD * partial.length + 1000 })
+  const url = `ws://127.0.0.1:${app.httpPort}/mqtt`
+  const open: WebSocket[] = []
+  t.teardown(() => {
+    for (const ws of open) ws.terminate()
+  })
+  const closed: number[] = []
+  for (let i = 0; i < CONNECTIONS; i++) {
+    const ws = await openWs(url, ['mqtt'])
+    if (typeof ws === 'number') throw new Error(`refused: ${ws}`)
+    open.push(ws)
+    ws.on('error', () => undefined)
+    ws.once('close', () => closed.push(i))
+    const connack = new Promise((resolve) => ws.once('message', resolve))
+    ws.send(connectPacket(`ws-partial-${i}`, true, 0))
+    await connack
+    ;(ws as unknown as { _socket: import('node:net').Socket })._socket.write(partial)
+  }
+  const expected = Array.from({ length: CONNECTIONS - HELD }, (_, i) => i)
+  const end = Date.now() + 10_000
+  while (closed.length < expected.length && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  t.same(closed, expected, `the ${expected.length} oldest were closed, oldest first`)
+  t.equal(
+    await disconnects(app.httpPort, 'incomplete_packet_budget'),
+    expected.length,
+    'each counted as incomplete_packet_budget',
+  )
+  await publishAndSubscribe(t, url, 'ws-after-budget')
+})
