@@ -22,6 +22,10 @@ import { type HttpSecurity, OPEN_HTTP, registerHttpSecurity, serializeRequest } 
 import { createDualServer, type TlsFiles, type WebSocketRoutes } from './dual-server.js'
 import { SCHEMA_FORMATS, validationError } from './params.js'
 
+/** What a body of the wrong type is told: `curl -d` alone sends a form, not JSON. */
+const JSON_BODY_EXAMPLE =
+  "the body must be JSON, sent with Content-Type: application/json, for example: curl -X POST -H 'content-type: application/json' -d '{\"ids\":[1,2]}' http://127.0.0.1:8080/v1/dead-letters/replay"
+
 /**
  * A request Node's parser refused before Fastify saw it (headers or URL over
  * the limit, a malformed request line, a request that timed out): answered
@@ -83,12 +87,16 @@ export async function createHttpServer(
     done()
   })
 
+  // Every body the API takes is JSON: a text body is refused (415, with an example) rather than parsed as a string.
+  app.removeContentTypeParser('text/plain')
   app.setErrorHandler((err, request, reply) => {
     let error: TelemetryError
     if (err instanceof TelemetryError) error = err
     else {
       const status = (err as { statusCode?: number }).statusCode
-      if (status !== undefined && status >= 400 && status < 500)
+      if (status === 415)
+        error = new BadRequestError(`${(err as Error).message}: ${JSON_BODY_EXAMPLE}`, status, { cause: err })
+      else if (status !== undefined && status >= 400 && status < 500)
         error = new BadRequestError((err as Error).message, status, { cause: err })
       else {
         request.log.error({ err }, 'request failed')

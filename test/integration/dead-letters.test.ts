@@ -69,3 +69,25 @@ t.test('dead letters - a replay whose selection matches nothing replays nothing,
     t.same(res, { status: 200, body: { replayed: [] } }, JSON.stringify(body))
   }
 })
+
+t.test(
+  'dead letters - a replay sent as a form (curl -d), as text or untyped is told how to send JSON',
+  async (t) => {
+    const app = await startTestApp(t)
+    const url = `http://127.0.0.1:${app.httpPort}/v1/dead-letters/replay`
+    const types = [
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      { 'content-type': 'text/plain' },
+      {},
+    ]
+    for (const headers of types) {
+      // Bytes, not a string: fetch would give a string body a text/plain type of its own.
+      const res = await fetch(url, { method: 'POST', headers, body: new TextEncoder().encode('{"ids":[1]}') })
+      const body = (await res.json()) as { code: string; message: string }
+      const sent = JSON.stringify(headers)
+      t.equal(res.status, 415, `415 for ${sent}`)
+      t.equal(body.code, 'TLM_ERR_BAD_REQUEST', 'with a stable code')
+      t.match(body.message, "-H 'content-type: application/json'", 'and an example to copy')
+    }
+  },
+)
