@@ -12,9 +12,9 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { LatencyHistogram, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
 import { memoryMb, UsageSampler } from '../test/helpers/probes.js'
 import { type AppOptions, spawnApp, startMosquitto, startSubscriber } from '../test/helpers/process.js'
+import { AckLedger, checkStored, commitsText, scrapeCounters } from '../test/helpers/stored.js'
 import { type Figure, fmt, type Row } from './doc.js'
 import { GcSampler, memoryBreakdown } from './probes.js'
-import { AckLedger, checkStored, commitsText, scrapeCounters } from './verify.js'
 
 export type ServerKind = 'app' | 'mosquitto'
 export type Storm = Readonly<Record<'devices' | 'spreadMs' | 'connectTimeoutMs', number>>

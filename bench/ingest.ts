@@ -13,13 +13,13 @@
 import { performance } from 'node:perf_hooks'
 import { resolveSimulationOptions, runSimulation, type SimulationInput } from '../simulators/index.js'
 import { UsageSampler } from '../test/helpers/probes.js'
+import { AckLedger, checkStored, scrapeCounters } from '../test/helpers/stored.js'
 import { profiled } from './cpu-profile.js'
 import { begin, benchMain, fmt, parseFlags, type Row, runLine } from './doc.js'
 import { type ServerKind, startTarget } from './fleet-run.js'
 import { saturationMissed, scenarioLabel } from './ingest-report.js'
 import { mosquittoVersion } from './probes.js'
 import { publish } from './render.js'
-import { AckLedger, checkStored, scrapeCounters } from './verify.js'
 
 const FLAGS = {
   runs: [3, 1, 20],

@@ -30,11 +30,11 @@ import { loadProfile, resolveSimulationOptions, runSimulation } from '../simulat
 import { metricIn, scrape } from '../test/helpers/http.js'
 import * as probe from '../test/helpers/probes.js'
 import { sleep, spawnApp } from '../test/helpers/process.js'
+import { AckLedger } from '../test/helpers/stored.js'
 import { fmt } from './doc.js'
 import { DeliveryRecorder } from './live-recorder.js'
 import { GcSampler } from './probes.js'
 import { SseSubscriber, type StreamKind } from './sse-subscriber.js'
-import { AckLedger } from './verify.js'
 
 export interface LiveRunOptions {
   readonly devices: number
