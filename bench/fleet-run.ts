@@ -8,8 +8,9 @@
  * The result is a flat row of figures (bench/results/fleet.json).
  */
 
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
 import { LatencyHistogram, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
+import { lagP99Ms, loopMonitor } from '../test/helpers/loop-lag.js'
 import { memoryMb, UsageSampler } from '../test/helpers/probes.js'
 import { type AppOptions, spawnApp, startMosquitto, startSubscriber } from '../test/helpers/process.js'
 import { AckLedger, checkStored, commitsText, scrapeCounters } from '../test/helpers/stored.js'
@@ -89,7 +90,7 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
     let memoryTimer: NodeJS.Timeout | undefined
     const sampler = new UsageSampler(target.pid)
     const gc = o.phases !== undefined && app !== null ? new GcSampler(app.httpUrl) : null
-    const lag = monitorEventLoopDelay({ resolution: 10 })
+    const lag = loopMonitor()
     const loadStart = performance.now()
     const loadStartEpochMs = Date.now()
     const sim = await runSimulation({
@@ -125,7 +126,7 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
       ...{ ackedPerSecond: sim.ackedPerSecond, acked: sim.acknowledged, heldBack: sim.heldBack },
       ...{ p50Ms: sim.latency.p50Ms, p99Ms: sim.latency.p99Ms, maxMs: sim.latency.maxMs },
       ...{ hwmMb: memoryMb(target.pid).hwmMb, endRssMb: use.endRssMb, cores: use.cores },
-      ...{ generatorCores: use.ownCores, lagP99Ms: lag.count > 0 ? lag.percentile(99) / 1e6 : NaN },
+      ...{ generatorCores: use.ownCores, lagP99Ms: lagP99Ms(lag) },
       ...memory,
       ...(o.phases === undefined ? {} : phases(bySecond, sampler, gc, origin, lastAckAt, o.phases)),
     }
