@@ -119,10 +119,15 @@ export function optionsOf(
 }
 
 /** `--scenarios a,b`: the names asked for, in the bench's own order; a problem for any unknown. */
-export function listFlag<T extends string>(value: string, known: readonly T[], problems: string[]): T[] {
+export function listFlag<T extends string>(
+  value: string,
+  known: readonly T[],
+  problems: string[],
+  flag = 'scenarios',
+): T[] {
   const names = value.split(',').map((n) => n.trim())
   for (const n of names)
-    if (!(known as readonly string[]).includes(n)) problems.push(`--scenarios: unknown ${n}`)
+    if (!(known as readonly string[]).includes(n)) problems.push(`--${flag}: unknown ${n}`)
   return known.filter((n) => names.includes(n))
 }
 

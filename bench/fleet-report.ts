@@ -17,9 +17,16 @@ export const TARGETS = Object.freeze({
   burstRssMb: 1024,
   stormAllConnectedS: 10,
 })
+const RATIOS = 'acked/s=ackedPerSecond, p50=p50Ms, p99=p99Ms, VmHWM=hwmMb, server cores=cores'
 const EACH_HEAD = 'run|scenario|server|acked/s or connected|p50 ms|p99 ms|max ms|VmHWM MB|server cores|check'
 const EACH = 'p50Ms:2 p99Ms:2 maxMs:1 hwmMb:# cores:2'
-const name = (server: unknown): string => (server === 'app' ? 'app' : 'Mosquitto')
+const NAMES: Readonly<Record<string, string>> = {
+  app: 'app',
+  auth: 'app + auth + ACL',
+  mosquitto: 'Mosquitto',
+}
+export const serverName = (server: unknown): string => NAMES[String(server)] ?? String(server)
+const name = serverName
 const of = (runs: readonly Row[], scenario: string, server?: string): Row[] =>
   runs.filter((r) => r.scenario === scenario && (server === undefined || r.server === server))
 const LOAD_HEAD =
@@ -29,19 +36,25 @@ const LOAD_CELLS =
 const PHASE_CELLS =
   'earlyCount:0 earlyP50Ms:1 earlyP99Ms:1 restP50Ms:1 restP99Ms:1 secondsOver~seconds:0 earlyServerCores/restServerCores:2 earlyMachineCores/restMachineCores:2'
 const STORM_HEAD =
-  'server|connected|refused, failed or dropped|all connected s|CONNACK p50 ms|p99 ms|max ms|VmHWM MB|server cores|generator cores'
+  'server|connected|refused, failed or dropped|all connected s|CONNACK p50 ms|p99 ms|max ms|VmHWM MB|server cores|server event-loop lag p99 ms|generator cores|generator lag p99 ms'
 const STORM_CELLS =
-  'connected:0 failed:0 allConnectedS:2 p50Ms:1 p99Ms:1 maxMs:1 hwmMb:0 cores:2 generatorCores:2'
+  'connected:0 failed:0 allConnectedS:2 p50Ms:1 p99Ms:1 maxMs:1 hwmMb:0 cores:2 serverLagP99Ms:1 generatorCores:2 lagP99Ms:1'
 
 export interface TargetRow {
   readonly scenario: 'fleet' | 'burst' | 'storm'
+  /** Our app open, or with a password file and an ACL file. */
+  readonly server: 'app' | 'auth'
   readonly met: boolean
   readonly text: string
 }
 
-/** Each target against the median of ours, in words. */
+/** Each target against the median of ours, open and with auth + ACL, in words. */
 export function targetRows(o: Readonly<Record<string, Figure>>, runs: readonly Row[]): TargetRow[] {
-  const [fleet, burst, storm] = ['fleet', 'burst', 'storm'].map((s) => of(runs, s, 'app')) as [
+  return (['app', 'auth'] as const).flatMap((server) => serverTargets(o, runs, server))
+}
+
+function serverTargets(o: Readonly<Record<string, Figure>>, runs: readonly Row[], server: 'app' | 'auth') {
+  const [fleet, burst, storm] = ['fleet', 'burst', 'storm'].map((s) => of(runs, s, server)) as [
     Row[],
     Row[],
     Row[],
@@ -53,7 +66,7 @@ export function targetRows(o: Readonly<Record<string, Figure>>, runs: readonly R
   ]
   const rows: TargetRow[] = []
   const row = (scenario: TargetRow['scenario'], v: { met: boolean; text: string }): number =>
-    rows.push({ scenario, ...v })
+    rows.push({ scenario, server, ...v })
   if (fleet.length > 0) {
     const connected = med(fleet, 'devices')
     const all = connected === o.fleetDevices
@@ -85,7 +98,7 @@ export function targetRows(o: Readonly<Record<string, Figure>>, runs: readonly R
 
 /** A median table, one row per server: head cells `a|b|…`, figure cells (doc.ts cells), `runs ok` when asked. */
 function medians(rs: readonly Row[], head: string, specs: string, runsOk: boolean): string[] {
-  const servers = ['app', 'mosquitto']
+  const servers = Object.keys(NAMES)
     .map((k) => rs.filter((r) => r.server === k))
     .filter((x) => x.length > 0)
   const ok = (x: Row[]): string[] => (runsOk ? [`${x.filter((r) => r.ok === true).length}/${x.length}`] : [])
@@ -95,13 +108,18 @@ function medians(rs: readonly Row[], head: string, specs: string, runsOk: boolea
   return table(heads, align, rows)
 }
 
-function appVsMosquitto(rs: readonly Row[], keys: string): string {
-  const [app, mosquitto] = [rs.filter((r) => r.server === 'app'), rs.filter((r) => r.server === 'mosquitto')]
-  const parts = keys.split(', ').map((pair) => {
-    const [label, k = ''] = pair.split('=')
-    return `${label} ${ratio(med(app, k), med(mosquitto, k))}`
-  })
-  return `App ÷ Mosquitto, medians: ${parts.join(', ')}.`
+/** `App ÷ Mosquitto, medians: …`, then auth + ACL ÷ open when it ran, from `label=key` pairs. */
+function ratios(rs: readonly Row[], keys: string): string {
+  const by = (server: string): Row[] => rs.filter((r) => r.server === server)
+  const pairs = [['App ÷ Mosquitto', 'app', 'mosquitto']]
+  if (by('auth').length > 0) pairs.push(['App + auth + ACL ÷ app open', 'auth', 'app'])
+  const parts = ([what = '', a = '', b = '']: string[]): string =>
+    `${what}, medians: ${keys
+      .split(', ')
+      .map((pair) => pair.split('='))
+      .map(([label, k = '']) => `${label} ${ratio(med(by(a), k), med(by(b), k))}`)
+      .join(', ')}.`
+  return pairs.map(parts).join(' ')
 }
 
 export function renderFleet(doc: BenchDoc): Report {
@@ -109,6 +127,7 @@ export function renderFleet(doc: BenchDoc): Report {
   const [devices, burstDevices] = [num(o.fleetDevices), num(o.burstDevices)]
   const counts = { fleetTotal: devices * num(o.fleetRate), warmupDevices: Math.min(devices, 1000) }
   const out = [prose(doc, { ...counts, burstEach: num(o.burstRate) / burstDevices })]
+  if (runs.some((r) => r.server === 'auth')) out.push(prose(doc, {}, 'authMethod'))
   if (o.fullSize === false) out.push(prose(doc, {}, 'smaller'))
   const [targets, n] = [targetRows(o, runs), Math.max(...runs.map((r) => num(r.run)))]
   out.push('', prose(doc, { runs: plural(n, 'run') }, 'targets'), '')
@@ -116,17 +135,16 @@ export function renderFleet(doc: BenchDoc): Report {
     ...table(
       'scenario|target and verdict',
       'll',
-      targets.map((t) => [t.scenario, t.text]),
+      targets.map((t) => [t.server === 'app' ? t.scenario : `${t.scenario}, ${name(t.server)}`, t.text]),
     ),
   )
-  const ratios = 'acked/s=ackedPerSecond, p50=p50Ms, p99=p99Ms, VmHWM=hwmMb, server cores=cores'
   const phases = `server|first ${EARLY_S} s: readings|p50 ms|p99 ms|after: p50 ms|p99 ms|seconds over ${TARGETS.fleetP99Ms} ms|server cores, first / after|machine cores, first / after`
   for (const scenario of ['fleet', 'burst']) {
     const rs = of(runs, scenario)
     const app = rs.filter((r) => r.server === 'app')
     if (rs.length === 0) continue
     out.push('', prose(doc, {}, `${scenario}Table`), '', ...medians(rs, LOAD_HEAD, LOAD_CELLS, true))
-    out.push('', appVsMosquitto(rs, ratios))
+    out.push('', ratios(rs, RATIOS))
     if (scenario === 'fleet') {
       out.push('', prose(doc, { early: EARLY_S, target: TARGETS.fleetP99Ms }, 'phases'), '')
       out.push(...medians(rs, phases, PHASE_CELLS, false))
@@ -143,10 +161,10 @@ export function renderFleet(doc: BenchDoc): Report {
   const burstMosquitto = of(runs, 'burst', 'mosquitto')
   if (burstMosquitto.length > 0) out.push('', prose(doc, {}, 'delivered', burstMosquitto))
   const storm = of(runs, 'storm')
-  const stormRatios = 'all connected=allConnectedS, CONNACK p99=p99Ms'
+  const stormRatios = 'all connected=allConnectedS, CONNACK p99=p99Ms, server cores=cores'
   if (storm.length > 0)
     out.push('', prose(doc, {}, 'stormTable'), '', ...medians(storm, STORM_HEAD, STORM_CELLS, false), '')
-  if (storm.length > 0) out.push(appVsMosquitto(storm, stormRatios))
+  if (storm.length > 0) out.push(ratios(storm, stormRatios))
   if (doc.profiles.length > 0)
     out.push('', '### Where the app’s time goes', '', prose(doc, {}, 'profiles'), '')
   out.push(...doc.profiles.flatMap((p) => ['```', p, '```', '']))
@@ -165,11 +183,12 @@ export function renderFleet(doc: BenchDoc): Report {
   }
 }
 
-/** The chart: per scenario, the app beside Mosquitto, with issue 6's targets. */
+/** The chart: per scenario, the app (and with auth + ACL, where it ran) beside Mosquitto, with issue 6's targets. */
 function panels(doc: BenchDoc, targets: readonly TargetRow[]): Panel[] {
   const { options: o, runs } = doc
+  // Met when every server of ours met it: the app open, and with auth + ACL where that ran.
   const met = (scenario: string, what: string): boolean =>
-    targets.some((t) => t.scenario === scenario && t.text.includes(what) && t.met)
+    targets.filter((t) => t.scenario === scenario && t.text.includes(what)).every((t) => t.met)
   const titles: Record<string, string> = {
     fleet: `fleet, ${fmt(num(o.fleetDevices))} devices × ${o.fleetRate}/s`,
     burst: `burst, ${fmt(num(o.burstRate))} readings/s offered`,
@@ -185,11 +204,13 @@ function panels(doc: BenchDoc, targets: readonly TargetRow[]): Panel[] {
     ['storm', 'all connected after', 's', 'allConnectedS', TARGETS.stormAllConnectedS, 'connected in'],
     ['storm', 'CONNACK p99', 'ms', 'p99Ms'],
   ] as const
-  const bars = (scenario: string, key: string) =>
-    [
-      ['app', med(of(runs, scenario, 'app'), key), true],
-      [`Mosquitto ${doc.versions.mosquitto}`, med(of(runs, scenario, 'mosquitto'), key), false],
-    ] as const
+  const bars = (scenario: string, key: string) => [
+    ['app', med(of(runs, scenario, 'app'), key), true] as const,
+    ...(of(runs, scenario, 'auth').length > 0
+      ? [['app + auth + ACL', med(of(runs, scenario, 'auth'), key), true] as const]
+      : []),
+    [`Mosquitto ${doc.versions.mosquitto}`, med(of(runs, scenario, 'mosquitto'), key), false] as const,
+  ]
   return specs
     .filter(([scenario]) => of(runs, scenario).length > 0)
     .map(([scenario, measure, unit, key, value, words]) => {

@@ -8,19 +8,24 @@
  * The result is a flat row of figures (bench/results/fleet.json).
  */
 
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
 import { LatencyHistogram, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
+import type { DeviceUsers } from '../test/helpers/device-users.js'
+import { lagP99Ms, loopMonitor, serverLagP99Ms } from '../test/helpers/loop-lag.js'
 import { memoryMb, UsageSampler } from '../test/helpers/probes.js'
 import { type AppOptions, spawnApp, startMosquitto, startSubscriber } from '../test/helpers/process.js'
+import { AckLedger, checkStored, commitsText, scrapeCounters } from '../test/helpers/stored.js'
 import { type Figure, fmt, type Row } from './doc.js'
 import { GcSampler, memoryBreakdown } from './probes.js'
-import { AckLedger, checkStored, commitsText, scrapeCounters } from './verify.js'
 
-export type ServerKind = 'app' | 'mosquitto'
+/** Our app open (no credentials), our app with a password file and an ACL file (`auth`), or Mosquitto. */
+export type ServerKind = 'app' | 'auth' | 'mosquitto'
 export type Storm = Readonly<Record<'devices' | 'spreadMs' | 'connectTimeoutMs', number>>
 /** A load, before it knows which server it is pointed at. */
 export type Load = Omit<Parameters<typeof runSimulation>[0], 'url' | 'onAck'>
 
+/** The storm's warm-up: a storm of at most this many devices on `warmup-` ids. */
+export const STORM_WARMUP_DEVICES = 500
 /** The first seconds of publishing, looked at apart from the rest. */
 export const EARLY_S = 2
 /** How far into the load (by its planned length) the app's memory is looked at: every device still sending. */
@@ -31,17 +36,25 @@ export interface Target {
   readonly mqttUrl: string
   readonly app: Awaited<ReturnType<typeof spawnApp>> | null
   readonly subscriber: Awaited<ReturnType<typeof startSubscriber>> | null
+  /** What every device connects with: for `auth`, each device as its own user. */
+  readonly login: Partial<DeviceUsers['login']>
   stop(): Promise<void>
 }
 
-/** A fresh server: our app, or Mosquitto with one mosquitto_sub subscribed at QoS 1 as its consumer. */
-/** How the app is started: Node flags (profiling), or another script (bench/no-commit.ts). */
-export type Launch = Pick<AppOptions, 'nodeArgs' | 'main'>
+/**
+ * How the app is started: Node flags (profiling), or another script
+ * (bench/no-commit.ts); and for `auth`, the devices' password and ACL files.
+ */
+export type Launch = Pick<AppOptions, 'nodeArgs' | 'main'> & { readonly users?: DeviceUsers }
 
+/** A fresh server: our app, or Mosquitto with one mosquitto_sub subscribed at QoS 1 as its consumer. */
 export async function startTarget(kind: ServerKind, launch: Launch): Promise<Target> {
-  if (kind === 'app') {
-    const app = await spawnApp(launch)
-    return { pid: app.pid, mqttUrl: app.mqttUrl, app, subscriber: null, stop: () => app.stop() }
+  if (kind !== 'mosquitto') {
+    const { users, ...rest } = launch
+    if (kind === 'auth' && users === undefined) throw new Error('the auth variant needs its users')
+    const login = kind === 'auth' ? users!.login : {}
+    const app = await spawnApp({ ...rest, args: kind === 'auth' ? users!.args : [] })
+    return { pid: app.pid, mqttUrl: app.mqttUrl, app, subscriber: null, login, stop: () => app.stop() }
   }
   const broker = await startMosquitto()
   const subscriber = await startSubscriber(broker.mqttUrl).catch(async (err: unknown) => {
@@ -52,7 +65,7 @@ export async function startTarget(kind: ServerKind, launch: Launch): Promise<Tar
     await subscriber.stop()
     await broker.stop()
   }
-  return { pid: broker.pid, mqttUrl: broker.mqttUrl, app: null, subscriber, stop }
+  return { pid: broker.pid, mqttUrl: broker.mqttUrl, app: null, subscriber, login: {}, stop }
 }
 
 export interface LoadRunOptions {
@@ -71,8 +84,8 @@ export interface LoadRunOptions {
 export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: LoadRunOptions): Promise<Row> {
   const target = await startTarget(kind, o.launch ?? {})
   try {
-    const url = target.mqttUrl
-    const w = await runSimulation({ ...warmup, url, idPrefix: 'warmup-' })
+    const [url, login] = [target.mqttUrl, target.login]
+    const w = await runSimulation({ ...warmup, url, idPrefix: 'warmup-', ...login })
     if (target.subscriber !== null) {
       target.subscriber.mark()
       await target.subscriber.waitFor(w.acknowledged)
@@ -89,12 +102,12 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
     let memoryTimer: NodeJS.Timeout | undefined
     const sampler = new UsageSampler(target.pid)
     const gc = o.phases !== undefined && app !== null ? new GcSampler(app.httpUrl) : null
-    const lag = monitorEventLoopDelay({ resolution: 10 })
+    const lag = loopMonitor()
     const loadStart = performance.now()
     const loadStartEpochMs = Date.now()
     const sim = await runSimulation({
       ...load,
-      url,
+      ...{ url, ...login },
       onAck: (device, seq, latencyMs) => {
         lastAckAt = performance.now()
         if (Number.isNaN(firstAckAt)) {
@@ -125,7 +138,7 @@ export async function runLoad(kind: ServerKind, load: Load, warmup: Load, o: Loa
       ...{ ackedPerSecond: sim.ackedPerSecond, acked: sim.acknowledged, heldBack: sim.heldBack },
       ...{ p50Ms: sim.latency.p50Ms, p99Ms: sim.latency.p99Ms, maxMs: sim.latency.maxMs },
       ...{ hwmMb: memoryMb(target.pid).hwmMb, endRssMb: use.endRssMb, cores: use.cores },
-      ...{ generatorCores: use.ownCores, lagP99Ms: lag.count > 0 ? lag.percentile(99) / 1e6 : NaN },
+      ...{ generatorCores: use.ownCores, lagP99Ms: lagP99Ms(lag) },
       ...memory,
       ...(o.phases === undefined ? {} : phases(bySecond, sampler, gc, origin, lastAckAt, o.phases)),
     }
@@ -202,8 +215,10 @@ function phases(
 /**
  * The storm, from the simulator: devices whose CONNECTs start evenly spread
  * over `spreadMs`, each held until every one has its CONNACK (or gave up);
- * first a storm of at most 500 on other ids. Then each publishes one reading
- * and disconnects; the figures are of the connecting, up to the last CONNACK.
+ * first a storm of at most STORM_WARMUP_DEVICES on other ids. Then each
+ * publishes one reading and disconnects; the figures are of the connecting,
+ * up to the last CONNACK (the first acknowledgement comes right after it):
+ * with them how late the app's event loop and the bench's ran.
  */
 export async function runStormOn(kind: ServerKind, storm: Storm, launch: Launch = {}): Promise<Row> {
   const target = await startTarget(kind, launch)
@@ -211,11 +226,23 @@ export async function runStormOn(kind: ServerKind, storm: Storm, launch: Launch 
     const load = (devices: number, idPrefix: string) => ({
       ...{ devices, url: target.mqttUrl, idPrefix, rampUpMs: (storm.spreadMs * devices) / storm.devices },
       ...{ connectTimeoutMs: storm.connectTimeoutMs, ratePerSecond: 1, durationMs: 1000, qos: 1 as const },
+      ...target.login,
     })
-    await runSimulation(load(Math.min(storm.devices, 500), 'warmup-'))
+    await runSimulation(load(Math.min(storm.devices, STORM_WARMUP_DEVICES), 'warmup-'))
+    const app = target.app
     const sampler = new UsageSampler(target.pid)
-    const t0 = performance.now()
-    const s = await runSimulation(load(storm.devices, 'storm-'))
+    // The app's lag since this scrape; ours from here. Both end at the first acknowledgement.
+    if (app !== null) await serverLagP99Ms(app.httpUrl)
+    const [lag, t0] = [loopMonitor(), performance.now()]
+    const serverLag: Promise<number>[] = []
+    const connected = (): void => {
+      lag.disable()
+      if (serverLag.length === 0 && app !== null)
+        serverLag.push(serverLagP99Ms(app.httpUrl).catch(() => Number.NaN))
+    }
+    lag.enable()
+    const s = await runSimulation({ ...load(storm.devices, 'storm-'), onAck: connected })
+    connected()
     sampler.stop()
     const all = s.devices === storm.devices
     const stretch = sampler.stretch(t0, t0 + (all ? s.connectSpanMs : storm.spreadMs))
@@ -235,7 +262,12 @@ export async function runStormOn(kind: ServerKind, storm: Storm, launch: Launch 
         hwmMb: memoryMb(target.pid).hwmMb,
         cores: stretch.cores,
       },
-      ...{ generatorCores: stretch.ownCores, ok: all && s.errors === 0 },
+      ...{
+        serverLagP99Ms: (await serverLag[0]) ?? Number.NaN,
+        generatorCores: stretch.ownCores,
+        lagP99Ms: lagP99Ms(lag),
+      },
+      ok: all && s.errors === 0,
       check: `${s.devices}/${storm.devices} connected, ${s.errors} refused, failed or dropped${samples}`,
     }
   } finally {

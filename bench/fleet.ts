@@ -2,7 +2,9 @@
  * `npm run bench:fleet`: does the app hold up under a real fleet's load, next
  * to Mosquitto (with one QoS 1 subscriber) under the same load in the same
  * run? Issue 6's fleet, burst and connection storm, the load from the
- * simulator; the method in words is bench/sections/fleet.md.
+ * simulator; and in the same run the app with a password file and an ACL
+ * file, every device its own user (issue #22), for the scenarios in
+ * `--auth`. The method in words is bench/sections/fleet.md.
  *
  * --profile auto: one more app run under `node --cpu-prof` of each scenario
  * where the app missed a target (and where the fleet's p99 missed, the
@@ -12,14 +14,25 @@
  * Flags: --runs 3 --scenarios fleet,burst,storm
  *        --fleet-devices 10000 --fleet-rate 1 --fleet-seconds 60
  *        --burst-devices 100 --burst-rate 50000 --burst-seconds 10 --burst-window 1000
- *        --storm-devices 5000 --storm-seconds 5 --write true|false --profile auto|true|false
+ *        --storm-devices 5000 --storm-seconds 5 --auth fleet,storm|none
+ *        --write true|false --profile auto|true|false
  */
 
+import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { deviceIds, writeDeviceUsers } from '../test/helpers/device-users.js'
+import { tempDir } from '../test/helpers/process.js'
 import { profiled } from './cpu-profile.js'
 import { begin, benchMain, col, listFlag, med, optionsOf, parseFlags, type Row, runLine } from './doc.js'
-import { TARGETS, targetRows } from './fleet-report.js'
-import { type Launch, type Load, runLoad, runStormOn, type ServerKind } from './fleet-run.js'
+import { serverName, TARGETS, targetRows } from './fleet-report.js'
+import {
+  type Launch,
+  type Load,
+  runLoad,
+  runStormOn,
+  type ServerKind,
+  STORM_WARMUP_DEVICES,
+} from './fleet-run.js'
 import { mosquittoVersion } from './probes.js'
 import { publish } from './render.js'
 
@@ -37,18 +50,23 @@ const FLAGS = {
   'burst-window': [1000, 1, 65_535],
   'storm-devices': [5000, 1, 10_000],
   'storm-seconds': [5, 1, 600],
+  // Each auth variant is one more server a run: at full size about 80 s for the fleet, 20 s for the storm.
+  auth: ['fleet,storm'],
   profile: ['auto', 'true', 'false'],
 } as const
 const LINE = 'devices ackedPerSecond p50Ms p99Ms maxMs hwmMb endRssMb cores generatorCores lagP99Ms connectS'
+const STORM_LINE = 'allConnectedS p50Ms p99Ms hwmMb serverLagP99Ms lagP99Ms'
 const line = (r: Row): string =>
-  runLine(`${r.scenario}, ${r.server}`, r, r.scenario === 'storm' ? 'allConnectedS p50Ms p99Ms hwmMb' : LINE)
+  runLine(`${r.scenario}, ${r.server}`, r, r.scenario === 'storm' ? STORM_LINE : LINE)
 const [CONNECT_TIMEOUT_MS, WARMUP_MS] = [10_000, 2000]
 
 benchMain(30, async () => {
   let scenarios: (typeof SCENARIOS)[number][] = []
+  let auth: (typeof SCENARIOS)[number][] = []
   const o = parseFlags(FLAGS, (f) => {
     const problems: string[] = []
     scenarios = listFlag(f.scenarios, SCENARIOS, problems)
+    auth = f.auth === 'none' ? [] : listFlag(f.auth, SCENARIOS, problems, 'auth')
     return problems
   })
   const [options, done] = [optionsOf(o, 'scenarios', 'profile'), begin('fleet')]
@@ -68,39 +86,58 @@ benchMain(30, async () => {
     spreadMs: o['storm-seconds'] * 1000,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
   }
+  // Every device an auth variant connects, warm-ups included, is a user of one password file.
+  const ids = [
+    ...deviceIds('fleet-', o['fleet-devices']),
+    ...deviceIds('burst-', o['burst-devices']),
+    ...deviceIds('storm-', o['storm-devices']),
+    ...deviceIds('warmup-', Math.max(warm, o['burst-devices'], STORM_WARMUP_DEVICES)),
+  ]
+  const users = auth.length > 0 ? await writeDeviceUsers(tempDir('tlm-bench-auth-'), ids, randomUUID()) : null
+  const servers = (s: (typeof SCENARIOS)[number]): ServerKind[] =>
+    auth.includes(s) ? ['app', 'auth', 'mosquitto'] : ['app', 'mosquitto']
+  const base: Launch = users === null ? {} : { users }
   const once = {
-    fleet: (kind: ServerKind, launch: Launch = {}) =>
+    fleet: (kind: ServerKind, launch = base) =>
       runLoad(kind, fleet, fleetWarmup, { readBack: false, phases: TARGETS.fleetP99Ms, launch }),
-    burst: (kind: ServerKind, launch: Launch = {}) =>
+    burst: (kind: ServerKind, launch = base) =>
       runLoad(kind, burst(o['burst-seconds'] * 1e3), burst(WARMUP_MS), {
         readBack: launch.nodeArgs === undefined && launch.main === undefined,
         launch,
       }),
-    storm: (kind: ServerKind, launch: Launch = {}) => runStormOn(kind, storm, launch),
+    storm: (kind: ServerKind, launch = base) => runStormOn(kind, storm, launch),
   }
   const runs: Row[] = []
   for (let run = 1; run <= o.runs; run++) {
     process.stdout.write(`run ${run}/${o.runs}\n`)
     for (const scenario of scenarios)
-      for (const server of ['app', 'mosquitto'] as const) {
+      for (const server of servers(scenario)) {
         runs.push({ run, scenario, ...(await once[scenario](server)) })
         process.stdout.write(`${line(runs.at(-1)!)}\n`)
       }
   }
 
   const [targets, profiles] = [targetRows(options, runs), [] as string[]]
-  const missed = (s: string): boolean => targets.some((t) => t.scenario === s && !t.met)
-  const toProfile = scenarios.filter((s) => o.profile === 'true' || (o.profile === 'auto' && missed(s)))
+  const missed = (s: string, k: string): boolean =>
+    targets.some((t) => t.scenario === s && t.server === k && !t.met)
+  const profile = (s: string, k: string): boolean =>
+    k !== 'mosquitto' && (o.profile === 'true' || (o.profile === 'auto' && missed(s, k)))
+  const toProfile = scenarios.flatMap((s) =>
+    servers(s).flatMap((k) => (profile(s, k) ? [[s, k] as const] : [])),
+  )
   const perDevice = `${o['fleet-devices']} devices × ${o['fleet-rate']}/s`
-  for (const s of toProfile) {
-    process.stdout.write(`profiling the app: ${s}\n`)
+  for (const [s, k] of toProfile) {
+    process.stdout.write(`profiling ${serverName(k)}: ${s}\n`)
     const run = async (args: readonly string[]) =>
-      line({ scenario: s, ...(await once[s]('app', { nodeArgs: args })) }).trim()
+      line({ scenario: s, ...(await once[s](k, { ...base, nodeArgs: args })) }).trim()
     const text = await profiled(run, { main: 15, worker: 8 })
-    profiles.push(`app, ${s === 'fleet' ? perDevice : s} under --cpu-prof:\n${text}`)
+    profiles.push(`${serverName(k)}, ${s === 'fleet' ? perDevice : s} under --cpu-prof:\n${text}`)
   }
   const appFleet = runs.filter((r) => r.scenario === 'fleet' && r.server === 'app')
-  if (toProfile.includes('fleet') && (o.profile === 'true' || med(appFleet, 'p99Ms') >= TARGETS.fleetP99Ms)) {
+  if (
+    toProfile.some(([s, k]) => s === 'fleet' && k === 'app') &&
+    (o.profile === 'true' || med(appFleet, 'p99Ms') >= TARGETS.fleetP99Ms)
+  ) {
     // The fleet again, as many runs as the measured ones, run by bench/no-commit.ts: the
     // latency without the store's commits. One run varies by tens of percent here: medians against medians.
     process.stdout.write("the fleet again, the store's commits answered at once\n")

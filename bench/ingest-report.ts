@@ -7,7 +7,14 @@ import type { Report } from './render.js'
 
 /** Issue 6's saturation targets: readings/s durably stored, and that ÷ Mosquitto's QoS 1 delivery rate. */
 export const SATURATION_TARGETS = Object.freeze({ storedPerSecond: 40_000, ratioToDelivery: 1.5 })
-const SCENARIOS = ['appFlat', 'mosquittoFlat', 'appPaced', 'mosquittoPaced'] as const
+/** Issue 22's: flat out, readings/s acknowledged durably with a password file and an ACL file ÷ open. */
+export const AUTH_TARGET = 0.95
+const SCENARIOS = ['appFlat', 'authFlat', 'mosquittoFlat', 'appPaced', 'authPaced', 'mosquittoPaced'] as const
+const SERVERS: Readonly<Record<string, string>> = {
+  app: 'app',
+  auth: 'app + auth + ACL',
+  mosquitto: 'Mosquitto',
+}
 const HEAD =
   'scenario|acked readings/s|p50 ms|p99 ms|server CPU µs/reading|server cores|publisher cores|machine cores|check'
 const CELLS = 'ackedPerSecond:0 p50Ms:2 p99Ms:2 serverUs:1 serverCores:2 publisherCores:2 machineCores:2'
@@ -15,7 +22,7 @@ const EACH_HEAD = 'run|scenario|acked/s|p50 ms|p99 ms|server µs/reading|sent|ac
 const EACH = 'ackedPerSecond:# p50Ms:2 p99Ms:2 serverUs:1 sent:# acked:# errors:0 heldBack:#'
 
 export function scenarioLabel(scenario: string, pacedRate: number): string {
-  const server = scenario.startsWith('app') ? 'app' : 'Mosquitto'
+  const server = SERVERS[scenario.replace(/(Flat|Paced)$/, '')]
   return scenario.endsWith('Flat') ? `${server}, flat out` : `${server}, paced ${pacedRate}/s`
 }
 
@@ -34,6 +41,22 @@ export function saturationMissed(runs: readonly Row[]): boolean {
   const { stored, delivered } = saturationMedians(runs)
   const t = SATURATION_TARGETS
   return !(stored >= t.storedPerSecond && stored / delivered >= t.ratioToDelivery)
+}
+
+const authRatio = (runs: readonly Row[]): number =>
+  med(of(runs, 'authFlat'), 'ackedPerSecond') / med(of(runs, 'appFlat'), 'ackedPerSecond')
+
+/** Whether auth + ACL fell below AUTH_TARGET of the open rate: then the results say where its time went. */
+export function authMissed(runs: readonly Row[]): boolean {
+  return !(authRatio(runs) >= AUTH_TARGET)
+}
+
+/** Issue 22's target against the flat-out medians, and what auth + ACL does to paced latency, in words. */
+export function authVerdict(doc: BenchDoc): string {
+  const what = 'acked readings/s with auth + ACL ÷ open'
+  const rate = verdict(what, authRatio(doc.runs), AUTH_TARGET, false, '×', 2).text
+  const r = (k: string): string => ratio(med(of(doc.runs, 'authPaced'), k), med(of(doc.runs, 'appPaced'), k))
+  return prose(doc, { rate, pacedP50: r('p50Ms'), pacedP99: r('p99Ms') }, 'auth')
 }
 
 /** Issue 6's saturation targets against the flat-out medians, in words (bench/sections/ingest.md). */
@@ -81,6 +104,7 @@ export function renderIngest(doc: BenchDoc): Report {
   const rows = present.map((s) => [label(s), ...cells(of(runs, s), CELLS), passed(of(runs, s))])
   const out = [
     prose(doc, { payloadBytes: med(runs, 'payloadBytes') }),
+    ...(present.includes('authFlat') ? [prose(doc, {}, 'authMethod')] : []),
     '',
     `Medians of ${plural(n, 'run')} (min–max):`,
   ]
@@ -94,6 +118,7 @@ export function renderIngest(doc: BenchDoc): Report {
     pacedP99: r('appPaced', 'mosquittoPaced', 'p99Ms'),
   }
   out.push(prose(doc, { ...flat, ...paced }, 'ratios'), '', saturation(doc))
+  if (present.includes('authFlat')) out.push('', authVerdict(doc))
   const machineBound = bound('machineCores', 0.9 * m.cores)
   if (machineBound !== '') out.push('', prose(doc, { scenarios: machineBound }, 'machineBound'))
   const publisherBound = bound('publisherCores', 0.9)
@@ -112,17 +137,26 @@ function panels(doc: BenchDoc): ReturnType<typeof panel>[] {
   const [t, mosquitto] = [SATURATION_TARGETS, `Mosquitto ${doc.versions.mosquitto}`]
   const flat = `saturation, ${doc.options.publishers} publishers flat out, QoS 1`
   const paced = `paced, ${fmt(num(doc.options.pacedRate))} readings/s, QoS 1`
+  // The bars of auth + ACL only where it ran: an older run has none.
+  const withAuth = of(runs, 'authFlat').length > 0
+  const auth = (bar: readonly [string, number, boolean]) => (withAuth ? [bar] : [])
   const latency = (q: string) =>
     panel(paced, `publish→PUBACK ${q}`, 'ms', [
       ['app (durable PUBACK)', med(of(runs, 'appPaced'), `${q}Ms`), true],
+      ...auth(['app + auth + ACL', med(of(runs, 'authPaced'), `${q}Ms`), true]),
       [`${mosquitto} (stores nothing)`, med(of(runs, 'mosquittoPaced'), `${q}Ms`), false],
     ])
   const rates = [
-    ['app, durably stored', stored, true],
-    [`${mosquitto}, acknowledged`, med(of(runs, 'mosquittoFlat'), 'ackedPerSecond'), false],
-    [`${mosquitto}, delivered (QoS 1 sub)`, delivered, false],
-  ] as const
-  const x = stored / delivered
+    ['app, durably stored', stored, true] as const,
+    ...auth(['app + auth + ACL, durably stored', med(of(runs, 'authFlat'), 'ackedPerSecond'), true]),
+    [`${mosquitto}, acknowledged`, med(of(runs, 'mosquittoFlat'), 'ackedPerSecond'), false] as const,
+    [`${mosquitto}, delivered (QoS 1 sub)`, delivered, false] as const,
+  ]
+  const [x, a] = [stored / delivered, authRatio(runs)]
+  const authPanel = panel(flat, 'auth + ACL ÷ open, acked/s', '×', [['app + auth + ACL', a, true]], {
+    value: AUTH_TARGET,
+    met: a >= AUTH_TARGET,
+  })
   return [
     panel(flat, 'readings/s', 'readings/s', rates, {
       value: t.storedPerSecond,
@@ -132,6 +166,7 @@ function panels(doc: BenchDoc): ReturnType<typeof panel>[] {
       value: t.ratioToDelivery,
       met: x >= t.ratioToDelivery,
     }),
+    ...(withAuth ? [authPanel] : []),
     latency('p50'),
     latency('p99'),
   ]

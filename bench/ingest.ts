@@ -1,25 +1,30 @@
 /**
  * `npm run bench:ingest`: how many readings per second does our system
  * acknowledge durably at QoS 1, next to Mosquitto acknowledging QoS 1 (and
- * storing nothing) in the same run, with the same publishers? Flat out and
- * paced, each server fresh, the app's every acknowledged reading read back;
- * the method in words is bench/sections/ingest.md. A missed saturation target
- * adds one flat-out app run under `node --cpu-prof` to the results.
+ * storing nothing) in the same run, with the same publishers? And with a
+ * password file and an ACL file, every publisher its own user (issue #22)?
+ * Flat out and paced, each server fresh, the app's every acknowledged
+ * reading read back; the method in words is bench/sections/ingest.md. A
+ * missed saturation or auth target adds one flat-out run of that app under
+ * `node --cpu-prof` to the results.
  *
  * Flags: --runs 3 --readings 200000 --publishers 10 --window 500
  *        --paced-rate 10000 --paced-seconds 10 --write true|false
  */
 
+import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { resolveSimulationOptions, runSimulation, type SimulationInput } from '../simulators/index.js'
+import { type DeviceUsers, deviceIds, writeDeviceUsers } from '../test/helpers/device-users.js'
 import { UsageSampler } from '../test/helpers/probes.js'
+import { tempDir } from '../test/helpers/process.js'
+import { AckLedger, checkStored, scrapeCounters } from '../test/helpers/stored.js'
 import { profiled } from './cpu-profile.js'
 import { begin, benchMain, fmt, parseFlags, type Row, runLine } from './doc.js'
 import { type ServerKind, startTarget } from './fleet-run.js'
-import { saturationMissed, scenarioLabel } from './ingest-report.js'
+import { authMissed, saturationMissed, scenarioLabel } from './ingest-report.js'
 import { mosquittoVersion } from './probes.js'
 import { publish } from './render.js'
-import { AckLedger, checkStored, scrapeCounters } from './verify.js'
 
 const FLAGS = {
   runs: [3, 1, 20],
@@ -47,13 +52,15 @@ async function scenario(
   o: Options,
   kind: ServerKind,
   paced: boolean,
+  users: DeviceUsers,
   nodeArgs: readonly string[] = [],
 ): Promise<Row> {
-  const target = await startTarget(kind, { nodeArgs })
+  const target = await startTarget(kind, { nodeArgs, users })
   try {
     const rate = paced ? o['paced-rate'] / o.publishers : Number.POSITIVE_INFINITY
     const input: SimulationInput = {
       ...{ devices: o.publishers, maxInFlight: o.window, drainTimeoutMs: DRAIN_LIMIT_MS, qos: 1, wrap: true },
+      ...target.login,
       ...{ url: target.mqttUrl, idPrefix: 'bench-', tags: { site: 'bench' }, ratePerSecond: rate },
       durationMs: paced ? o['paced-seconds'] * 1000 : FLAT_OUT_LIMIT_MS,
       ...(paced ? {} : { readingsPerDevice: o.readings / o.publishers }),
@@ -101,26 +108,30 @@ async function scenario(
 
 benchMain(45, async () => {
   const [o, done] = [parseFlags(FLAGS, multiple), begin('ingest')]
+  // Every publisher, and its warm-up, its own user with a $7$ entry, as a site would have them.
+  const ids = [...deviceIds('bench-', o.publishers), ...deviceIds('warmup-', o.publishers)]
+  const users = await writeDeviceUsers(tempDir('tlm-bench-auth-'), ids, randomUUID())
   const runs: Row[] = []
-  const steps = [
-    ['appFlat', 'app', false],
-    ['mosquittoFlat', 'mosquitto', false],
-    ['appPaced', 'app', true],
-    ['mosquittoPaced', 'mosquitto', true],
-  ] as const
   for (let run = 1; run <= o.runs; run++) {
     process.stdout.write(`run ${run}/${o.runs}\n`)
-    for (const [name, kind, paced] of steps) {
-      runs.push({ run, scenario: name, ...(await scenario(o, kind, paced)) })
-      process.stdout.write(`${runLine(scenarioLabel(name, o['paced-rate']), runs.at(-1)!, LINE)}\n`)
-    }
+    // Open and auth + ACL side by side, each first in every other run: a drifting machine favours neither.
+    const kinds =
+      run % 2 === 1 ? (['app', 'auth', 'mosquitto'] as const) : (['auth', 'app', 'mosquitto'] as const)
+    for (const paced of [false, true])
+      for (const kind of kinds) {
+        const name = `${kind}${paced ? 'Paced' : 'Flat'}`
+        runs.push({ run, scenario: name, ...(await scenario(o, kind, paced, users)) })
+        process.stdout.write(`${runLine(scenarioLabel(name, o['paced-rate']), runs.at(-1)!, LINE)}\n`)
+      }
   }
-  // Where a saturation target is missed, the results say where the time went (issue 6).
+  // Where a saturation or the auth target is missed, the results say where the time went (issues 6, 22).
   const profiles: string[] = []
-  if (saturationMissed(runs)) {
-    const label = scenarioLabel('appFlat', o['paced-rate'])
-    const text = await profiled(async (args) => runLine(label, await scenario(o, 'app', false, args), LINE))
-    profiles.push(`${label}, under --cpu-prof:\n${text}`)
+  const missed = (['app', 'auth'] as const).filter((k) => (k === 'app' ? saturationMissed : authMissed)(runs))
+  for (const kind of missed) {
+    const label = scenarioLabel(`${kind}Flat`, o['paced-rate'])
+    const once = async (args: readonly string[]) =>
+      runLine(label, await scenario(o, kind, false, users, args), LINE)
+    profiles.push(`${label}, under --cpu-prof:\n${await profiled(once)}`)
   }
   const options = {
     ...{ runs: o.runs, readings: o.readings, publishers: o.publishers, window: o.window },

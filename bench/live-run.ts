@@ -25,16 +25,16 @@
  * time and its delivery time come from one clock (live-recorder.ts).
  */
 
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { loadProfile, resolveSimulationOptions, runSimulation } from '../simulators/index.js'
 import { metricIn, scrape } from '../test/helpers/http.js'
+import { lagP99Ms, loopMonitor } from '../test/helpers/loop-lag.js'
 import * as probe from '../test/helpers/probes.js'
 import { sleep, spawnApp } from '../test/helpers/process.js'
+import { AckLedger } from '../test/helpers/stored.js'
 import { fmt } from './doc.js'
 import { DeliveryRecorder } from './live-recorder.js'
 import { GcSampler } from './probes.js'
 import { SseSubscriber, type StreamKind } from './sse-subscriber.js'
-import { AckLedger } from './verify.js'
 
 export interface LiveRunOptions {
   readonly devices: number
@@ -59,7 +59,6 @@ const TAIL_MS = 1000
 const [SUBSCRIBE_LIMIT_MS, PRIME_LIMIT_MS, DRAIN_LIMIT_MS] = [10_000, 15_000, 15_000]
 /** The drain wait ends early when no subscriber received anything for this long. */
 const STALL_MS = 2000
-const LOOP_RESOLUTION_MS = 10
 const PROBLEMS =
   'gap=gap events|reset=resets|idSkipped=ids skipped|idBackwards=ids out of order|duplicates=duplicates|foreign=events of devices not asked for|unreadable=unreadable'
     .split('|')
@@ -148,7 +147,7 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
         counts: subscribers.map((s) => ({ ...s.counts })),
       },
     })
-    const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
+    const loop = loopMonitor()
     const window: { start?: ReturnType<typeof sample>; end?: ReturnType<typeof sample>; rssMb?: number } = {}
     const closeWindow = (): void => {
       if (window.end !== undefined) return
@@ -259,8 +258,7 @@ export async function runLive(o: LiveRunOptions): Promise<Record<string, number 
       ...{ machineCores: rate('machineS'), rssMb: window.rssMb ?? Number.NaN, peakRssMb, sent: sim.sent },
       ...{ acked: sim.acknowledged, heldBack: sim.heldBack, payloadBytes: sim.meanPayloadBytes },
       ...{ ok, passed: o.stress ? degraded : ok, check },
-      // The histogram holds each timer's whole interval: the lag is what exceeds the resolution.
-      lagP99Ms: loop.count > 0 ? Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS) : Number.NaN,
+      lagP99Ms: lagP99Ms(loop),
     }
   } finally {
     await gc.stop()

@@ -16,8 +16,8 @@
  */
 
 import { connect } from 'node:http2'
+import { AckLedger } from '../test/helpers/stored.js'
 import type { DeliveryRecorder } from './live-recorder.js'
-import { AckLedger } from './verify.js'
 
 export type StreamKind = 'telemetry' | 'features'
 /** Flow-control windows the subscriber grants: a firehose stream should not wait on WINDOW_UPDATEs. */

@@ -182,7 +182,10 @@ export function connectDevice(
   onError: (err: Error) => void,
 ): Promise<Device> {
   const id = `${o.idPrefix}${index}`
+  const as = (pattern: string): string => pattern.replaceAll('{device}', id)
   const client = mqtt.connect(o.url, {
+    ...(o.username === undefined ? {} : { username: as(o.username) }),
+    ...(o.password === undefined ? {} : { password: as(o.password) }),
     clientId: id,
     clean: o.clean,
     protocolVersion: 4,

@@ -35,6 +35,15 @@ export interface SimulationOptions {
   readonly connectTimeoutMs: number
   /** Client and device ids are `<idPrefix><i>`. Default `sim-`. */
   readonly idPrefix: string
+  /**
+   * MQTT username of every device. `{device}` in it stands for the device's
+   * id, so `{device}` makes each device its own user: what the server's
+   * default policy (and an ACL of `pattern write devices/%u/telemetry`)
+   * needs. Default none.
+   */
+  readonly username?: string
+  /** MQTT password, `{device}` likewise; only with a username [MQTT-3.1.2-22]. Default none. */
+  readonly password?: string
   /** The devices' `boot`. Default: this process's start, epoch seconds. */
   readonly boot: number
   /** Device types and signals. Default simulators/profiles/default.json. */
@@ -125,6 +134,8 @@ export function checkSimulationOptions(o: SimulationOptions): string[] {
     problems.push(`id prefix ${JSON.stringify(o.idPrefix)} is not valid in a device id`)
   if (!/^mqtts?:\/\/[^/]+(:\d+)?\/?$/.test(o.url))
     problems.push(`url must look like mqtt://host:port, got ${JSON.stringify(o.url)}`)
+  if (o.password !== undefined && o.username === undefined)
+    problems.push('a password needs a username (MQTT 3.1.1 sends no password without one)')
   if (!Number.isSafeInteger(o.boot) || o.boot < 0)
     problems.push(`boot must be an unsigned integer, got ${o.boot}`)
   return problems

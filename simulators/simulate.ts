@@ -39,6 +39,9 @@ const USAGE = `usage: npm run simulate -- --devices N --rate R [options]
   --clean true|false  MQTT clean session (default true; false: persistent sessions)
   --ramp-up S         spread the connections over S seconds (default: batches of 100)
   --id-prefix P       device ids are P0, P1, … (default sim-)
+  --username U        MQTT username; {device} in it is the device's id, so
+                      --username '{device}' makes each device its own user
+  --password P        MQTT password ({device} likewise)
   --profile FILE      device types and signals (default simulators/profiles/default.json)
   --faults SPEC       e.g. skew=0.1,late=0.01 or all=0.01; rates from 0 to 1. Faults:
                       ${FAULTS.join(', ')}
@@ -58,6 +61,8 @@ const FLAGS = {
   clean: { type: 'string' },
   'ramp-up': { type: 'string' },
   'id-prefix': { type: 'string' },
+  username: { type: 'string' },
+  password: { type: 'string' },
   profile: { type: 'string' },
   faults: { type: 'string' },
   'max-packet-bytes': { type: 'string' },
@@ -147,6 +152,8 @@ export function parseSimulateArgs(
     ...(rampText === undefined ? {} : { rampUpMs: Math.round(Number(rampText) * 1000) }),
     ...(profile === undefined ? {} : { profile }),
     ...(text('id-prefix') === undefined ? {} : { idPrefix: text('id-prefix')! }),
+    ...(text('username') === undefined ? {} : { username: text('username')! }),
+    ...(text('password') === undefined ? {} : { password: text('password')! }),
     ...(truthPath === undefined ? {} : { truthPath, keepTruth: true }),
     clean: cleanText === 'true',
     faults,

@@ -13,10 +13,12 @@ import {
   type DeniedAction,
   DeviceSecurity,
   type DisconnectReason,
-  hashPassword,
   TelemetryBroker,
 } from '../../broker/index.js'
 import { tempDir } from './app.js'
+import { passwordFileText } from './device-users.js'
+
+export { passwordFileText }
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -28,14 +30,6 @@ export interface AuthSetup {
   /** Lines of an ACL file; absent: the default policy. */
   readonly acl?: readonly string[]
   readonly allowAnonymous?: boolean
-}
-
-/** A password file's text for these users. */
-export async function passwordFileText(users: Record<string, string>): Promise<string> {
-  const lines = await Promise.all(
-    Object.entries(users).map(async ([u, p]) => `${u}:${await hashPassword(p)}\n`),
-  )
-  return lines.join('')
 }
 
 export async function startAuthBroker(t: Teardown, setup: AuthSetup) {

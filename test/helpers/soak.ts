@@ -15,12 +15,12 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { type Figure, fmt, num, type Row, verdict } from '../../bench/doc.js'
-import { AckLedger, checkStored, scrapeCounters } from '../../bench/verify.js'
 import { LatencyHistogram, runSimulation } from '../../simulators/index.js'
 import type { AttackCounts, AttackPlan, AttackSizes } from './attacks.js'
 import { metricIn, scrape } from './http.js'
 import { memoryMb, UsageSampler } from './probes.js'
 import { REPO_ROOT, sleep, spawnApp, track } from './process.js'
+import { AckLedger, checkStored, scrapeCounters } from './stored.js'
 
 /** The attacks of `npm run soak`, as the issue measured them. */
 export const SOAK_ATTACKS: AttackSizes = {

@@ -1,8 +1,8 @@
 /** The bench's reading of the app's group-commit histograms, on text from the app's own metrics. */
 
 import t from 'tap'
-import { commitsText, countersFrom } from '../../../bench/verify.js'
 import { createMetrics } from '../../../src/metrics.js'
+import { commitsText, countersFrom } from '../../helpers/stored.js'
 
 t.test('verify - group commits between two scrapes: how many, how large, how long', async (t) => {
   const metrics = createMetrics()

@@ -6,7 +6,7 @@
 
 import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
-import { scrape } from '../test/helpers/http.js'
+import { scrape } from './http.js'
 
 /** Which (device, seq) pairs were acknowledged (or received): one bit each, 50 KB for 1,000 devices × 400 seqs. */
 export class AckLedger {
