@@ -43,9 +43,10 @@ export interface Target {
 
 /**
  * How the app is started: Node flags (profiling), or another script
- * (bench/no-commit.ts); and for `auth`, the devices' password and ACL files.
+ * (bench/no-commit.ts), its own flags; and for `auth`, the devices'
+ * password and ACL files.
  */
-export type Launch = Pick<AppOptions, 'nodeArgs' | 'main'> & { readonly users?: DeviceUsers }
+export type Launch = Pick<AppOptions, 'nodeArgs' | 'main' | 'args'> & { readonly users?: DeviceUsers }
 
 /** A fresh server: our app, or Mosquitto with one mosquitto_sub subscribed at QoS 1 as its consumer. */
 export async function startTarget(kind: ServerKind, launch: Launch): Promise<Target> {
@@ -53,7 +54,10 @@ export async function startTarget(kind: ServerKind, launch: Launch): Promise<Tar
     const { users, ...rest } = launch
     if (kind === 'auth' && users === undefined) throw new Error('the auth variant needs its users')
     const login = kind === 'auth' ? users!.login : {}
-    const app = await spawnApp({ ...rest, args: kind === 'auth' ? users!.args : [] })
+    const app = await spawnApp({
+      ...rest,
+      args: [...(rest.args ?? []), ...(kind === 'auth' ? users!.args : [])],
+    })
     return { pid: app.pid, mqttUrl: app.mqttUrl, app, subscriber: null, login, stop: () => app.stop() }
   }
   const broker = await startMosquitto()
