@@ -99,7 +99,10 @@ export async function createHttpServer(
       else if (status !== undefined && status >= 400 && status < 500)
         error = new BadRequestError((err as Error).message, status, { cause: err })
       else {
-        request.log.error({ err }, 'request failed')
+        // A client that went away interrupted its own query: not a failure of ours.
+        const raw = reply.raw as typeof reply.raw & { stream?: { destroyed: boolean } }
+        if (raw.destroyed || raw.stream?.destroyed) request.log.debug({ err }, 'client went away')
+        else request.log.error({ err }, 'request failed')
         error = new TelemetryError('internal error', { cause: err })
       }
     }

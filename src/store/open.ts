@@ -5,9 +5,11 @@
  */
 
 import { mkdirSync, rmSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import { fieldsOf, migrateWide, type WideMigration } from './migrate-wide.js'
+import { DEFAULT_QUERY_LIMITS } from './query-gate.js'
 import { type FieldRef, READINGS, readingsTableSql, STORE_TABLES_SQL, sqlString } from './schema.js'
 import type { StoreMemory, StoreOptions } from './store.js'
 
@@ -47,6 +49,19 @@ export interface Database {
   connect(): Promise<DuckDBConnection>
 }
 
+/**
+ * DuckDB's threads: each running history query computes on its own calling
+ * thread, and `threads - 1` more are shared by all of them. With DuckDB's
+ * default (one per core), `--max-queries` queries kept more threads busy
+ * than there are cores while ingest and health checks waited (issue #21,
+ * item 4); with this, queries keep at most `cores - 1` busy, leaving a core
+ * to the event loop and the commits, or `--max-queries` of them when that
+ * is more.
+ */
+export function queryThreads(maxRunning: number, cores = availableParallelism()): number {
+  return Math.max(1, cores - maxRunning)
+}
+
 export async function openDatabase(dataDir: string, options: StoreOptions): Promise<Database> {
   mkdirSync(dataDir, { recursive: true })
   const exportsDir = join(dataDir, 'exports')
@@ -61,6 +76,7 @@ export async function openDatabase(dataDir: string, options: StoreOptions): Prom
     memory_limit: `${options.memoryMb}MB`,
     temp_directory: join(dataDir, 'spill'),
     checkpoint_threshold: CHECKPOINT_THRESHOLD,
+    threads: String(queryThreads(options.queries?.maxRunning ?? DEFAULT_QUERY_LIMITS.maxRunning)),
   })
   const connect = async (): Promise<DuckDBConnection> => {
     const connection = await instance.connect()
