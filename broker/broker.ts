@@ -60,6 +60,8 @@ export class TelemetryBroker {
   readonly #aedes: Aedes
   readonly #listeners: Listeners
   readonly #limits: ConnectionLimits
+  /** Connected clients by id; a count, so that a takeover's disconnect and connect may come in either order. */
+  readonly #connected = new Map<string, number>()
 
   private constructor(aedes: Aedes, listeners: Listeners, limits: ConnectionLimits) {
     this.#aedes = aedes
@@ -157,8 +159,15 @@ export class TelemetryBroker {
     const broker = new TelemetryBroker(aedes, listeners, limits)
 
     const count = (): void => options.onClientCountChange?.(aedes.connectedClients)
-    aedes.on('client', count)
+    const connected = broker.#connected
+    aedes.on('client', (client) => {
+      connected.set(client.id, (connected.get(client.id) ?? 0) + 1)
+      count()
+    })
     aedes.on('clientDisconnect', (client) => {
+      const n = (connected.get(client.id) ?? 1) - 1
+      if (n > 0) connected.set(client.id, n)
+      else connected.delete(client.id)
       publishRate.forget(client.id)
       count()
     })
@@ -193,6 +202,11 @@ export class TelemetryBroker {
   /** New certificate, key, CA or CRL for the next TLS connections (a reload); open ones keep theirs. */
   setSecureContext(options: SecureContextOptions): void {
     this.#listeners.setSecureContext(options)
+  }
+
+  /** Whether a client with this id is connected now. */
+  isConnected(clientId: string): boolean {
+    return this.#connected.has(clientId)
   }
 
   /** Bytes held for incomplete packets across all connections (see connection-limits.ts). */
