@@ -238,6 +238,7 @@ export async function startApp(
   registerTelemetryRoutes(http, history)
   registerWindowRoutes(http, {
     store: history,
+    catalog: store,
     features: definitions.features,
     knowsDevice: (device) => bridge.knowsDevice(device),
   })

@@ -1,6 +1,8 @@
 /**
  * Discovery (issue 23): GET /v1/devices and /v1/fields say what exists, from
- * readings published by mqtt.js to the whole app.
+ * readings published by mqtt.js to the whole app, and /v1/windows finds its
+ * range from the data when `from` is left out, or answers a range too large
+ * with the part of it one request may ask for.
  */
 
 import { writeFileSync } from 'node:fs'
@@ -210,3 +212,57 @@ t.test('devices - connected is whether a client that published for it is connect
   await client(t, a.mqttPort, 'gateway-2')
   t.same(await connected(), { 'only-two': true, shared: true })
 })
+
+t.test('windows - without from, the range starts at the devices first reading', async (t) => {
+  const a = await app(t)
+  const c = await client(t, a.mqttPort)
+  // Three days ago: before the range of old (the day before `to`).
+  const w = Math.floor((Date.now() - 3 * 86_400_000) / 10_000) * 10_000
+  await publish(c, 'old', 1, w + 1_000, { temp: float(1.5) })
+  await publish(c, 'old', 2, w + 2_000, { temp: float(2.5) })
+  await publish(c, 'new', 1, Date.now() - 60_000, { temp: float(9.5) })
+  const res = await getJson<{ windows: Array<Record<string, unknown>> }>(a.httpPort, '/v1/windows?device=old')
+  t.equal(res.status, 200)
+  t.same(res.body.windows, [{ device: 'old', window_end: apiTime(w + 10_000), temp_count_10s: 2 }])
+  const all = await getJson<{ windows: Array<Record<string, unknown>> }>(a.httpPort, '/v1/windows?device=*')
+  t.same(
+    all.body.windows.map((r) => r.device),
+    ['new', 'old'],
+    'device=*: from the first reading of any device',
+  )
+})
+
+t.test(
+  'windows - a range too large answers with the range that fits, and that range is answered',
+  async (t) => {
+    const a = await app(t)
+    const c = await client(t, a.mqttPort)
+    // 2020-01-01: over six years before now, more than 10,000,000 windows of 10 s.
+    const first = Date.UTC(2020, 0, 1)
+    await publish(c, 'meter', 1, first + 1_000, { temp: float(1.5) })
+    await publish(c, 'meter', 2, Date.now() - 60_000, { temp: float(2.5) })
+    for (const query of ['device=meter', `device=meter&from=${first + 1_000}&to=now`]) {
+      const res = await getJson(a.httpPort, `/v1/windows?${query}`)
+      t.same(
+        [res.status, res.body.code, res.body.parameter, res.body.from, res.body.to],
+        [
+          400,
+          'TLM_ERR_INVALID_PARAMETER',
+          'to',
+          apiTime(first + 1_000),
+          apiTime(first + 1_000 + 100_000_000_000),
+        ],
+        `${query}: from the range's start, 10,000,000 windows of 10 s`,
+      )
+      const retry = await getJson<{ windows: unknown[] }>(
+        a.httpPort,
+        `/v1/windows?device=meter&from=${res.body.from}&to=${res.body.to}`,
+      )
+      t.same(
+        [retry.status, retry.body.windows],
+        [200, [{ device: 'meter', window_end: apiTime(first + 10_000), temp_count_10s: 1 }]],
+        'asked again with that range: answered',
+      )
+    }
+  },
+)
