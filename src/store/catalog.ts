@@ -28,7 +28,7 @@ import type { DevicePage, DeviceQuery, DeviceRow, EventSpan, FieldUse } from './
 
 /**
  * Readings added between two saves: what an open after a crash reads again
- * at most (a few hundred ms for a million readings).
+ * at most (building a catalog from 20,000,000 readings took 1.1 s here).
  */
 export const SAVE_EVERY_READINGS = 1_000_000
 
