@@ -60,8 +60,13 @@ export class TelemetryBroker {
   readonly #aedes: Aedes
   readonly #listeners: Listeners
   readonly #limits: ConnectionLimits
-  /** Connected clients by id; a count, so that a takeover's disconnect and connect may come in either order. */
-  readonly #connected = new Map<string, number>()
+  /**
+   * The ids of the connected clients. A takeover (an id connecting again,
+   * [MQTT-3.1.4-2]) closes the old client before the new one is registered
+   * (registerClient in the installed aedes.js), so its disconnect never
+   * removes the new one's id: test/integration/catalog-api.test.ts fails if that changes.
+   */
+  readonly #connected = new Set<string>()
 
   private constructor(aedes: Aedes, listeners: Listeners, limits: ConnectionLimits) {
     this.#aedes = aedes
@@ -161,13 +166,11 @@ export class TelemetryBroker {
     const count = (): void => options.onClientCountChange?.(aedes.connectedClients)
     const connected = broker.#connected
     aedes.on('client', (client) => {
-      connected.set(client.id, (connected.get(client.id) ?? 0) + 1)
+      connected.add(client.id)
       count()
     })
     aedes.on('clientDisconnect', (client) => {
-      const n = (connected.get(client.id) ?? 1) - 1
-      if (n > 0) connected.set(client.id, n)
-      else connected.delete(client.id)
+      connected.delete(client.id)
       publishRate.forget(client.id)
       count()
     })

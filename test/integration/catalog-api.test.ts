@@ -209,8 +209,15 @@ t.test('devices - connected is whether a client that published for it is connect
   )
   t.same(await connected(), { 'only-two': false, shared: true }, 'shared: gateway-1 is still connected')
   // The same client id back: connected again without publishing.
-  await client(t, a.mqttPort, 'gateway-2')
+  const twoAgain = await client(t, a.mqttPort, 'gateway-2')
   t.same(await connected(), { 'only-two': true, shared: true })
+  // gateway-1 taken over by a new connection of its id [MQTT-3.1.4-2]: the old one is closed, the id stays connected.
+  const closed = new Promise<void>((resolve) => one.once('close', () => resolve()))
+  await client(t, a.mqttPort, 'gateway-1')
+  await closed
+  await twoAgain.endAsync()
+  t.ok(await eventually(async () => (await connected())['only-two'] === false), 'gateway-2 gone again')
+  t.same(await connected(), { 'only-two': false, shared: true }, 'shared: the new gateway-1 is connected')
 })
 
 t.test('windows - without from, the range starts at the devices first reading', async (t) => {
