@@ -37,7 +37,8 @@ export async function loadCatalog(w: DuckDBConnection, lastStoredTs: bigint): Pr
   )
   const rows = tail.getRowsJS() as Row[]
   for (const row of rows) catalog.merge(row[0], entry(row))
-  if (rows.length > 0 || since === null) await saveCatalog(w, catalog, lastStoredTs)
+  // Not saved (a full disk, say): the rows stay to be saved with the next save.
+  if (rows.length > 0 || since === null) await saveCatalog(w, catalog, lastStoredTs).catch(() => undefined)
   return catalog
 }
 
