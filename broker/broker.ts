@@ -61,6 +61,13 @@ export class TelemetryBroker {
   readonly #aedes: Aedes
   readonly #listeners: Listeners
   readonly #limits: ConnectionLimits
+  /**
+   * The ids of the connected clients. A takeover (an id connecting again,
+   * [MQTT-3.1.4-2]) closes the old client before the new one is registered
+   * (registerClient in the installed aedes.js), so its disconnect never
+   * removes the new one's id: test/integration/catalog-api.test.ts fails if that changes.
+   */
+  readonly #connected = new Set<string>()
 
   private constructor(aedes: Aedes, listeners: Listeners, limits: ConnectionLimits) {
     this.#aedes = aedes
@@ -158,8 +165,13 @@ export class TelemetryBroker {
     const broker = new TelemetryBroker(aedes, listeners, limits)
 
     const count = (): void => options.onClientCountChange?.(aedes.connectedClients)
-    aedes.on('client', count)
+    const connected = broker.#connected
+    aedes.on('client', (client) => {
+      connected.add(client.id)
+      count()
+    })
     aedes.on('clientDisconnect', (client) => {
+      connected.delete(client.id)
       publishRate.forget(client.id)
       count()
     })
@@ -194,6 +206,11 @@ export class TelemetryBroker {
   /** New certificate, key, CA or CRL for the next TLS connections (a reload); open ones keep theirs. */
   setSecureContext(options: SecureContextOptions): void {
     this.#listeners.setSecureContext(options)
+  }
+
+  /** Whether a client with this id is connected now. */
+  isConnected(clientId: string): boolean {
+    return this.#connected.has(clientId)
   }
 
   /** Bytes held for incomplete packets across all connections (see connection-limits.ts). */

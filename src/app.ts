@@ -6,9 +6,11 @@
 import { type Logger, pino } from 'pino'
 import { Bridge, DEFAULT_BRIDGE_OPTIONS } from '../bridge/index.js'
 import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
+import { registerCatalogRoutes } from './api/catalog.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import type { DualServer } from './api/dual-server.js'
 import { registerHealthRoutes } from './api/health.js'
+import { DevicePresence } from './api/presence.js'
 import { createHttpServer } from './api/server.js'
 import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
 import { SseBudget } from './api/sse-budget.js'
@@ -140,6 +142,8 @@ export async function startApp(
       engine.add(r)
     }
   })
+  // Which devices' publishers are connected (GET /v1/devices): told by onPublish, asked of the broker.
+  const presence = new DevicePresence((clientId) => broker.isConnected(clientId))
   // Partial updates for low-latency consumers, and idle devices' windows closed and forgotten.
   const idleNs = BigInt(config.deviceIdleMs) * 1_000_000n
   let notStoredLogged = 0
@@ -148,6 +152,7 @@ export async function startApp(
       const now = nowNs()
       engine.evictIdle(now, idleNs)
       bridge.forgetIdle(now, idleNs)
+      presence.prune()
       // One line a minute at most, not one per refused message.
       void metrics.deadLettersNotStored.get().then(({ values }) => {
         const notStored = values.reduce((sum, v) => sum + v.value, 0)
@@ -188,7 +193,9 @@ export async function startApp(
     log: log.child({ module: 'broker' }),
     async onPublish(topic, payload, clientId) {
       if (closing) throw new Error('shutting down')
-      await bridge.ingest(topic, payload, undefined, clientId)
+      const outcome = await bridge.ingest(topic, payload, undefined, clientId)
+      if ((outcome.kind === 'accepted' || outcome.kind === 'duplicate') && clientId !== '')
+        presence.published(topic.split('/')[1]!, clientId)
     },
     onDisconnectForViolation: (reason) => metrics.brokerDisconnects.inc({ reason }),
     onClientCountChange: (n) => metrics.connectedDevices.set(n),
@@ -231,9 +238,11 @@ export async function startApp(
   registerTelemetryRoutes(http, history)
   registerWindowRoutes(http, {
     store: history,
+    catalog: store,
     features: definitions.features,
     knowsDevice: (device) => bridge.knowsDevice(device),
   })
+  registerCatalogRoutes(http, { catalog: store, connected: (device) => presence.connected(device) })
   registerDeadLetterRoutes(http, store, bridge)
   registerStreamRoutes(http, {
     telemetry: telemetryHub,

@@ -13,11 +13,13 @@ import {
   ForbiddenError,
   InvalidParameterError,
   NotFoundError,
+  RangeTooLargeError,
   RateLimitedError,
   StoreBusyError,
   TelemetryError,
   UnauthorizedError,
 } from '../core/errors.js'
+import { formatRfc3339Ns } from '../core/time.js'
 import { type HttpSecurity, OPEN_HTTP, registerHttpSecurity, serializeRequest } from './auth/index.js'
 import { createDualServer, type TlsFiles, type WebSocketRoutes } from './dual-server.js'
 import { SCHEMA_FORMATS, validationError } from './params.js'
@@ -108,6 +110,9 @@ export async function createHttpServer(
     }
     const body: Record<string, unknown> = { code: error.code, message: error.message }
     if (error instanceof InvalidParameterError) body.parameter = error.parameter
+    // The range that would be answered: a client retries with it, then goes on from its `to`.
+    if (error instanceof RangeTooLargeError)
+      Object.assign(body, { from: formatRfc3339Ns(error.fromNs), to: formatRfc3339Ns(error.toNs) })
     if (error instanceof StoreBusyError || error instanceof RateLimitedError)
       reply.header('retry-after', error.retryAfterS)
     // RFC 6750 §3: a 401 or 403 of a bearer-token API carries its challenge.

@@ -9,11 +9,17 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { type Static, Type } from 'typebox'
-import { InvalidParameterError, UnknownFeatureError } from '../core/errors.js'
+import { InvalidParameterError, RangeTooLargeError, UnknownFeatureError } from '../core/errors.js'
 import { nowNs } from '../core/telemetry.js'
 import { formatRfc3339Ns } from '../core/time.js'
 import { FEATURE_NAME_PATTERN, type FeatureDefinition } from '../features/definitions.js'
-import { type HistoryReader, type WindowQuery, type WindowRow, windowColumns } from '../store/index.js'
+import {
+  type DeviceCatalog,
+  type HistoryReader,
+  type WindowQuery,
+  type WindowRow,
+  windowColumns,
+} from '../store/index.js'
 import { abortOnClose, devices, devicesParam, items, listParam, timeNs, timeParam } from './params.js'
 import { sendParquet } from './parquet.js'
 import { CONTENT_TYPE, formatParam, type RowFormat, renderRows, started } from './text-formats.js'
@@ -36,6 +42,8 @@ const WindowsQuery = Type.Object({
 
 export interface WindowSources {
   readonly store: HistoryReader
+  /** Where the devices' readings start: the range's default start (the local store's catalog). */
+  readonly catalog: Pick<DeviceCatalog, 'span'>
   readonly features: readonly FeatureDefinition[]
   knowsDevice(device: string): boolean
 }
@@ -43,7 +51,7 @@ export interface WindowSources {
 export function registerWindowRoutes(app: FastifyInstance, sources: WindowSources): void {
   const api = app.withTypeProvider<TypeBoxTypeProvider>()
   api.get('/v1/windows', { schema: { querystring: WindowsQuery } }, async (request, reply) => {
-    const q = windowQuery(request.query, sources)
+    const q = await windowQuery(request.query, sources)
     const format = request.query.format ?? 'json'
     if (format === 'parquet')
       return sendParquet(reply, sources.store, { kind: 'windows', query: q }, 'windows.parquet')
@@ -59,7 +67,7 @@ export function registerWindowRoutes(app: FastifyInstance, sources: WindowSource
 }
 
 /** The checked parameters as a WindowQuery; every problem is a 400 naming its parameter. */
-function windowQuery(query: Static<typeof WindowsQuery>, sources: WindowSources): WindowQuery {
+async function windowQuery(query: Static<typeof WindowsQuery>, sources: WindowSources): Promise<WindowQuery> {
   const named = devices(query.device, (d) => sources.knowsDevice(d))
   let features = sources.features
   if (query.feature !== undefined) {
@@ -70,19 +78,31 @@ function windowQuery(query: Static<typeof WindowsQuery>, sources: WindowSources)
     })
   }
   const to = timeNs(query.to) ?? nowNs()
-  const from = timeNs(query.from) ?? to - DEFAULT_RANGE_NS
+  const from = timeNs(query.from) ?? (await defaultFrom(sources, named, to))
   if (from >= to) throw new InvalidParameterError('from', 'must be before to')
-  for (const f of features) {
-    const windows = (to - from) / f.hopNs
-    if (windows > MAX_WINDOWS_PER_FEATURE)
-      throw new InvalidParameterError(
-        'to',
-        `the range holds ${windows} windows of ${f.name}; at most ${MAX_WINDOWS_PER_FEATURE} per request`,
-      )
+  // The feature of the shortest hop has the most windows.
+  const densest = features.reduce<FeatureDefinition | undefined>(
+    (a, f) => (a && a.hopNs <= f.hopNs ? a : f),
+    undefined,
+  )
+  const windows = densest === undefined ? 0n : (to - from) / densest.hopNs
+  if (densest !== undefined && windows > MAX_WINDOWS_PER_FEATURE) {
+    const fits = from + MAX_WINDOWS_PER_FEATURE * densest.hopNs
+    throw new RangeTooLargeError(
+      `the range holds ${windows} windows of ${densest.name}; at most ${MAX_WINDOWS_PER_FEATURE} per request: ask for from ${formatRfc3339Ns(from)} to ${formatRfc3339Ns(fits)}, then on from there`,
+      from,
+      fits,
+    )
   }
   const asOfNs = timeNs(query.as_of) ?? null
   const includeLate = query.late === 'include'
   return { features, devices: named, fromNs: from, toNs: to, asOfNs, includeLate }
+}
+
+/** Without `from`: the first reading of the devices asked for; the day before `to` when none is before it. */
+async function defaultFrom(sources: WindowSources, devices: string[] | null, to: bigint): Promise<bigint> {
+  const first = (await sources.catalog.span(devices))?.firstTsNs
+  return first !== undefined && first < to ? first : to - DEFAULT_RANGE_NS
 }
 
 function windowFormat(columns: readonly string[]): RowFormat<WindowRow> {

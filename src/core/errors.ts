@@ -49,6 +49,24 @@ export class UnknownFeatureError extends InvalidParameterError {
   }
 }
 
+/**
+ * A history range holds more windows than one request may: `fromNs` to
+ * `toNs` is the part of it, from its start, that one request may ask for
+ * (sent as `from` and `to`), and the next request goes on from `toNs`. Its
+ * code stays TLM_ERR_INVALID_PARAMETER, as this refusal had before it
+ * carried the range.
+ */
+export class RangeTooLargeError extends InvalidParameterError {
+  override name = 'RangeTooLargeError'
+  constructor(
+    message: string,
+    readonly fromNs: bigint,
+    readonly toNs: bigint,
+  ) {
+    super('to', message)
+  }
+}
+
 /** A configuration value is wrong; thrown once at start-up. */
 export class ConfigError extends TelemetryError {
   override name = 'ConfigError'

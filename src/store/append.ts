@@ -32,6 +32,8 @@ export function readingsChunk(): DuckDBDataChunk {
 /**
  * Appends the batch through `chunk`, its stored_ts from firstStoredTs one ns
  * apart; `ids` gives each field of the batch its key in the `fields` map.
+ * Returns the id of each of the batch's field names (by index in
+ * `cols.fields.names`), for the catalog (catalog.ts).
  */
 export function appendReadings(
   appender: DuckDBAppender,
@@ -39,7 +41,7 @@ export function appendReadings(
   cols: ReadingColumns,
   ids: ReadonlyMap<string, number>,
   firstStoredTs: bigint,
-): void {
+): readonly number[] {
   const idOf = idsOfNames(cols.fields, ids)
   for (let start = 0; start < cols.length; start += CHUNK_ROWS) {
     const end = Math.min(start + CHUNK_ROWS, cols.length)
@@ -65,6 +67,7 @@ export function appendReadings(
     writeFields(chunk, columns.length, cols.fields, idOf, start, end)
     appender.appendDataChunk(chunk)
   }
+  return idOf
 }
 
 /**

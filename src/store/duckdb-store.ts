@@ -20,12 +20,22 @@ import type { DuckDBAppender, DuckDBConnection, DuckDBDataChunk, DuckDBInstance 
 import { InvalidParameterError, StoreUnavailableError } from '../core/errors.js'
 import type { DeadLetter, Reading } from '../core/telemetry.js'
 import { appendDeadLetters, appendReadings, readingsChunk } from './append.js'
+import type { Catalog } from './catalog.js'
+import { saveCatalog } from './catalog-sql.js'
 import { type Database, openDatabase } from './open.js'
 import { DEFAULT_QUERY_LIMITS, QueryGate, type QueryLimits } from './query-gate.js'
 import { packReadings, type ReadingColumns } from './reading-columns.js'
 import { StoreReads } from './reads.js'
 import { FIELDS, type FieldRef, READINGS, sqlString } from './schema.js'
-import type { Store, StoredField, StoreOptions } from './store.js'
+import type {
+  DevicePage,
+  DeviceQuery,
+  EventSpan,
+  FieldUse,
+  Store,
+  StoredField,
+  StoreOptions,
+} from './store.js'
 import { DEFAULT_STORE_MEMORY_MB } from './store.js'
 
 export class DuckDBStore extends StoreReads implements Store {
@@ -37,6 +47,8 @@ export class DuckDBStore extends StoreReads implements Store {
   readonly #refs: FieldRef[]
   /** Each field's id by name. */
   readonly #ids: Map<string, number>
+  /** What exists, updated after each commit and saved now and then (catalog.ts). */
+  readonly #catalog: Catalog
   /** The chunk every commit's readings go through (append.ts). */
   readonly #chunk: DuckDBDataChunk = readingsChunk()
   #nextDeadLetterId = 1n
@@ -59,13 +71,16 @@ export class DuckDBStore extends StoreReads implements Store {
     this.#write = db.write
     this.#nextDeadLetterId = db.opened.nextDeadLetterId
     this.#lastStoredTs = db.opened.lastStoredTs
+    this.#catalog = db.opened.catalog
   }
 
   static async open(
     dataDir: string,
     options: StoreOptions = { memoryMb: DEFAULT_STORE_MEMORY_MB },
   ): Promise<DuckDBStore> {
-    return new DuckDBStore(await openDatabase(dataDir, options), options.queries ?? DEFAULT_QUERY_LIMITS)
+    const db = await openDatabase(dataDir, options)
+    if (options.catalogSaveReadings !== undefined) db.opened.catalog.saveEvery = options.catalogSaveReadings
+    return new DuckDBStore(db, options.queries ?? DEFAULT_QUERY_LIMITS)
   }
 
   /**
@@ -135,24 +150,26 @@ export class DuckDBStore extends StoreReads implements Store {
     this.#appender ??= await this.#write.createAppender(READINGS)
     const appender = this.#appender
     if (newFields.length === 0 && deadLetters.length === 0) {
+      let idOf: readonly number[]
       try {
-        appendReadings(appender, this.#chunk, readings, this.#ids, this.#nextStoredTs(readings.length))
+        idOf = appendReadings(appender, this.#chunk, readings, this.#ids, this.#nextStoredTs(readings.length))
         appender.flushSync()
       } catch (err) {
         // DuckDB discards a failed flush's rows; the appender is not reused.
         this.#dropAppender()
         throw err
       }
-      return
+      return this.#catalogAdd(readings, idOf)
     }
     const w = this.#write
     const nextId = (this.#refs.at(-1)?.id ?? 0) + 1
     const added: FieldRef[] = newFields.map((f, k) => ({ id: nextId + k, name: f.name, kind: f.kind }))
+    const addedNs = BigInt(Date.now()) * 1_000_000n
+    let idOf: readonly number[] = []
     await w.run('BEGIN TRANSACTION')
     try {
       // A new name is a row, never a column (schema.ts).
       if (added.length > 0) {
-        const addedNs = BigInt(Date.now()) * 1_000_000n
         const rows = added.map((f) => `(${f.id}, ${sqlString(f.name)}, ${sqlString(f.kind)}, ${addedNs})`)
         await w.run(`INSERT INTO ${FIELDS} VALUES ${rows.join(', ')}`)
       }
@@ -161,7 +178,7 @@ export class DuckDBStore extends StoreReads implements Store {
           added.length === 0
             ? this.#ids
             : new Map([...this.#ids, ...added.map((f) => [f.name, f.id] as const)])
-        appendReadings(appender, this.#chunk, readings, ids, this.#nextStoredTs(readings.length))
+        idOf = appendReadings(appender, this.#chunk, readings, ids, this.#nextStoredTs(readings.length))
         appender.flushSync()
       }
       if (deadLetters.length > 0) {
@@ -185,6 +202,31 @@ export class DuckDBStore extends StoreReads implements Store {
       this.#fields.push({ name: f.name, kind: f.kind })
       this.#ids.set(f.name, f.id)
     }
+    this.#catalog.fieldsAdded(added.map((f) => [f.id, addedNs]))
+    if (readings.length > 0) this.#catalogAdd(readings, idOf)
+  }
+
+  /** A committed batch into the catalog; when a save is due, one queued behind this commit. */
+  #catalogAdd(readings: ReadingColumns, idOf: readonly number[]): void {
+    this.#catalog.add(readings, idOf)
+    if (!this.#catalog.due()) return
+    // Not part of the commit: it is durable already. A save that fails is tried again at the next one.
+    // The checkpoint is read when the save runs: commits queued before it are in the catalog by then.
+    void this.#exclusive(() => saveCatalog(this.#write, this.#catalog, this.#lastStoredTs)).catch(
+      () => undefined,
+    )
+  }
+
+  async devices(q: DeviceQuery): Promise<DevicePage> {
+    return this.#catalog.page(q, this.#refs)
+  }
+
+  async fieldUse(): Promise<FieldUse[]> {
+    return this.#catalog.fieldUse(this.#refs)
+  }
+
+  async span(devices: readonly string[] | null): Promise<EventSpan | null> {
+    return this.#catalog.span(devices)
   }
 
   /** The first stored_ts of a batch of n: commit time, one ns apart per reading, unique and increasing even when the clock steps back. */
@@ -241,6 +283,8 @@ export class DuckDBStore extends StoreReads implements Store {
     if (this.#closed) return
     this.#closed = true
     this.#dropAppender()
+    // What changed since the last save; if this fails, the next open counts it again from the readings.
+    await saveCatalog(this.#write, this.#catalog, this.#lastStoredTs).catch(() => undefined)
     this.#write.closeSync()
     this.closeReads()
     this.#instance.closeSync()

@@ -9,6 +9,11 @@ export { type FieldRef, readingsTableSql, sqlString, windowInputTableSql } from 
 export type {
   DeadLetterLog,
   DeadLetterRow,
+  DeviceCatalog,
+  DevicePage,
+  DeviceRow,
+  EventSpan,
+  FieldUse,
   ForwardLog,
   HistoryReader,
   IngestLog,

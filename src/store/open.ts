@@ -8,6 +8,8 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
+import type { Catalog } from './catalog.js'
+import { loadCatalog } from './catalog-sql.js'
 import { fieldsOf, migrateWide, type WideMigration } from './migrate-wide.js'
 import { DEFAULT_QUERY_LIMITS } from './query-gate.js'
 import { type FieldRef, READINGS, readingsTableSql, STORE_TABLES_SQL, sqlString } from './schema.js'
@@ -20,6 +22,8 @@ export interface Opened {
   readonly nextDeadLetterId: bigint
   /** The stored_ts of the last reading committed. */
   readonly lastStoredTs: bigint
+  /** What exists, up to date (catalog.ts). */
+  readonly catalog: Catalog
 }
 
 /**
@@ -93,7 +97,11 @@ export async function openDatabase(dataDir: string, options: StoreOptions): Prom
   return { instance, write, read, exportsDir, opened: await migrate(write), connect }
 }
 
-/** Makes the tables a file lacks, brings one of an older layout to this one (migrate-wide.ts), and reads what a store resumes from. */
+/**
+ * Makes the tables a file lacks, brings one of an older layout to this one
+ * (migrate-wide.ts), builds or updates its catalog (catalog-sql.ts), and
+ * reads what a store resumes from.
+ */
 export async function migrate(w: DuckDBConnection, wide: WideMigration = {}): Promise<Opened> {
   const exists = await w.runAndReadAll(
     `SELECT count(*) FROM information_schema.tables WHERE table_name IN ('${READINGS}', 'readings_wide')`,
@@ -103,10 +111,12 @@ export async function migrate(w: DuckDBConnection, wide: WideMigration = {}): Pr
   for (const sql of STORE_TABLES_SQL) await w.run(sql)
   const maxId = await w.runAndReadAll('SELECT coalesce(max(id), 0) FROM dead_letters')
   const maxStored = await w.runAndReadAll(`SELECT coalesce(max(stored_ts), 0) FROM ${READINGS}`)
+  const lastStoredTs = maxStored.getRowsJS()[0]?.[0] as bigint
   return {
     fields: await fieldsOf(w),
     nextDeadLetterId: (maxId.getRowsJS()[0]?.[0] as bigint) + 1n,
-    lastStoredTs: maxStored.getRowsJS()[0]?.[0] as bigint,
+    lastStoredTs,
+    catalog: await loadCatalog(w, lastStoredTs),
   }
 }
 

@@ -16,7 +16,11 @@
  *                  a row here, never a column: one column per name pinned two
  *                  256 KiB blocks per name while appending, and 1,034 names
  *                  invalidated the database (docs/design/storage-layout.md).
- *   checkpoints:   durable positions in the readings (the InfluxDB forwarder's)
+ *   checkpoints:   durable positions in the readings (the InfluxDB forwarder's,
+ *                  and the catalog's: the last stored_ts `devices` holds)
+ *   devices:       the catalog (catalog.ts): per device its event-time span,
+ *                  last receive time, readings stored and field ids, as of
+ *                  the catalog's checkpoint
  *   dead_letters:  every refused payload, with why, replayable
  */
 
@@ -143,6 +147,10 @@ export function windowInputTableSql(table: string): string {
 /** The table of field names, ids and types. */
 export const FIELDS = 'fields'
 
+/** The catalog's table (catalog.ts), and its checkpoint's name. */
+export const DEVICES = 'devices'
+export const CATALOG_CHECKPOINT = 'catalog'
+
 /** The store's tables but readings, which readingsTableSql makes. */
 export const STORE_TABLES_SQL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS ${FIELDS} (id UINTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, kind VARCHAR NOT NULL, added_ns BIGINT)`,
@@ -151,6 +159,8 @@ export const STORE_TABLES_SQL: readonly string[] = [
     id UBIGINT PRIMARY KEY, recv_ts BIGINT NOT NULL, device VARCHAR, topic VARCHAR NOT NULL,
     reason VARCHAR NOT NULL, detail VARCHAR NOT NULL, payload BLOB NOT NULL,
     replayed_at BIGINT, replay_result VARCHAR)`,
+  `CREATE TABLE IF NOT EXISTS ${DEVICES} (device VARCHAR NOT NULL, first_ts BIGINT NOT NULL,
+    last_ts BIGINT NOT NULL, last_recv_ts BIGINT NOT NULL, readings UBIGINT NOT NULL, fields UINTEGER[] NOT NULL)`,
 ]
 
 /** The table every store query reads. */

@@ -44,6 +44,9 @@ export interface WorkerCalls
     | 'backlog'
     | 'checkpoint'
     | 'saveCheckpoint'
+    | 'devices'
+    | 'fieldUse'
+    | 'span'
     | 'close'
   > {
   commit(
@@ -213,6 +216,9 @@ const methods: WorkerCalls = {
   backlog: (storedTs) => open().backlog(storedTs),
   checkpoint: (name) => open().checkpoint(name),
   saveCheckpoint: (name, storedTs) => open().saveCheckpoint(name, storedTs),
+  devices: (q) => open().devices(q),
+  fieldUse: () => open().fieldUse(),
+  span: (devices) => open().span(devices),
   async openCursor(request) {
     const id = nextCursor++
     const abort = new AbortController()

@@ -111,6 +111,8 @@ export interface StoreOptions {
   readonly memoryMb: number
   /** Admission and time limit of history queries (query-gate.ts); defaults when absent. */
   readonly queries?: QueryLimits
+  /** Readings between two saves of the catalog (catalog.ts). Default 1,000,000; tests make it small. */
+  readonly catalogSaveReadings?: number
 }
 
 export interface StoreMemory {
@@ -195,6 +197,60 @@ export interface DeadLetterLog {
   markReplayed(id: bigint, result: string): Promise<void>
 }
 
+/** A page of the catalog's devices, in id order (keyset paging on the id). */
+export interface DeviceQuery {
+  /** These devices only (those the store holds); all when null. */
+  readonly devices: readonly string[] | null
+  /** Only ids after this one; from the first when null. */
+  readonly after: string | null
+  readonly limit: number
+}
+
+/** One device as the catalog holds it (catalog.ts). */
+export interface DeviceRow {
+  readonly device: string
+  /** Its earliest and latest event time (ts), epoch ns. */
+  readonly firstTsNs: bigint
+  readonly lastTsNs: bigint
+  /** When the broker last received a reading of it that was stored, epoch ns. */
+  readonly lastRecvTsNs: bigint
+  /** Readings (samples) stored. */
+  readonly readings: number
+  /** The fields it has sent, in id order, with their pinned types. */
+  readonly fields: readonly StoredField[]
+}
+
+export interface DevicePage {
+  readonly devices: readonly DeviceRow[]
+  /** The last id of this page when more devices follow, else null. */
+  readonly next: string | null
+}
+
+/** A field, when it was first stored and how many devices have sent it. */
+export interface FieldUse extends StoredField {
+  /** Epoch ns of the commit that added it; null for a field of a file made before that was kept. */
+  readonly addedNs: bigint | null
+  readonly devices: number
+}
+
+/** The event times a set of devices spans, epoch ns. */
+export interface EventSpan {
+  readonly firstTsNs: bigint
+  readonly lastTsNs: bigint
+}
+
+/**
+ * The discovery routes': what exists, answered from the catalog the store
+ * keeps as it commits (catalog.ts), never by scanning the readings.
+ */
+export interface DeviceCatalog {
+  devices(q: DeviceQuery): Promise<DevicePage>
+  /** Every field, in id order. */
+  fieldUse(): Promise<FieldUse[]>
+  /** The span of these devices' readings (every device's when null); null when they have none. */
+  span(devices: readonly string[] | null): Promise<EventSpan | null>
+}
+
 /** The app's: health and shutdown. */
 export interface StoreHealth {
   /** What the database holds in memory now, and its limit (docs/configuration.md). */
@@ -204,4 +260,10 @@ export interface StoreHealth {
   close(): Promise<void>
 }
 
-export interface Store extends IngestLog, HistoryReader, ForwardLog, DeadLetterLog, StoreHealth {}
+export interface Store
+  extends IngestLog,
+    HistoryReader,
+    ForwardLog,
+    DeadLetterLog,
+    DeviceCatalog,
+    StoreHealth {}

@@ -28,6 +28,10 @@ import { packReadings, transferables } from './reading-columns.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
+  DevicePage,
+  DeviceQuery,
+  EventSpan,
+  FieldUse,
   LineBatch,
   ParquetExport,
   ReadingQuery,
@@ -252,6 +256,18 @@ export class WorkerStore implements Store {
 
   markReplayed(id: bigint, result: string): Promise<void> {
     return this.#call('markReplayed', [id, result])
+  }
+
+  devices(q: DeviceQuery): Promise<DevicePage> {
+    return this.#call('devices', [q])
+  }
+
+  fieldUse(): Promise<FieldUse[]> {
+    return this.#call('fieldUse', [])
+  }
+
+  span(devices: readonly string[] | null): Promise<EventSpan | null> {
+    return this.#call('span', [devices])
   }
 
   memory(): Promise<StoreMemory> {

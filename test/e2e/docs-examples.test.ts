@@ -81,7 +81,7 @@ function onServer(code: string, server: Running): string {
 function problems(block: Block, code: string, stdout: string): string[] {
   const found: string[] = []
   if (/"code"\s*:\s*"TLM_ERR/.test(stdout)) found.push(`an error answer: ${stdout.slice(0, 300)}`)
-  if (/"(readings|windows|deadLetters)"\s*:\s*\[\]/.test(stdout))
+  if (/"(readings|windows|deadLetters|devices|fields)"\s*:\s*\[\]/.test(stdout))
     found.push(`an empty answer: ${stdout.slice(0, 300)}`)
   const printingCurl = code.split('\n').some((l) => /\bcurl\b/.test(l) && !/\s-o\s/.test(l))
   if (printingCurl && stdout.trim() === '') found.push('curl printed nothing')

@@ -23,6 +23,8 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = Object.freeze({
   'GET /metrics': { access: 'metrics' },
   'GET /v1/telemetry': { access: 'read' },
   'GET /v1/windows': { access: 'read' },
+  'GET /v1/devices': { access: 'read' },
+  'GET /v1/fields': { access: 'read' },
   'GET /v1/stream/telemetry': { access: 'read', stream: true },
   'GET /v1/stream/features': { access: 'read', stream: true },
   'GET /v1/dead-letters': { access: 'admin' },
