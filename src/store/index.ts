@@ -4,6 +4,7 @@ export { appendFields } from './append.js'
 export { DuckDBStore } from './duckdb-store.js'
 export type { LineOptions } from './line-sql.js'
 export { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-gate.js'
+export { compareKeys, keyOf, type ReadingKey } from './reading-key.js'
 export { parquetCopySql, windowRow } from './reading-sql.js'
 export { type FieldRef, readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {
@@ -14,6 +15,7 @@ export type {
   IngestLog,
   LineBatch,
   ParquetExport,
+  ReadingPage,
   ReadingQuery,
   ReadingRow,
   Store,
