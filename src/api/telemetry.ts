@@ -19,7 +19,7 @@ import { InvalidParameterError } from '../core/errors.js'
 import { type ReadingJson, readingJson } from '../core/reading-json.js'
 import { DEVICE_ID_PATTERN, NAME_PATTERN, nowNs } from '../core/telemetry.js'
 import { formatRfc3339Ns } from '../core/time.js'
-import type { HistoryReader, ReadingQuery, ReadingRow } from '../store/index.js'
+import { EXPORT_COLUMNS, type HistoryReader, type ReadingQuery, type ReadingRow } from '../store/index.js'
 import { abortOnClose, devices, items, listParam, timeNs, timeParam } from './params.js'
 import { sendParquet } from './parquet.js'
 import { cursorParam, decodeCursor, encodeCursor } from './reading-cursor.js'
@@ -116,7 +116,8 @@ function readingOf(row: ReadingRow): ReadingJson {
 function readingFormat(columns: readonly string[]): RowFormat<ReadingRow> {
   return {
     key: 'readings',
-    columns: ['device', 'ts', 'boot', 'seq', 'idx', 'device_ts', 'recv_ts', 'offset_ns', ...columns, 'tags'],
+    // The Parquet of a page has these columns too (src/store/reading-sql.ts).
+    columns: [...EXPORT_COLUMNS, ...columns, 'tags'],
     json: (row) => readingJson(readingOf(row)),
     csv(row) {
       const r = readingOf(row)

@@ -5,7 +5,7 @@ export { DuckDBStore } from './duckdb-store.js'
 export type { LineOptions } from './line-sql.js'
 export { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-gate.js'
 export { compareKeys, keyOf, type ReadingKey } from './reading-key.js'
-export { parquetCopySql, windowRow } from './reading-sql.js'
+export { EXPORT_COLUMNS, parquetCopySql, windowRow } from './reading-sql.js'
 export { type FieldRef, readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {
   DeadLetterLog,

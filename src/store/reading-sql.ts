@@ -11,6 +11,32 @@ import { FIELDS_COLUMN, type FieldRef, fieldValueSql, quoted, READING_COLUMNS, s
 import type { ParquetExport, ReadingPage, ReadingQuery, ReadingRow, WindowRow } from './store.js'
 import { windowColumns, windowsSql } from './window-sql.js'
 
+/**
+ * The columns of an exported reading, in order, before its fields (one
+ * column each, by name) and `tags`: the CSV and Parquet of GET /v1/telemetry
+ * have these and no others (docs/http-api.md).
+ */
+export const EXPORT_COLUMNS = [
+  'device',
+  'ts',
+  'boot',
+  'seq',
+  'idx',
+  'device_ts',
+  'recv_ts',
+  'offset_ns',
+] as const
+
+/**
+ * The times of EXPORT_COLUMNS in Parquet: UTC-adjusted timestamps
+ * (isAdjustedToUTC=true), DuckDB's TIMESTAMPTZ, whose unit is the
+ * microsecond: DuckDB has no time zone type in nanoseconds. timezone('UTC',
+ * …) reads the epoch value as UTC whatever the server's TimeZone; a plain
+ * cast would read it in local time.
+ */
+const TIMES: ReadonlySet<string> = new Set(['ts', 'device_ts', 'recv_ts'])
+const utc = (column: string) => `timezone('UTC', make_timestamp_ns(${column})) AS ${column}`
+
 /** The WHERE clause of q over a table shaped like `readings`. */
 function readingsWhere(q: ReadingQuery): string {
   // `device IN ('a', 'b')` rather than a list: DuckDB pushes it into the scan.
@@ -25,8 +51,8 @@ function readingsWhere(q: ReadingQuery): string {
 
 /**
  * The readings of q from `table` in the order of reading-key.ts, with their
- * `fields` map (readingRow keeps the fields asked for). For Parquet, times
- * are TIMESTAMP_NS and each of `fields` is a column of its own, by its name.
+ * `fields` map (readingRow keeps the fields asked for). For Parquet, the
+ * columns of EXPORT_COLUMNS, each of `fields` by its name, then `tags`.
  */
 export function readingsSql(
   table: string,
@@ -34,10 +60,13 @@ export function readingsSql(
   fields: readonly FieldRef[],
   parquet = false,
 ): string {
-  const time = (c: string) => (parquet ? `make_timestamp_ns(${c}) AS ${c}` : c)
-  const columns = READING_COLUMNS.map((c) => (c.endsWith('ts') ? time(c) : c))
-  if (parquet) for (const f of fields) columns.push(`${fieldValueSql(f)} AS ${quoted(f.name)}`)
-  else columns.push(FIELDS_COLUMN)
+  const columns = parquet
+    ? [
+        ...EXPORT_COLUMNS.map((c) => (TIMES.has(c) ? utc(c) : c)),
+        ...fields.map((f) => `${fieldValueSql(f)} AS ${quoted(f.name)}`),
+        'tags',
+      ]
+    : [...READING_COLUMNS, FIELDS_COLUMN]
   return `SELECT ${columns.join(', ')} FROM ${quoted(table)} WHERE ${readingsWhere(q)}
     ORDER BY ${KEY_COLUMNS} LIMIT ${Math.trunc(q.limit)}`
 }
@@ -76,9 +105,11 @@ export async function readingPage(
   return { asOfNs, last: keyOfRow(last!) }
 }
 
-/** The fields a reading query returns, in id order. */
+/** The fields a reading query returns: in the order asked for, else all in id order. */
 export function selectedFields(q: ReadingQuery, stored: readonly FieldRef[]): readonly FieldRef[] {
-  return q.fields === null ? stored : stored.filter((f) => q.fields!.includes(f.name))
+  if (q.fields === null) return stored
+  const byName = new Map(stored.map((f) => [f.name, f]))
+  return q.fields.flatMap((name) => byName.get(name) ?? [])
 }
 
 /** The `COPY ... TO path` of a Parquet export from `table`. */

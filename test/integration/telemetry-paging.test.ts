@@ -5,7 +5,8 @@
  * each reading once, in one order, readings of several devices at one time
  * included; a reading stored after the first page is in none of the pages;
  * every format says before its body whether it is cut; a cursor the API did
- * not make is a 400; device=* serves every device.
+ * not make is a 400; device=* serves every device; the Parquet has the CSV's
+ * columns, with UTC-adjusted times whatever the server's time zone.
  */
 
 import { execFile } from 'node:child_process'
@@ -21,6 +22,7 @@ import { nextPage, telemetryLines } from '../../simulators/index.js'
 import { parseRfc3339 } from '../../src/core/time.js'
 import { startTestApp, tempDir } from '../helpers/app.js'
 import { haveProgram } from '../helpers/external.js'
+import { spawnApp } from '../helpers/process.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -277,5 +279,91 @@ t.test(
     ))
       lines.push(keyOf(JSON.parse(line) as { device: string; seq: number }))
     t.same(lines, grid, 'simulators/telemetry-pages.ts: six pages of four, read whole')
+  },
+)
+
+t.test(
+  'paging - Parquet: the CSV’s columns in its order, times UTC-adjusted whatever the server’s zone',
+  async (t) => {
+    // The server's zone is five hours from UTC: a time read as local would be off by that much.
+    const zone = process.env.TZ
+    process.env.TZ = 'America/New_York'
+    t.teardown(() => {
+      process.env.TZ = zone
+    })
+    const server = await spawnApp()
+    t.teardown(() => server.stop())
+    const c = await client(t, server.mqttPort)
+    // A device time with nanoseconds (RFC 3339 in CBOR tag 0), and one in milliseconds.
+    const ms = Date.now() - 60_000
+    const rfc3339 = `${new Date(ms).toISOString().slice(0, 19)}.123456789Z`
+    await publish(c, 'pq-1', 1, { rfc3339 })
+    await publish(c, 'pq-1', 2, ms + 1000)
+    const url = `${server.httpUrl}/v1/telemetry?device=pq-1&from=-10m&fields=temp,n`
+    const csvText = await (await fetch(`${url}&format=csv`)).text()
+    const csv = parse(csvText, { columns: true }) as Array<Record<string, string>>
+    const header = csvText.split('\n')[0]!.split(',')
+    t.same(
+      header,
+      ['device', 'ts', 'boot', 'seq', 'idx', 'device_ts', 'recv_ts', 'offset_ns', 'temp', 'n', 'tags'],
+      'CSV header',
+    )
+    const swapped = parse(await (await fetch(`${url.replace('temp,n', 'n,temp')}&format=csv`)).text(), {
+      to: 1,
+    }) as string[][]
+    t.same(swapped[0]!.slice(8, 10), ['n', 'temp'], 'fields in the order asked for')
+
+    const response = await fetch(`${url}&format=parquet`)
+    t.equal(response.headers.get('telemetry-truncated'), 'false')
+    const file = join(tempDir(t), 'r.parquet')
+    writeFileSync(file, Buffer.from(await response.arrayBuffer()))
+    const duck = await (await DuckDBInstance.create(':memory:')).connect()
+    t.teardown(() => duck.closeSync())
+    const schema = (
+      await duck.runAndReadAll(
+        `SELECT name, logical_type FROM parquet_schema('${file}') WHERE name <> 'duckdb_schema'`,
+      )
+    ).getRowsJS() as Array<[string, string | null]>
+    t.same(
+      schema.map(([name]) => name),
+      header,
+      'Parquet: the CSV’s columns in its order, and no others',
+    )
+    for (const [name, type] of schema.filter(([n]) => n.endsWith('ts')))
+      t.match(
+        type,
+        /^TimestampType\(isAdjustedToUTC=1, unit=TimeUnit\(.*MICROS=MicroSeconds\(\)/,
+        `${name}: UTC-adjusted`,
+      )
+    const swappedParquet = await fetch(`${url.replace('temp,n', 'n,temp')}&format=parquet`)
+    const file2 = join(tempDir(t), 's.parquet')
+    writeFileSync(file2, Buffer.from(await swappedParquet.arrayBuffer()))
+    const names = (await duck.runAndReadAll(`SELECT name FROM parquet_schema('${file2}')`)).getRowsJS().flat()
+    t.same(names.slice(9, 11), ['n', 'temp'], 'Parquet: fields in the order asked for too')
+
+    const rows = (
+      await duck.runAndReadAll(
+        `SELECT device, epoch_us(ts), boot, seq, idx, epoch_us(device_ts), epoch_us(recv_ts), offset_ns, temp, n, tags FROM read_parquet('${file}')`,
+      )
+    ).getRowsJS()
+    const micros = (text: string) => String(parseRfc3339(text)! / 1000n)
+    t.same(
+      rows.map((r) => r.map((v) => (v === null ? '' : String(v)))),
+      csv.map((r) => [
+        r.device,
+        micros(r.ts!),
+        r.boot,
+        r.seq,
+        r.idx,
+        micros(r.device_ts!),
+        micros(r.recv_ts!),
+        r.offset_ns,
+        r.temp,
+        r.n,
+        r.tags,
+      ]),
+      'the CSV’s values, times to the microsecond (UTC)',
+    )
+    t.equal(csv[0]!.ts, rfc3339, 'CSV keeps the nanoseconds')
   },
 )
