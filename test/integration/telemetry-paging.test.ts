@@ -367,3 +367,18 @@ t.test(
     t.equal(csv[0]!.ts, rfc3339, 'CSV keeps the nanoseconds')
   },
 )
+
+t.test('paging - a page of a --cors-origin origin may read Link and Telemetry-Truncated', async (t) => {
+  const origin = 'https://dash.example'
+  const app = await startTestApp(t, { corsOrigin: [origin] })
+  const c = await client(t, app.mqttPort)
+  await publish(c, 'pg-a', 1, Date.now() - 2_000)
+  await publish(c, 'pg-a', 2, Date.now() - 1_000)
+  const res = await fetch(`http://127.0.0.1:${app.httpPort}/v1/telemetry?device=pg-a&from=-1m&limit=1`, {
+    headers: { origin },
+  })
+  t.equal(res.headers.get('access-control-allow-origin'), origin)
+  const exposed = (res.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/\s*,\s*/)
+  t.ok(exposed.includes('link') && exposed.includes('telemetry-truncated'), `exposed: ${exposed.join(', ')}`)
+  t.ok(res.headers.get('link'), 'and there is a next page to read')
+})
