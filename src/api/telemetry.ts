@@ -68,24 +68,23 @@ export function registerTelemetryRoutes(app: FastifyInstance, store: HistoryRead
     const page = await store.readingPage(asked, signal)
     const q: ReadingQuery = { ...asked, asOfNs: page.asOfNs, through: page.last }
     const next = page.last === null ? null : encodeCursor(page.last)
-    reply.header(TRUNCATED_HEADER, String(next !== null))
+    // Sent with the rows they describe only: an error after this point keeps the headers already set.
+    const paging: Record<string, string> = { [TRUNCATED_HEADER]: String(next !== null) }
     if (next !== null) {
       const frozen = {
         from: formatRfc3339Ns(from),
         to: formatRfc3339Ns(to),
         as_of: formatRfc3339Ns(page.asOfNs!),
       }
-      reply.header('link', `<${withParams(request.url, { ...frozen, after: next })}>; rel="next"`)
+      paging.link = `<${withParams(request.url, { ...frozen, after: next })}>; rel="next"`
     }
     if (format === 'parquet')
-      return sendParquet(reply, store, { kind: 'readings', query: q }, 'telemetry.parquet')
+      return sendParquet(reply, store, { kind: 'readings', query: q }, 'telemetry.parquet', paging)
+    const chunks = await started(store.readings(q, signal))
+    reply.headers(paging)
     reply.type(CONTENT_TYPE[format])
-    return reply.send(
-      renderRows(await started(store.readings(q, signal)), format, readingFormat(fields ?? [...known]), {
-        truncated: next !== null,
-        next,
-      }),
-    )
+    const head = { truncated: next !== null, next }
+    return reply.send(renderRows(chunks, format, readingFormat(fields ?? [...known]), head))
   })
 }
 

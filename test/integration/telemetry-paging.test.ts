@@ -10,7 +10,7 @@
  */
 
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -381,4 +381,22 @@ t.test('paging - a page of a --cors-origin origin may read Link and Telemetry-Tr
   const exposed = (res.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/\s*,\s*/)
   t.ok(exposed.includes('link') && exposed.includes('telemetry-truncated'), `exposed: ${exposed.join(', ')}`)
   t.ok(res.headers.get('link'), 'and there is a next page to read')
+})
+
+t.test('paging - an answer that fails after its page end is known carries no paging headers', async (t) => {
+  const app = await startTestApp(t)
+  const c = await client(t, app.mqttPort)
+  await publish(c, 'pg-a', 1, Date.now() - 2_000)
+  await publish(c, 'pg-a', 2, Date.now() - 1_000)
+  // Parquet is written under exports/ first: without the directory the export fails, after the page's end was found.
+  rmSync(join(app.dataDir, 'exports'), { recursive: true, force: true })
+  const res = await fetch(
+    `http://127.0.0.1:${app.httpPort}/v1/telemetry?device=pg-a&from=-1m&limit=1&format=parquet`,
+  )
+  t.equal(res.status, 500)
+  t.same(
+    [res.headers.get('link'), res.headers.get('telemetry-truncated')],
+    [null, null],
+    'an error does not say a next page follows',
+  )
 })
