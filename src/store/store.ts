@@ -171,8 +171,9 @@ export interface IngestLog {
 export interface HistoryReader {
   storedFields(): readonly StoredField[]
   /**
-   * Stored readings in the order of reading-key.ts (event time first), in chunks. `signal`: the caller went
-   * away; the query is interrupted at once (a route's client that closed).
+   * Stored readings in the order of reading-key.ts (event time first), in
+   * chunks. `signal`: the caller went away; the query is interrupted at once
+   * (a route's client that closed).
    */
   readings(q: ReadingQuery, signal?: AbortSignal): AsyncIterable<ReadingRow[]>
   /**
