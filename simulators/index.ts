@@ -21,4 +21,5 @@ export {
 } from './fleet.js'
 export { LatencyHistogram, type LatencySummary } from './latency.js'
 export { DEFAULT_PROFILE_PATH, DeviceSignals, loadProfile, type Profile, parseProfile } from './profile.js'
+export { nextPage, telemetryLines } from './telemetry-pages.js'
 export { readTruth, type TruthEntry, type TruthHeader, writeTruth } from './truth.js'

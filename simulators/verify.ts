@@ -25,12 +25,11 @@
  * Exit status 0 when every check passes, 1 when one fails, 2 for bad usage.
  */
 
-import { createInterface } from 'node:readline'
-import { Readable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { crc32c } from './encode.js'
 import { expectedDeviceTimeNs, FAULTS, type Fault } from './faults.js'
+import { telemetryLines } from './telemetry-pages.js'
 import { readTruth, type TruthEntry, type TruthHeader } from './truth.js'
 
 const FUTURE_TOLERANCE_NS = 5_000_000_000n
@@ -38,6 +37,8 @@ const TAG1_TOLERANCE_NS = 1000n
 const MAX_SAMPLES = 20
 const DAY_MS = 86_400_000
 const TIMEOUT_MS = 120_000
+/** Readings per page of GET /v1/telemetry. */
+const PAGE_ROWS = 100_000
 
 export interface FaultRow {
   readonly fault: Fault | 'none'
@@ -212,11 +213,10 @@ async function fetchStored(httpUrl: string, header: TruthHeader): Promise<Map<st
       from: String(header.startedMs - DAY_MS),
       to: String(header.endedMs + DAY_MS),
       format: 'ndjson',
-      limit: '1000000',
+      limit: String(PAGE_ROWS),
     })
-    const response = await get(`${httpUrl}/v1/telemetry?${query}`)
-    for await (const line of createInterface({ input: Readable.fromWeb(response.body! as never) })) {
-      if (line === '') continue
+    // Every page: a run may hold more readings than one page.
+    for await (const line of telemetryLines(`${httpUrl}/v1/telemetry?${query}`, TIMEOUT_MS)) {
       const r = JSON.parse(line) as {
         device: string
         boot: number

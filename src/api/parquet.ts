@@ -18,6 +18,8 @@ export async function sendParquet(
   store: Pick<HistoryReader, 'exportParquet'>,
   request: ParquetExport,
   filename: string,
+  /** Set once the file is written: they describe it, not an error. */
+  headers: Readonly<Record<string, string>> = {},
 ): Promise<FastifyReply> {
   const { path, rows } = await store.exportParquet(request, abortOnClose(reply))
   const remove = () => void rm(path, { force: true })
@@ -29,6 +31,7 @@ export async function sendParquet(
     reply.header('content-length', size)
     reply.header('content-disposition', `attachment; filename="${filename}"`)
     reply.header('x-rows', rows)
+    reply.headers(headers)
     return reply.send(stream)
   } catch (err) {
     remove()

@@ -46,12 +46,18 @@ export async function started<Row>(chunks: AsyncIterable<Row[]>): Promise<AsyncI
   })()
 }
 
+/**
+ * The rows in `format`. `head`: members JSON writes before the rows (known
+ * before the first row, such as whether more pages follow); the other
+ * formats carry them in headers.
+ */
 export function renderRows<Row>(
   chunks: AsyncIterable<Row[]>,
   format: TextFormat,
   rows: RowFormat<Row>,
+  head: Readonly<Record<string, unknown>> = {},
 ): Readable {
-  if (format !== 'csv') return Readable.from(jsonText(chunks, format, rows))
+  if (format !== 'csv') return Readable.from(jsonText(chunks, format, rows, head))
   const records = Readable.from(csvRecords(chunks, rows))
   // booleans as true/false (csv-stringify writes 1 and an empty cell), like JSON.
   const csv = stringify({ header: true, columns: [...rows.columns], cast: { boolean: String } })
@@ -59,8 +65,18 @@ export function renderRows<Row>(
   return pipeline(records, csv, () => undefined)
 }
 
-async function* jsonText<Row>(chunks: AsyncIterable<Row[]>, format: 'json' | 'ndjson', rows: RowFormat<Row>) {
-  if (format === 'json') yield `{"${rows.key}":[`
+async function* jsonText<Row>(
+  chunks: AsyncIterable<Row[]>,
+  format: 'json' | 'ndjson',
+  rows: RowFormat<Row>,
+  head: Readonly<Record<string, unknown>>,
+) {
+  if (format === 'json') {
+    const members = Object.entries(head).map(
+      ([name, value]) => `${JSON.stringify(name)}:${JSON.stringify(value)},`,
+    )
+    yield `{${members.join('')}"${rows.key}":[`
+  }
   let first = true
   for await (const chunk of chunks) {
     let out = ''

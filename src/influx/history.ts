@@ -24,8 +24,11 @@ import {
   appendFields,
   type FieldRef,
   type HistoryReader,
+  keyOf,
   type ParquetExport,
   parquetCopySql,
+  type ReadingKey,
+  type ReadingPage,
   type ReadingQuery,
   type ReadingRow,
   readingsTableSql,
@@ -37,7 +40,7 @@ import {
   windowRow,
   windowsSql,
 } from '../store/index.js'
-import { pointRow } from './point-row.js'
+import { readingsOfPoints } from './point-row.js'
 
 const PAGE = 50_000
 /** The scratch tables: what window SQL reads, and a copy of readings for a Parquet export. */
@@ -63,26 +66,22 @@ export class InfluxHistory implements HistoryReader {
     return this.#fields()
   }
 
-  /**
-   * Readings in point-time order (the event time's millisecond, then the
-   * tie-breaker): within one millisecond the order can differ from the local
-   * store's, the rows are the same.
-   */
+  /** Readings in the order of reading-key.ts (point-row.ts). */
   async *readings(q: ReadingQuery): AsyncGenerator<ReadingRow[]> {
-    const wanted = q.fields === null ? null : new Set(q.fields)
     const kinds = new Map(this.#fields().map((f) => [f.name, f.kind]))
-    let sent = 0
-    for await (const page of this.#points(q.devices, q.fromNs, q.toNs, '*', null)) {
-      const rows: ReadingRow[] = []
-      for (const point of page) {
-        const row = pointRow(point, kinds, wanted)
-        if (row.ts < q.fromNs || row.ts >= q.toNs) continue
-        rows.push(row)
-        if (++sent >= q.limit) break
-      }
-      if (rows.length > 0) yield rows
-      if (sent >= q.limit) return
-    }
+    yield* readingsOfPoints(this.#points(q.devices, q.fromNs, q.toNs, '*', q.asOfNs ?? null), q, kinds)
+  }
+
+  /** The snapshot: the newest `@stored` written (or q's, when older); then the page's last reading, if more follow. */
+  async readingPage(q: ReadingQuery): Promise<ReadingPage> {
+    const [newest] = await this.#query(`SELECT max("@stored") FROM "${this.#config.measurement}"`)
+    const asked = q.asOfNs ?? null
+    if (newest?.max === undefined || newest.max === '') return { asOfNs: asked, last: null }
+    const asOfNs = asked !== null && asked < BigInt(newest.max) ? asked : BigInt(newest.max)
+    let [count, last] = [0, null as ReadingKey | null]
+    for await (const rows of this.readings({ ...q, asOfNs, fields: [], limit: q.limit + 1 }))
+      for (const row of rows) if (++count === q.limit) last = keyOf(row)
+    return { asOfNs, last: count > q.limit ? last : null }
   }
 
   async *windows(q: WindowQuery): AsyncGenerator<WindowRow[]> {

@@ -4,7 +4,8 @@ export { appendFields } from './append.js'
 export { DuckDBStore } from './duckdb-store.js'
 export type { LineOptions } from './line-sql.js'
 export { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-gate.js'
-export { parquetCopySql, windowRow } from './reading-sql.js'
+export { compareKeys, keyOf, type ReadingKey } from './reading-key.js'
+export { EXPORT_COLUMNS, parquetCopySql, windowRow } from './reading-sql.js'
 export { type FieldRef, readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {
   DeadLetterLog,
@@ -19,6 +20,7 @@ export type {
   IngestLog,
   LineBatch,
   ParquetExport,
+  ReadingPage,
   ReadingQuery,
   ReadingRow,
   Store,

@@ -11,13 +11,21 @@ import { deadLetterChunks, queryDeadLetters } from './dead-letter-sql.js'
 import { type LineOptions, linesSql } from './line-sql.js'
 import { storeMemory } from './open.js'
 import type { QueryGate } from './query-gate.js'
-import { parquetCopySql, readingRows, readingsSql, selectedFields, windowRow } from './reading-sql.js'
+import {
+  parquetCopySql,
+  readingPage,
+  readingRows,
+  readingsSql,
+  selectedFields,
+  windowRow,
+} from './reading-sql.js'
 import { type FieldRef, READINGS, sqlString } from './schema.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
   LineBatch,
   ParquetExport,
+  ReadingPage,
   ReadingQuery,
   ReadingRow,
   SeqRun,
@@ -85,12 +93,24 @@ export class StoreReads {
     return v === undefined ? null : Number(v)
   }
 
-  /** Stored readings in event-time order, streamed in chunks for bounded memory. */
+  /** Stored readings in the order of reading-key.ts, streamed in chunks for bounded memory. */
   async *readings(q: ReadingQuery, signal?: AbortSignal): AsyncGenerator<ReadingRow[]> {
     const fields = selectedFields(q, this.#refs)
     const readingRow = readingRows(fields)
     for await (const rows of this.#stream(readingsSql(READINGS, q, fields), signal))
       yield rows.map(readingRow)
+  }
+
+  /** Where a page of q ends, and its snapshot (reading-sql.ts): admitted like the page's own query. */
+  async readingPage(q: ReadingQuery, signal?: AbortSignal): Promise<ReadingPage> {
+    const query = await this.#queries.admit(signal)
+    try {
+      return await readingPage(query.connection, READINGS, q)
+    } catch (err) {
+      return query.rethrow(err)
+    } finally {
+      query.done()
+    }
   }
 
   /** A history query's rows, admitted by the gate, on a connection of its own. */

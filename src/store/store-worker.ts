@@ -57,6 +57,8 @@ export interface WorkerCalls
   seqRuns(): Promise<SeqRun[]>
   /** exportParquet, abortable by `abort(query)`. */
   exportParquet(request: ParquetExport, query: number): ReturnType<Store['exportParquet']>
+  /** readingPage, abortable by `abort(query)`. */
+  readingPage(q: ReadingQuery, query: number): ReturnType<Store['readingPage']>
   abort(query: number): Promise<void>
   openCursor(request: CursorRequest): Promise<number>
   /** The cursor's next chunk of rows; null when it is done. */
@@ -182,8 +184,18 @@ const cursors = new Map<
   { readonly rows: AsyncIterator<unknown[]>; readonly abort: AbortController }
 >()
 let nextCursor = 1
-/** Parquet exports running, by the caller's id, to abort. */
-const exports = new Map<number, AbortController>()
+/** History queries answered in one reply (Parquet exports, page ends) running, by the caller's id, to abort. */
+const running = new Map<number, AbortController>()
+
+async function abortable<T>(query: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abort = new AbortController()
+  running.set(query, abort)
+  try {
+    return await run(abort.signal)
+  } finally {
+    running.delete(query)
+  }
+}
 
 const methods: WorkerCalls = {
   commit: (readings, deadLetters, newFields) => open().commitColumns(readings, deadLetters, newFields),
@@ -200,17 +212,10 @@ const methods: WorkerCalls = {
     for await (const run of open().seqRuns()) runs.push(run)
     return runs
   },
-  async exportParquet(request, query) {
-    const abort = new AbortController()
-    exports.set(query, abort)
-    try {
-      return await open().exportParquet(request, abort.signal)
-    } finally {
-      exports.delete(query)
-    }
-  },
+  exportParquet: (request, query) => abortable(query, (signal) => open().exportParquet(request, signal)),
+  readingPage: (q, query) => abortable(query, (signal) => open().readingPage(q, signal)),
   async abort(query) {
-    exports.get(query)?.abort()
+    running.get(query)?.abort()
   },
   linesAfter: (storedTs, limit, options, until) => open().linesAfter(storedTs, limit, options, until),
   backlog: (storedTs) => open().backlog(storedTs),

@@ -9,6 +9,7 @@
 import type { DeadLetter, FieldKind, Reading } from '../core/telemetry.js'
 import type { LineOptions } from './line-sql.js'
 import type { QueryLimits } from './query-gate.js'
+import type { ReadingKey } from './reading-key.js'
 import type { WindowQuery } from './window-sql.js'
 
 export interface StoredField {
@@ -25,12 +26,36 @@ export interface SeqRun {
 }
 
 export interface ReadingQuery {
-  readonly devices: readonly string[]
+  /** null: every device. */
+  readonly devices: readonly string[] | null
   readonly fromNs: bigint
   readonly toNs: bigint
-  /** Field names to return; all when null. */
+  /** Field names to return, in this order; all when null. */
   readonly fields: readonly string[] | null
   readonly limit: number
+  /** Only readings stored at or before this time (stored_ts); absent or null: all. */
+  readonly asOfNs?: bigint | null
+  /** Only readings after this one in the order of reading-key.ts (keyset paging); absent or null: from the start. */
+  readonly after?: ReadingKey | null
+  /** Only readings up to and including this one; absent or null: to the end. */
+  readonly through?: ReadingKey | null
+}
+
+/** Where a page of a ReadingQuery ends (HistoryReader.readingPage). */
+export interface ReadingPage {
+  /**
+   * The snapshot the pages of the query read: the newest stored_ts when
+   * asked (or the query's asOfNs when older). A reading committed later has
+   * a later stored_ts (duckdb-store.ts), so it is in none of the pages.
+   * null: nothing is stored.
+   */
+  readonly asOfNs: bigint | null
+  /**
+   * When more than `limit` readings of the query lie in the snapshot: the
+   * `limit`-th, where the page ends and the next starts after. null: the
+   * page holds every reading left.
+   */
+  readonly last: ReadingKey | null
 }
 
 /** One device's feature values for the windows ending at windowEndNs (see src/store/window-sql.ts). */
@@ -148,10 +173,16 @@ export interface IngestLog {
 export interface HistoryReader {
   storedFields(): readonly StoredField[]
   /**
-   * Stored readings in event-time order, in chunks. `signal`: the caller went
-   * away; the query is interrupted at once (a route's client that closed).
+   * Stored readings in the order of reading-key.ts (event time first), in
+   * chunks. `signal`: the caller went away; the query is interrupted at once
+   * (a route's client that closed).
    */
   readings(q: ReadingQuery, signal?: AbortSignal): AsyncIterable<ReadingRow[]>
+  /**
+   * Where a page of q ends and which snapshot it reads, before any row is
+   * sent, so that a response can say whether it is cut (GET /v1/telemetry).
+   */
+  readingPage(q: ReadingQuery, signal?: AbortSignal): Promise<ReadingPage>
   /** Feature windows over stored readings, in (device, window end) order, in chunks. */
   windows(q: WindowQuery, signal?: AbortSignal): AsyncIterable<WindowRow[]>
   /**

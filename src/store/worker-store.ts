@@ -34,6 +34,7 @@ import type {
   FieldUse,
   LineBatch,
   ParquetExport,
+  ReadingPage,
   ReadingQuery,
   ReadingRow,
   SeqRun,
@@ -234,13 +235,22 @@ export class WorkerStore implements Store {
     return this.#call('saveCheckpoint', [name, storedTs])
   }
 
-  async exportParquet(request: ParquetExport, signal?: AbortSignal): Promise<{ path: string; rows: number }> {
+  exportParquet(request: ParquetExport, signal?: AbortSignal): Promise<{ path: string; rows: number }> {
+    return this.#abortable((query) => this.#call('exportParquet', [request, query]), signal)
+  }
+
+  readingPage(q: ReadingQuery, signal?: AbortSignal): Promise<ReadingPage> {
+    return this.#abortable((query) => this.#call('readingPage', [q, query]), signal)
+  }
+
+  /** A call answered in one reply whose query `signal` interrupts (store-worker.ts, abort). */
+  async #abortable<T>(call: (query: number) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     signal?.throwIfAborted()
     const query = this.#nextId++
     const abort = () => void this.#call('abort', [query]).catch(() => undefined)
     signal?.addEventListener('abort', abort, { once: true })
     try {
-      return await this.#call('exportParquet', [request, query])
+      return await call(query)
     } finally {
       signal?.removeEventListener('abort', abort)
     }

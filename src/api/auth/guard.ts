@@ -103,7 +103,8 @@ export async function registerHttpSecurity(app: FastifyInstance, security: HttpS
       origin: [...security.corsOrigins],
       methods: ['GET', 'HEAD', 'POST'],
       allowedHeaders: ['authorization', 'content-type', 'last-event-id'],
-      exposedHeaders: ['retry-after', 'www-authenticate'],
+      // link and telemetry-truncated: a page of /v1/telemetry says so in them (telemetry.ts).
+      exposedHeaders: ['retry-after', 'www-authenticate', 'link', 'telemetry-truncated'],
       maxAge: 600,
       // An OPTIONS without Origin gets a 204 rather than a text/plain 400: every error of ours is JSON.
       strictPreflight: false,
