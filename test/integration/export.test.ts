@@ -80,14 +80,8 @@ t.test('export - slices joined into one Parquet file equal the whole range from 
   const progress: number[] = []
   const summary = await runExport(
     {
-      url: `http://127.0.0.1:${app.httpPort}`,
-      fromNs,
-      toNs,
-      out,
-      features: null,
-      devices: '*',
-      asOfNs: null,
-      slices: 7,
+      ...{ kind: 'windows', url: `http://127.0.0.1:${app.httpPort}`, fromNs, toNs, out, format: 'parquet' },
+      ...{ features: null, fields: null, devices: '*', asOfNs: null, slices: 7, pageRows: 1, token: null },
     },
     (done) => progress.push(done),
   )
@@ -131,10 +125,10 @@ t.test('export - the CLI: bad arguments exit 2, a run off a terminal prints plai
       child.stderr.on('data', (d) => (stderr += d))
       child.once('close', (code) => resolve({ code, stdout, stderr }))
     })
-  const bad = await run(['--from', '2026-01-02T00:00:00Z', '--to', '2026-01-01T00:00:00Z', '--out', 'x.csv'])
+  const bad = await run(['--from', '2026-01-02T00:00:00Z', '--to', '2026-01-01T00:00:00Z', '--out', 'x.txt'])
   t.equal(bad.code, 2)
   t.match(bad.stderr, /--from must be before --to/)
-  t.match(bad.stderr, /must end in \.parquet/)
+  t.match(bad.stderr, /must end in \.parquet or \.csv/)
 
   const { app, start } = await seededApp(t)
   const out = join(tempDir(t), 'cli.parquet')
@@ -182,7 +176,11 @@ t.test('export - argument parsing, slice bounds and the progress line', async (t
     progressLine(42, 100, 1234, 12_000, 10),
     '[████░░░░░░]  42%  42/100 slices  1,234 rows  0:12 elapsed  0:17 left',
   )
-  t.same(parseExportArgs(['--bogus']), { problems: ["Unknown option '--bogus'"] })
+  // Node's own message, which goes on to say how to pass a positional that starts with '-'.
+  t.match(parseExportArgs(['--bogus']), { problems: [/^Unknown option '--bogus'/] })
+  t.match(parseExportArgs(['rollups', '--from', '-1h', '--to', 'now', '--out', 'a.csv']), {
+    problems: ['"rollups": windows or telemetry'],
+  })
   const before = BigInt(Date.now()) * 1_000_000n
   const relative = parseExportArgs(['--from', '-2h', '--to', 'now', '--out', 'b.parquet'])
   const after = BigInt(Date.now()) * 1_000_000n
@@ -194,3 +192,68 @@ t.test('export - argument parsing, slice bounds and the progress line', async (t
     problems: [/--from: "yesterday" is not a time \(RFC 3339, epoch milliseconds, now, or before now/],
   })
 })
+
+/** Every row of a CSV or Parquet file, each cell as text (CSV is read as the server wrote it). */
+async function rowsOf(file: string): Promise<string[][]> {
+  const db = await DuckDBInstance.create(':memory:')
+  const conn = await db.connect()
+  try {
+    const source = file.endsWith('.csv')
+      ? `read_csv('${file}', header = true, all_varchar = true)`
+      : `read_parquet('${file}')`
+    const r = await conn.runAndReadAll(`SELECT * FROM ${source}`)
+    return r.getRowsJS().map((row) => row.map((cell) => String(cell)))
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+  }
+}
+
+t.test(
+  'export - telemetry: the raw readings page after page, as CSV and Parquet, equal one answer',
+  async (t) => {
+    const { app, start } = await seededApp(t)
+    const base = `http://127.0.0.1:${app.httpPort}`
+    const [fromNs, toNs] = [BigInt(start - 5_000) * 1_000_000n, BigInt(start + 95_000) * 1_000_000n]
+    const range = `device=*&from=${formatRfc3339Ns(fromNs)}&to=${formatRfc3339Ns(toNs)}&limit=1000`
+    for (const format of ['csv', 'parquet'] as const) {
+      const dir = tempDir(t)
+      const [out, whole] = [join(dir, `raw.${format}`), join(dir, `whole.${format}`)]
+      writeFileSync(
+        whole,
+        Buffer.from(await (await fetch(`${base}/v1/telemetry?${range}&format=${format}`)).arrayBuffer()),
+      )
+      const pages: number[] = []
+      const summary = await runExport(
+        {
+          ...{ kind: 'telemetry', url: base, fromNs, toNs, out, format, features: null, fields: null },
+          ...{ devices: '*', asOfNs: null, slices: 1, pageRows: 25, token: null },
+        },
+        (done, _rows, total) => pages.push(total ?? -done),
+      )
+      t.same(
+        pages,
+        [-1, -2, -3, -4, -5],
+        `${format}: 120 readings in pages of 25, their number not known ahead`,
+      )
+      t.equal(summary.rows, 120, `${format}: every reading`)
+      const [got, wanted] = [await rowsOf(out), await rowsOf(whole)]
+      t.equal(got.length, 120)
+      t.same(got, wanted, `${format}: the same rows, in the same order, as one answer of the API`)
+    }
+    const cli = parseExportArgs(['telemetry', '--from', '-1h', '--to', 'now', '--out', 'r.csv'], {
+      TELEMETRY_TOKEN: 'tok',
+    })
+    t.match(
+      cli,
+      { kind: 'telemetry', format: 'csv', token: 'tok', pageRows: 100_000 },
+      'the CLI: telemetry, CSV, the token',
+    )
+    t.match(
+      parseExportArgs(['telemetry', '--feature', 'x', '--from', '-1h', '--to', 'now', '--out', 'r.csv']),
+      {
+        problems: ['--feature is for windows: telemetry takes --fields'],
+      },
+    )
+  },
+)
