@@ -11,7 +11,7 @@ import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import type { DualServer } from './api/dual-server.js'
 import { registerHealthRoutes } from './api/health.js'
 import { DevicePresence } from './api/presence.js'
-import { createHttpServer } from './api/server.js'
+import { createHttpServer, listenQuietly } from './api/server.js'
 import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
 import { SseBudget } from './api/sse-budget.js'
 import { featureEvent, reviveTelemetry, telemetryEvent } from './api/stream-events.js'
@@ -249,9 +249,7 @@ export async function startApp(
     features: featureHub,
     featureNames: new Set(definitions.features.map((f) => f.name)),
   })
-  await http.listen({ host: config.host, port: config.httpPort })
-  const address = http.server.address()
-  const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
+  const httpPort = await listenQuietly(http, config.host, config.httpPort)
   const stopWatching = watchCredentials(credentials, broker, http.server as unknown as DualServer)
 
   log.info(

@@ -127,3 +127,21 @@ export async function createHttpServer(
   await registerHttpSecurity(app, security)
   return app
 }
+
+/**
+ * Listens, without Fastify's own "Server listening at http://…" line: the
+ * app logs one start-up line naming every URL it serves (src/app.ts), and
+ * Fastify, which does not see the TLS under the dual server, said http://
+ * with TLS on.
+ */
+export async function listenQuietly(app: FastifyInstance, host: string, port: number): Promise<number> {
+  const level = app.log.level
+  app.log.level = 'warn'
+  try {
+    await app.listen({ host, port })
+  } finally {
+    app.log.level = level
+  }
+  const address = app.server.address()
+  return typeof address === 'object' && address !== null ? address.port : port
+}

@@ -1,9 +1,10 @@
-/** The command line of the built main.js, as `npm start -- …` runs it: --print-config, --help, a busy port. */
+/** The command line of the built main.js, as `npm start -- …` runs it: --print-config, --help, a busy port, the start-up line. */
 
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { variableOf } from '../../src/config/option-row.js'
@@ -134,3 +135,35 @@ t.test(
     )
   },
 )
+
+t.test('start-up - one line names what is served; Fastify adds no http:// line of its own', async (t) => {
+  const dir = tempDir(t, 'tlm-startup-')
+  const child = spawn(
+    process.execPath,
+    [MAIN_JS, '--mqtt-port', '0', '--http-port', '0', '--data-dir', dir],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  t.teardown(() => child.kill('SIGKILL'))
+  const messages: string[] = []
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no start-up line in 30 s: ${messages.join(' | ')}`)),
+      30_000,
+    )
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const msg = (JSON.parse(line) as { msg: string }).msg
+      messages.push(msg)
+      if (msg === 'telemetry bridge listening') {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+  t.same(
+    messages.filter((m) => m.includes('listening')),
+    ['telemetry bridge listening'],
+    `one line says where it listens (of: ${messages.join(' | ')})`,
+  )
+})
