@@ -9,6 +9,7 @@ import { DEFAULT_BROKER_OPTIONS, TelemetryBroker } from '../broker/index.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import type { DualServer } from './api/dual-server.js'
 import { registerHealthRoutes } from './api/health.js'
+import { registerJobRoutes } from './api/jobs.js'
 import { createHttpServer } from './api/server.js'
 import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
 import { SseBudget } from './api/sse-budget.js'
@@ -24,6 +25,7 @@ import { httpSecurity, keyPair, openCredentials, watchCredentials } from './cred
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { InfluxHistory } from './influx/history.js'
+import { checkJobConfig, createJobs } from './jobs/index.js'
 import { createMetrics, type Metrics, watchSseBuffers, watchStoreMemory } from './metrics.js'
 import { type HistoryReader, type Store, type StoreOptions, WorkerStore } from './store/index.js'
 
@@ -51,6 +53,7 @@ export async function startApp(
 ): Promise<App> {
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
+  checkJobConfig(config)
   const metrics = createMetrics()
   const credentials = openCredentials(config, log, metrics)
   const store = await openStore(config.dataDir, {
@@ -235,6 +238,8 @@ export async function startApp(
     knowsDevice: (device) => bridge.knowsDevice(device),
   })
   registerDeadLetterRoutes(http, store, bridge)
+  const jobs = createJobs(config, store, metrics.registry, log.child({ module: 'jobs' }))
+  registerJobRoutes(http, jobs)
   registerStreamRoutes(http, {
     telemetry: telemetryHub,
     features: featureHub,
@@ -243,6 +248,7 @@ export async function startApp(
   await http.listen({ host: config.host, port: config.httpPort })
   const address = http.server.address()
   const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
+  jobs.start()
   const stopWatching = watchCredentials(credentials, broker, http.server as unknown as DualServer)
 
   log.info(
@@ -270,6 +276,8 @@ export async function startApp(
       // go out on the still-open sockets; then everything closes.
       closing = true
       stopWatching()
+      // A running job stops at its next safe point (a retention slice) before the store closes.
+      await jobs.close()
       broker.stopAccepting()
       await bridge.flush()
       await broker.close()

@@ -38,6 +38,7 @@ export interface WorkerCalls
     | 'deadLetterBytes'
     | 'deadLetters'
     | 'markReplayed'
+    | 'deleteOlderThan'
     | 'memory'
     | 'ping'
     | 'linesAfter'
@@ -190,6 +191,7 @@ const methods: WorkerCalls = {
   deadLetterBytes: () => open().deadLetterBytes(),
   deadLetters: (q) => open().deadLetters(q),
   markReplayed: (id, result) => open().markReplayed(id, result),
+  deleteOlderThan: (table, beforeNs, limit) => open().deleteOlderThan(table, beforeNs, limit),
   memory: () => open().memory(),
   ping: () => open().ping(),
   async seqRuns() {

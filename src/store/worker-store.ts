@@ -25,6 +25,7 @@ import { reviveError } from '../core/error-transfer.js'
 import type { DeadLetter, Reading } from '../core/telemetry.js'
 import type { LineOptions } from './line-sql.js'
 import { packReadings, transferables } from './reading-columns.js'
+import type { RetainedTable } from './retention-sql.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
@@ -252,6 +253,10 @@ export class WorkerStore implements Store {
 
   markReplayed(id: bigint, result: string): Promise<void> {
     return this.#call('markReplayed', [id, result])
+  }
+
+  deleteOlderThan(table: RetainedTable, beforeNs: bigint, limit: number): Promise<number> {
+    return this.#call('deleteOlderThan', [table, beforeNs, limit])
   }
 
   memory(): Promise<StoreMemory> {
