@@ -65,8 +65,8 @@ t.test(
 
     t.equal(
       await counted(app, 'http_auth_refused_total', { reason: 'missing' }),
-      8,
-      'one and the seven routes',
+      1 + Object.values(ROUTE_RULES).filter((rule) => rule.access !== 'open').length,
+      'one, and each route that needs a token',
     )
     t.equal(await counted(app, 'http_auth_refused_total', { reason: 'expired' }), 1)
     t.equal(await counted(app, 'http_auth_refused_total', { reason: 'malformed' }), 1)
