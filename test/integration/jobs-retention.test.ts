@@ -212,3 +212,26 @@ t.test(
     t.ok(acked >= 5, `acknowledged while the run deleted (${acked})`)
   },
 )
+
+t.test(
+  'retention - shutdown interrupts a run between slices: what it deleted is gone, the rest intact',
+  async (t) => {
+    const dataDir = join(tempDir(t), 'data')
+    const stale = 800_000
+    await fill(dataDir, stale, 100)
+    const { app, file } = await startSecured(t, { dataDir, retentionSchedule: 'off', retainRaw: '1d' })
+    const admin = makeToken(file, 'admin')
+    await app.reloadTokens()
+    const running = call(app.httpPort, '/v1/admin/jobs/retention/run', { method: 'POST', token: admin })
+    const end = Date.now() + 30_000
+    const list = async () =>
+      (await call(app.httpPort, '/v1/admin/jobs', { token: admin })).body.jobs as Array<{ running: boolean }>
+    while (!(await list())[0]!.running && Date.now() < end);
+    await app.close()
+    const run = (await running).body as { result: string; detail: { readings: number } }
+    t.equal(run.result, 'interrupted', 'answered before the server closed')
+    t.ok(run.detail.readings < stale, `stopped partway (${run.detail.readings} of ${stale})`)
+    t.equal(run.detail.readings % 20_000, 0, 'whole slices')
+    t.same(await countStored(dataDir), { readings: stale + 100 - run.detail.readings, letters: 3 })
+  },
+)
