@@ -13,6 +13,7 @@ export const JOB_OPTIONS = {
     key: 'retentionSchedule',
     schema: TEXT,
     default: '17 * * * *',
+    accepted: 'a cron expression (`17 * * * *`) or off',
     description:
       'when the `retention` job runs: a cron expression (5 fields, or 6 with seconds first; local time), or `off` to run it only when asked (`npm run job -- run retention`). A run still going at the next time skips that time',
   },
