@@ -16,14 +16,18 @@ import { DuckDBStore } from '../../src/store/index.js'
 import { tempDir } from '../helpers/app.js'
 
 const DAY_NS = 86_400_000_000_000n
+const START_NS = 1_700_000_000_000_000_000n
 const DAYS = Number(process.env.RETENTION_DAYS ?? 8)
 const DAY_ROWS = Number(process.env.RETENTION_DAY_ROWS ?? 40_000)
 const RETAIN_DAYS = 2
 const DEVICES = 50
 const BATCH = 5_000
+/** Of every 100 readings after the first day, how many arrive a day late (event time in the day before). */
+const LATE_PERCENT = Number(process.env.RETENTION_LATE_PERCENT ?? 0)
 
 function reading(seq: number, dayStartNs: bigint): Reading {
-  const tsNs = dayStartNs + (BigInt(seq % DAY_ROWS) * DAY_NS) / BigInt(DAY_ROWS)
+  const late = dayStartNs > START_NS && seq % 100 < LATE_PERCENT
+  const tsNs = dayStartNs - (late ? DAY_NS : 0n) + (BigInt(seq % DAY_ROWS) * DAY_NS) / BigInt(DAY_ROWS)
   return {
     device: `dev-${seq % DEVICES}`,
     boot: 0,
@@ -58,7 +62,7 @@ t.test('retention - the file stops growing once retention deletes as much a day 
   const store = await DuckDBStore.open(dir, { memoryMb: 256 })
   t.teardown(() => store.close())
   const file = join(dir, 'telemetry.duckdb')
-  const start = 1_700_000_000_000_000_000n
+  const start = START_NS
   let simulatedNow = start
   // Each slice timed: how long it holds the store's writer, and so ingest's commits.
   const sliceMs: number[] = []
@@ -80,6 +84,7 @@ t.test('retention - the file stops growing once retention deletes as much a day 
   })
   const sizes: string[] = []
   let seq = 0
+  let deleted = 0
   let fields = true
   for (let day = 0; day < DAYS; day++) {
     const dayStart = start + BigInt(day) * DAY_NS
@@ -98,13 +103,16 @@ t.test('retention - the file stops growing once retention deletes as much a day 
     await store.checkpointWal()
     const kept = await store.backlog(0n)
     // Days (day - RETAIN_DAYS, day] are kept whole: exactly what is older goes.
-    t.equal(kept, Math.min(day + 1, RETAIN_DAYS) * DAY_ROWS, `day ${day}: rows kept`)
-    t.equal(rows, day >= RETAIN_DAYS ? DAY_ROWS : 0, `day ${day}: rows deleted`)
+    deleted += rows
+    if (LATE_PERCENT === 0) {
+      t.equal(kept, Math.min(day + 1, RETAIN_DAYS) * DAY_ROWS, `day ${day}: rows kept`)
+      t.equal(rows, day >= RETAIN_DAYS ? DAY_ROWS : 0, `day ${day}: rows deleted`)
+    } else t.equal(kept + deleted, (day + 1) * DAY_ROWS, `day ${day}: every row kept or deleted`)
     sizes.push(
       `day ${day}: kept ${kept} rows, deleted ${rows} in ${ms.toFixed(0)} ms (${sliceMs.length} slices, longest ${Math.max(...sliceMs).toFixed(0)} ms); WAL before checkpoint ${wal.toFixed(1)} MB; file after checkpoint ${sizeMb(file).toFixed(1)} MB`,
     )
   }
   t.comment(
-    `${DAY_ROWS} readings a day (4 fields, ${DEVICES} devices), ${RETAIN_DAYS} days retained:\n${sizes.join('\n')}`,
+    `${DAY_ROWS} readings a day (4 fields, ${DEVICES} devices, ${LATE_PERCENT}% a day late), ${RETAIN_DAYS} days retained:\n${sizes.join('\n')}`,
   )
 })
