@@ -6,8 +6,9 @@
  * before the next slice. The horizon is fixed when the run starts, so a run
  * ends however fast new rows come.
  *
- * DuckDB does not give a deleted row's space back to the file system: the
- * freed blocks are reused by later writes after a checkpoint
+ * DuckDB does not give a deleted row's space back at once: a checkpoint
+ * frees the blocks of wholly deleted row groups, later writes reuse them,
+ * and the file is cut only where free blocks are at its end
  * (docs/operations.md, "Retention", has what was measured).
  */
 
