@@ -49,8 +49,8 @@ async function fill(dataDir: string, stale: number, fresh: number): Promise<void
   const store = await DuckDBStore.open(dataDir, { memoryMb: 256 })
   try {
     let first = true
-    for (let seq = 0; seq < stale + fresh; seq += 10_000) {
-      const n = Math.min(10_000, stale + fresh - seq)
+    for (let seq = 0; seq < stale + fresh; seq += 50_000) {
+      const n = Math.min(50_000, stale + fresh - seq)
       const batch = Array.from({ length: n }, (_, k) =>
         old(seq + k, NOW_NS - (seq + k < stale ? 25n : 23n) * HOUR_NS),
       )
