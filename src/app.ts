@@ -25,7 +25,7 @@ import { httpSecurity, keyPair, openCredentials, watchCredentials } from './cred
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { InfluxHistory } from './influx/history.js'
-import { checkJobConfig, createJobs } from './jobs/index.js'
+import { createJobs } from './jobs/index.js'
 import { createMetrics, type Metrics, watchSseBuffers, watchStoreMemory } from './metrics.js'
 import { type HistoryReader, type Store, type StoreOptions, WorkerStore } from './store/index.js'
 
@@ -43,7 +43,7 @@ export interface App {
 }
 
 /** The store as the app uses it: WorkerStore, or one standing in for it (bench/no-commit.ts). */
-export type AppStore = Store & Pick<WorkerStore, 'problem' | 'onProblem'>
+export type AppStore = Store & Pick<WorkerStore, 'problem' | 'onProblem' | 'deleteOlderThan'>
 export type OpenStore = (dataDir: string, options: StoreOptions) => Promise<AppStore>
 
 export async function startApp(
@@ -53,7 +53,6 @@ export async function startApp(
 ): Promise<App> {
   // Everything that can be wrong in configuration files is checked before anything opens.
   const definitions = loadFeatureDefinitions(config.featuresPath)
-  checkJobConfig(config)
   const metrics = createMetrics()
   const credentials = openCredentials(config, log, metrics)
   const store = await openStore(config.dataDir, {
@@ -276,7 +275,6 @@ export async function startApp(
       // go out on the still-open sockets; then everything closes.
       closing = true
       stopWatching()
-      // A running job stops at its next safe point (a retention slice) before the store closes.
       await jobs.close()
       broker.stopAccepting()
       await bridge.flush()

@@ -3,7 +3,7 @@
  * (src/jobs/, docs/operations.md "Jobs" and "Retention").
  */
 
-import { DURATION_PATTERN } from '../jobs/index.js'
+import { DURATION_PATTERN, scheduleProblem } from '../jobs/index.js'
 import { type Option, TEXT } from './option-row.js'
 
 const DURATION = { type: 'string', pattern: DURATION_PATTERN.source } as const
@@ -14,6 +14,7 @@ export const JOB_OPTIONS = {
     schema: TEXT,
     default: '17 * * * *',
     accepted: 'a cron expression (`17 * * * *`) or off',
+    check: scheduleProblem,
     description:
       'when the `retention` job runs: a cron expression (5 fields, or 6 with seconds first; local time), or `off` to run it only when asked (`npm run job -- run retention`). A run still going at the next time skips that time',
   },

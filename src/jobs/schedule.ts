@@ -1,4 +1,4 @@
-/** The jobs' settings (src/config/job-options.ts), checked before anything opens. */
+/** The jobs' settings (src/config/job-options.ts): checked when the configuration is read. */
 
 import cron from 'node-cron'
 import { ConfigError } from '../core/errors.js'
@@ -21,22 +21,11 @@ export function durationNs(text: string): bigint {
   return -before
 }
 
-/** Throws ConfigError naming each flag whose value node-cron or the duration reader refuses. */
-export function checkJobConfig(config: JobConfig): void {
-  const problems: string[] = []
-  const schedule = config.retentionSchedule
-  if (schedule !== NO_SCHEDULE) {
-    const check = cron.validateDetailed(schedule)
-    if (!check.valid)
-      problems.push(
-        `--retention-schedule: ${JSON.stringify(schedule)} is not a cron expression (${check.errors.map((e) => e.message).join('; ') || 'expected 5 or 6 fields'}), or off`,
-      )
-  }
-  for (const [flag, value] of [
-    ['retain-raw', config.retainRaw],
-    ['retain-dead-letters', config.retainDeadLetters],
-  ] as const)
-    if (!DURATION_PATTERN.test(value))
-      problems.push(`--${flag}: ${JSON.stringify(value)} is not a duration such as 30d`)
-  if (problems.length > 0) throw new ConfigError(problems)
+/** Why node-cron refuses a schedule; null for one it takes, or `off`. */
+export function scheduleProblem(schedule: string): string | null {
+  if (schedule === NO_SCHEDULE) return null
+  const check = cron.validateDetailed(schedule)
+  if (check.valid) return null
+  const why = check.errors.map((e) => e.message).join('; ') || 'expected 5 or 6 fields'
+  return `${JSON.stringify(schedule)} is not a cron expression (${why}), or off`
 }

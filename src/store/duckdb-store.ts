@@ -24,7 +24,7 @@ import { type Database, openDatabase } from './open.js'
 import { DEFAULT_QUERY_LIMITS, QueryGate, type QueryLimits } from './query-gate.js'
 import { packReadings, type ReadingColumns } from './reading-columns.js'
 import { StoreReads } from './reads.js'
-import { deleteSliceSql, type RetainedTable } from './retention-sql.js'
+import { deleteSlice, type RetainedTable } from './retention-sql.js'
 import { FIELDS, type FieldRef, READINGS, sqlString } from './schema.js'
 import type { Store, StoredField, StoreOptions } from './store.js'
 import { DEFAULT_STORE_MEMORY_MB } from './store.js'
@@ -219,12 +219,9 @@ export class DuckDBStore extends StoreReads implements Store {
     ).then(() => undefined)
   }
 
-  /** One slice of retention: a statement of its own, so commits queued behind it go next. */
+  /** One slice of retention: its own statement, so commits queued behind it go next. */
   deleteOlderThan(table: RetainedTable, beforeNs: bigint, limit: number): Promise<number> {
-    return this.#exclusive(async () => {
-      if (this.#closed) throw new StoreUnavailableError('the store is closed')
-      return (await this.#write.run(deleteSliceSql(table, limit), [beforeNs])).rowsChanged
-    })
+    return this.#exclusive(() => deleteSlice(this.#write, table, beforeNs, limit))
   }
 
   markReplayed(id: bigint, result: string): Promise<void> {

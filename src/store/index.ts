@@ -5,7 +5,7 @@ export { DuckDBStore } from './duckdb-store.js'
 export type { LineOptions } from './line-sql.js'
 export { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-gate.js'
 export { parquetCopySql, windowRow } from './reading-sql.js'
-export { RETAINED_TABLES, type RetainedTable } from './retention-sql.js'
+export { RETAINED_TABLES, type RetainedTable, type RetentionLog } from './retention-sql.js'
 export { type FieldRef, readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {
   DeadLetterLog,
@@ -17,7 +17,6 @@ export type {
   ParquetExport,
   ReadingQuery,
   ReadingRow,
-  RetentionLog,
   Store,
   StoredField,
   StoreOptions,

@@ -17,6 +17,7 @@ import { StoreUnavailableError } from '../core/errors.js'
 import type { DeadLetter } from '../core/telemetry.js'
 import { DuckDBStore } from './duckdb-store.js'
 import type { ReadingColumns } from './reading-columns.js'
+import type { RetentionLog } from './retention-sql.js'
 import type {
   DeadLetterQuery,
   ParquetExport,
@@ -31,7 +32,7 @@ import type { WindowQuery } from './window-sql.js'
 /** What the worker answers: the Store's calls, with iterables as cursors and readings as columns. */
 export interface WorkerCalls
   extends Pick<
-    Store,
+    Store & RetentionLog,
     | 'widenField'
     | 'newestTimes'
     | 'storedCrc'

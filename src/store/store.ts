@@ -9,7 +9,6 @@
 import type { DeadLetter, FieldKind, Reading } from '../core/telemetry.js'
 import type { LineOptions } from './line-sql.js'
 import type { QueryLimits } from './query-gate.js'
-import type { RetainedTable } from './retention-sql.js'
 import type { WindowQuery } from './window-sql.js'
 
 export interface StoredField {
@@ -205,21 +204,4 @@ export interface StoreHealth {
   close(): Promise<void>
 }
 
-/** Retention's (src/jobs/retention.ts): old rows deleted a slice at a time. */
-export interface RetentionLog {
-  /**
-   * Deletes at most `limit` rows of `table` older than `beforeNs` (epoch ns;
-   * readings by event time, dead letters by receive time) in one statement;
-   * resolves to how many it deleted. Commits queued meanwhile run before the
-   * next slice.
-   */
-  deleteOlderThan(table: RetainedTable, beforeNs: bigint, limit: number): Promise<number>
-}
-
-export interface Store
-  extends IngestLog,
-    HistoryReader,
-    ForwardLog,
-    DeadLetterLog,
-    RetentionLog,
-    StoreHealth {}
+export interface Store extends IngestLog, HistoryReader, ForwardLog, DeadLetterLog, StoreHealth {}

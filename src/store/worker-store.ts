@@ -25,7 +25,6 @@ import { reviveError } from '../core/error-transfer.js'
 import type { DeadLetter, Reading } from '../core/telemetry.js'
 import type { LineOptions } from './line-sql.js'
 import { packReadings, transferables } from './reading-columns.js'
-import type { RetainedTable } from './retention-sql.js'
 import type {
   DeadLetterQuery,
   DeadLetterRow,
@@ -255,8 +254,8 @@ export class WorkerStore implements Store {
     return this.#call('markReplayed', [id, result])
   }
 
-  deleteOlderThan(table: RetainedTable, beforeNs: bigint, limit: number): Promise<number> {
-    return this.#call('deleteOlderThan', [table, beforeNs, limit])
+  deleteOlderThan(...args: Parameters<import('./retention-sql.js').RetentionLog['deleteOlderThan']>) {
+    return this.#call('deleteOlderThan', args)
   }
 
   memory(): Promise<StoreMemory> {
