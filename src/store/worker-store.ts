@@ -230,6 +230,10 @@ export class WorkerStore implements Store {
     return this.#call('saveCheckpoint', [name, storedTs])
   }
 
+  deleteOlderThan(...args: Parameters<import('./retention-sql.js').RetentionLog['deleteOlderThan']>) {
+    return this.#call('deleteOlderThan', args)
+  }
+
   async exportParquet(request: ParquetExport, signal?: AbortSignal): Promise<{ path: string; rows: number }> {
     signal?.throwIfAborted()
     const query = this.#nextId++
@@ -252,10 +256,6 @@ export class WorkerStore implements Store {
 
   markReplayed(id: bigint, result: string): Promise<void> {
     return this.#call('markReplayed', [id, result])
-  }
-
-  deleteOlderThan(...args: Parameters<import('./retention-sql.js').RetentionLog['deleteOlderThan']>) {
-    return this.#call('deleteOlderThan', args)
   }
 
   memory(): Promise<StoreMemory> {
