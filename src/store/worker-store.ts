@@ -222,16 +222,16 @@ export class WorkerStore implements Store {
     return this.#call('backlog', [storedTs])
   }
 
+  deleteOlderThan(...args: Parameters<import('./retention-sql.js').RetentionLog['deleteOlderThan']>) {
+    return this.#call('deleteOlderThan', args)
+  }
+
   checkpoint(name: string): Promise<bigint> {
     return this.#call('checkpoint', [name])
   }
 
   saveCheckpoint(name: string, storedTs: bigint): Promise<void> {
     return this.#call('saveCheckpoint', [name, storedTs])
-  }
-
-  deleteOlderThan(...args: Parameters<import('./retention-sql.js').RetentionLog['deleteOlderThan']>) {
-    return this.#call('deleteOlderThan', args)
   }
 
   async exportParquet(request: ParquetExport, signal?: AbortSignal): Promise<{ path: string; rows: number }> {
