@@ -10,6 +10,7 @@ import { registerCatalogRoutes } from './api/catalog.js'
 import { registerDeadLetterRoutes } from './api/dead-letters.js'
 import type { DualServer } from './api/dual-server.js'
 import { registerHealthRoutes } from './api/health.js'
+import { registerJobRoutes } from './api/jobs.js'
 import { DevicePresence } from './api/presence.js'
 import { createHttpServer, listenQuietly } from './api/server.js'
 import { DEFAULT_HUB_OPTIONS, SseHub } from './api/sse.js'
@@ -26,6 +27,7 @@ import { httpSecurity, keyPair, openCredentials, watchCredentials } from './cred
 import { FeatureEngine, loadFeatureDefinitions } from './features/index.js'
 import { Forwarder } from './influx/forwarder.js'
 import { InfluxHistory } from './influx/history.js'
+import { createJobs } from './jobs/index.js'
 import { createMetrics, type Metrics, watchSseBuffers, watchStoreMemory } from './metrics.js'
 import { type HistoryReader, type Store, type StoreOptions, WorkerStore } from './store/index.js'
 
@@ -43,7 +45,7 @@ export interface App {
 }
 
 /** The store as the app uses it: WorkerStore, or one standing in for it (bench/no-commit.ts). */
-export type AppStore = Store & Pick<WorkerStore, 'problem' | 'onProblem'>
+export type AppStore = Store & Pick<WorkerStore, 'problem' | 'onProblem' | 'deleteOlderThan'>
 export type OpenStore = (dataDir: string, options: StoreOptions) => Promise<AppStore>
 
 export async function startApp(
@@ -244,12 +246,15 @@ export async function startApp(
   })
   registerCatalogRoutes(http, { catalog: store, connected: (device) => presence.connected(device) })
   registerDeadLetterRoutes(http, store, bridge)
+  const jobs = createJobs(config, store, metrics.registry, log.child({ module: 'jobs' }))
+  registerJobRoutes(http, jobs)
   registerStreamRoutes(http, {
     telemetry: telemetryHub,
     features: featureHub,
     featureNames: new Set(definitions.features.map((f) => f.name)),
   })
   const httpPort = await listenQuietly(http, config.host, config.httpPort)
+  jobs.start()
   const stopWatching = watchCredentials(credentials, broker, http.server as unknown as DualServer)
 
   log.info(
@@ -277,6 +282,7 @@ export async function startApp(
       // go out on the still-open sockets; then everything closes.
       closing = true
       stopWatching()
+      await jobs.close()
       broker.stopAccepting()
       await bridge.flush()
       await broker.close()

@@ -102,6 +102,12 @@ export interface Config {
   readonly passwordFile: string | null
   readonly aclFile: string | null
   readonly allowAnonymous: boolean | null
+  /** Maintenance jobs (src/config/job-options.ts, docs/operations.md): the retention job's cron schedule, or `off`. */
+  readonly retentionSchedule: string
+  /** Raw readings older than this (event time) are deleted by retention: a duration such as `30d`. */
+  readonly retainRaw: string
+  /** Dead letters older than this (receive time) are deleted by retention. */
+  readonly retainDeadLetters: string
 }
 
 export interface InfluxConfig {

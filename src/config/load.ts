@@ -92,6 +92,8 @@ export function readCommandLine(
   )
   for (const [flag, option] of ROWS) {
     const file = settings[flag]
+    const problem = typeof file === 'string' ? option.check?.(file) : null
+    if (problem) problems.push(`--${flag}: ${problem}`)
     if (option.readable !== true || typeof file !== 'string') continue
     try {
       accessSync(file, constants.R_OK)

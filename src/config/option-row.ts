@@ -37,6 +37,8 @@ export interface Option {
   readonly accepted?: string
   /** A file that must be readable at start. */
   readonly readable?: true
+  /** What is wrong with a value the schema accepts (a cron expression node-cron refuses); null when nothing. */
+  readonly check?: (value: string) => string | null
   /** Left out of `--print-config`. */
   readonly secret?: true
   /** Applied to a valid value. */

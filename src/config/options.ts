@@ -14,6 +14,7 @@ import { DEVICE_ID_PATTERN, NAME_PATTERN } from '../core/telemetry.js'
 import { DEFAULT_STORE_MEMORY_MB } from '../store/index.js'
 import { HTTP_SECURITY_OPTIONS } from './http-security-options.js'
 import { INFLUX_OPTIONS } from './influx-options.js'
+import { JOB_OPTIONS } from './job-options.js'
 import { LIMIT_OPTIONS } from './limit-options.js'
 import { LISTENER_OPTIONS } from './listener-options.js'
 import { type Option, packageRoot, TEXT } from './option-row.js'
@@ -140,6 +141,7 @@ export const OPTIONS = {
   ...LIMIT_OPTIONS,
   ...HTTP_SECURITY_OPTIONS,
   ...SECURITY_OPTIONS,
+  ...JOB_OPTIONS,
   'clock-correction': {
     key: 'clockCorrection',
     schema: { enum: CLOCK_CORRECTIONS },

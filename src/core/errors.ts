@@ -185,6 +185,13 @@ export class TooManyStreamsError extends TelemetryError {
   override readonly statusCode = 429
 }
 
+/** POST /v1/admin/jobs/{name}/run: that job is running now (scheduled or asked for); its run is not repeated. */
+export class JobRunningError extends TelemetryError {
+  override name = 'JobRunningError'
+  override readonly code = 'TLM_ERR_JOB_RUNNING'
+  override readonly statusCode = 409
+}
+
 /**
  * Why the bridge refused a payload. These strings are stored with every dead
  * letter and exposed over HTTP and in metrics: they are part of the contract

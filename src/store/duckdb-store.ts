@@ -26,6 +26,7 @@ import { type Database, openDatabase } from './open.js'
 import { DEFAULT_QUERY_LIMITS, QueryGate, type QueryLimits } from './query-gate.js'
 import { packReadings, type ReadingColumns } from './reading-columns.js'
 import { StoreReads } from './reads.js'
+import { deleteSlice, type RetainedTable } from './retention-sql.js'
 import { FIELDS, type FieldRef, READINGS, sqlString } from './schema.js'
 import type {
   DevicePage,
@@ -258,6 +259,11 @@ export class DuckDBStore extends StoreReads implements Store {
     return this.#exclusive(() =>
       this.#write.run(`INSERT OR REPLACE INTO checkpoints VALUES (${sqlString(name)}, ${storedTs})`),
     ).then(() => undefined)
+  }
+
+  /** One slice of retention: its own statement, so commits queued behind it go next. */
+  deleteOlderThan(table: RetainedTable, beforeNs: bigint, limit: number): Promise<number> {
+    return this.#exclusive(() => deleteSlice(this.#write, table, beforeNs, limit))
   }
 
   markReplayed(id: bigint, result: string): Promise<void> {

@@ -6,6 +6,7 @@ export type { LineOptions } from './line-sql.js'
 export { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-gate.js'
 export { compareKeys, keyOf, type ReadingKey } from './reading-key.js'
 export { EXPORT_COLUMNS, parquetCopySql, windowRow } from './reading-sql.js'
+export { RETAINED_TABLES, type RetainedTable, type RetentionLog } from './retention-sql.js'
 export { type FieldRef, readingsTableSql, sqlString, windowInputTableSql } from './schema.js'
 export type {
   DeadLetterLog,

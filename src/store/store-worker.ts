@@ -17,6 +17,7 @@ import { StoreUnavailableError } from '../core/errors.js'
 import type { DeadLetter } from '../core/telemetry.js'
 import { DuckDBStore } from './duckdb-store.js'
 import type { ReadingColumns } from './reading-columns.js'
+import type { RetentionLog } from './retention-sql.js'
 import type {
   DeadLetterQuery,
   ParquetExport,
@@ -31,13 +32,14 @@ import type { WindowQuery } from './window-sql.js'
 /** What the worker answers: the Store's calls, with iterables as cursors and readings as columns. */
 export interface WorkerCalls
   extends Pick<
-    Store,
+    Store & RetentionLog,
     | 'widenField'
     | 'newestTimes'
     | 'storedCrc'
     | 'deadLetterBytes'
     | 'deadLetters'
     | 'markReplayed'
+    | 'deleteOlderThan'
     | 'memory'
     | 'ping'
     | 'linesAfter'
@@ -205,6 +207,7 @@ const methods: WorkerCalls = {
   deadLetterBytes: () => open().deadLetterBytes(),
   deadLetters: (q) => open().deadLetters(q),
   markReplayed: (id, result) => open().markReplayed(id, result),
+  deleteOlderThan: (table, beforeNs, limit) => open().deleteOlderThan(table, beforeNs, limit),
   memory: () => open().memory(),
   ping: () => open().ping(),
   async seqRuns() {

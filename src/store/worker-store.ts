@@ -227,6 +227,10 @@ export class WorkerStore implements Store {
     return this.#call('backlog', [storedTs])
   }
 
+  deleteOlderThan(...args: Parameters<import('./retention-sql.js').RetentionLog['deleteOlderThan']>) {
+    return this.#call('deleteOlderThan', args)
+  }
+
   checkpoint(name: string): Promise<bigint> {
     return this.#call('checkpoint', [name])
   }

@@ -22,7 +22,16 @@ export async function startTestApp(
   overrides: Partial<Config> = {},
 ): Promise<App & { dataDir: string }> {
   const dataDir = overrides.dataDir ?? tempDir(t)
-  const config: Config = { ...DEFAULT_CONFIG, mqttPort: 0, mqttsPort: 0, httpPort: 0, ...overrides, dataDir }
+  // Retention off unless a test asks: an hourly run would delete the past timestamps tests store.
+  const config: Config = {
+    ...DEFAULT_CONFIG,
+    mqttPort: 0,
+    mqttsPort: 0,
+    httpPort: 0,
+    retentionSchedule: 'off',
+    ...overrides,
+    dataDir,
+  }
   const app = await startApp(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }))
   t.teardown(() => app.close())
   return Object.assign(app, { dataDir })

@@ -63,6 +63,7 @@ export async function startSecured(
     httpPort: 0,
     dataDir: join(dir, 'data'),
     tokensFile: file,
+    retentionSchedule: 'off',
     ...overrides,
   }
   const app = await startApp(config, log)

@@ -88,6 +88,8 @@ export async function spawnApp(o: AppOptions = {}): Promise<Running> {
         '0',
         '--data-dir',
         dataDir,
+        // Retention off unless asked for: an hourly run would delete the past timestamps tests and benches store.
+        ...(o.args?.includes('--retention-schedule') ? [] : ['--retention-schedule', 'off']),
         ...(o.args ?? []),
       ]),
       { stdio: ['ignore', 'pipe', 'pipe'] },

@@ -29,6 +29,8 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = Object.freeze({
   'GET /v1/stream/features': { access: 'read', stream: true },
   'GET /v1/dead-letters': { access: 'admin' },
   'POST /v1/dead-letters/replay': { access: 'admin' },
+  'GET /v1/admin/jobs': { access: 'admin' },
+  'POST /v1/admin/jobs/:name/run': { access: 'admin' },
   // CORS preflights (@fastify/cors): a browser sends them without the Authorization header.
   'OPTIONS *': { access: 'open' },
 })
