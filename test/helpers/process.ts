@@ -22,7 +22,8 @@ export const REPO_ROOT = ((): string => {
   return dir
 })()
 /** The app's build; TLM_APP_MAIN points a bench at another checkout's dist/src/main.js for an A/B. */
-export const MAIN_JS = process.env.TLM_APP_MAIN ?? join(REPO_ROOT, 'dist', 'src', 'main.js')
+const OWN_MAIN_JS = join(REPO_ROOT, 'dist', 'src', 'main.js')
+export const MAIN_JS = process.env.TLM_APP_MAIN ?? OWN_MAIN_JS
 const HOST = '127.0.0.1'
 
 const children = new Set<ChildProcess>()
@@ -89,7 +90,10 @@ export async function spawnApp(o: AppOptions = {}): Promise<Running> {
         '--data-dir',
         dataDir,
         // Retention off unless asked for: an hourly run would delete the past timestamps tests and benches store.
-        ...(o.args?.includes('--retention-schedule') ? [] : ['--retention-schedule', 'off']),
+        // An older build an A/B points at (TLM_APP_MAIN) has no such flag, and no retention.
+        ...(o.args?.includes('--retention-schedule') || o.main !== undefined || MAIN_JS !== OWN_MAIN_JS
+          ? []
+          : ['--retention-schedule', 'off']),
         ...(o.args ?? []),
       ]),
       { stdio: ['ignore', 'pipe', 'pipe'] },
