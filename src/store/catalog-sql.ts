@@ -43,18 +43,50 @@ export async function loadCatalog(w: DuckDBConnection, lastStoredTs: bigint): Pr
 }
 
 /**
+ * The first event time of each device `catalog.trimmed()` names, from its
+ * readings (retention deleted its oldest): the zone maps of ts let the
+ * first query read only the day after the horizon; a device with no reading
+ * in that day is looked for in all.
+ */
+export async function refreshFirstTs(
+  w: DuckDBConnection,
+  catalog: Catalog,
+  horizonNs: bigint,
+): Promise<void> {
+  let devices = catalog.trimmed()
+  for (const upTo of [horizonNs + DAY_NS, null]) {
+    if (devices.length === 0) return
+    const rows = await w.runAndReadAll(
+      `SELECT device, min(ts) FROM ${READINGS}
+       WHERE ts >= $1 ${upTo === null ? '' : `AND ts < ${upTo}`} AND list_contains($2::VARCHAR[], device)
+       GROUP BY device`,
+      [horizonNs, listValue(devices)],
+    )
+    for (const [device, ts] of rows.getRowsJS() as Array<[string, bigint]>) catalog.firstTs(device, ts)
+    devices = catalog.trimmed()
+  }
+}
+
+const DAY_NS = 86_400_000_000_000n
+
+/**
  * Writes the devices changed since the last save, and the checkpoint they
  * are exact to (the last stored_ts committed), in one transaction. The
  * caller holds the write connection: no commit runs meanwhile.
  */
 export async function saveCatalog(w: DuckDBConnection, catalog: Catalog, storedTs: bigint): Promise<void> {
-  const changed = catalog.changed()
+  const listed = catalog.changed()
+  // A device retention emptied has no entry: its row goes, no row comes back.
+  const changed = listed.filter((c): c is [string, DeviceEntry] => c[1] !== undefined)
   const devices = listValue(changed.map(([device]) => device))
   const column = (get: (e: DeviceEntry) => DuckDBValue) => listValue(changed.map(([, e]) => get(e)))
   await w.run('BEGIN TRANSACTION')
   try {
+    if (listed.length > 0)
+      await w.run(`DELETE FROM ${DEVICES} WHERE list_contains($1::VARCHAR[], device)`, [
+        listValue(listed.map(([device]) => device)),
+      ])
     if (changed.length > 0) {
-      await w.run(`DELETE FROM ${DEVICES} WHERE list_contains($1::VARCHAR[], device)`, [devices])
       await w.run(
         `INSERT INTO ${DEVICES} SELECT unnest($1::VARCHAR[]), unnest($2::BIGINT[]), unnest($3::BIGINT[]),
            unnest($4::BIGINT[]), unnest($5::UBIGINT[]), unnest($6::UINTEGER[][])`,

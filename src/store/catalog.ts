@@ -56,6 +56,8 @@ export class Catalog {
   readonly #fieldAdded: Array<bigint | null> = []
   /** Devices changed since the last save. */
   readonly #dirty = new Set<string>()
+  /** Devices whose oldest readings were deleted: their first event time is stale until firstTs(). */
+  readonly #trimmed = new Set<string>()
   /** Readings added since the last save. */
   #unsaved = 0
   /** Readings between two saves. */
@@ -142,9 +144,48 @@ export class Catalog {
     this.#dirty.add(device)
   }
 
-  /** The devices changed since the last save, with their entries; saved() marks them saved. */
-  changed(): Array<[string, DeviceEntry]> {
-    return [...this.#dirty].map((device) => [device, this.#devices.get(device)!])
+  /** The devices changed since the last save, with their entries (none: removed); saved() marks them saved. */
+  changed(): Array<[string, DeviceEntry | undefined]> {
+    return [...this.#dirty].map((device) => [device, this.#devices.get(device)])
+  }
+
+  /**
+   * Readings deleted (retention), one device id a reading: each device's
+   * count goes down, and a device with none left is gone. Its first event
+   * time is known again once the old readings are all gone: `trimmed()`
+   * says whose to ask for (firstTs).
+   */
+  removed(devices: readonly string[]): void {
+    const counts = new Map<string, number>()
+    for (const d of devices) counts.set(d, (counts.get(d) ?? 0) + 1)
+    for (const [device, n] of counts) {
+      const entry = this.#devices.get(device)
+      if (entry === undefined) continue
+      entry.readings -= n
+      this.#dirty.add(device)
+      if (entry.readings > 0) {
+        this.#trimmed.add(device)
+        continue
+      }
+      this.#devices.delete(device)
+      this.#trimmed.delete(device)
+      this.#sorted = null
+      for (const id of entry.fields) this.#fieldDevices[id] = (this.#fieldDevices[id] ?? 1) - 1
+    }
+  }
+
+  /** Devices that lost their oldest readings and still have some: their first event time is to be asked again. */
+  trimmed(): string[] {
+    return [...this.#trimmed].filter((d) => this.#devices.has(d))
+  }
+
+  /** A trimmed device's first event time, read from its readings now. */
+  firstTs(device: string, tsNs: bigint): void {
+    const entry = this.#devices.get(device)
+    this.#trimmed.delete(device)
+    if (entry === undefined) return
+    entry.firstTsNs = tsNs
+    this.#dirty.add(device)
   }
 
   saved(): void {

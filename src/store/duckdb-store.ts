@@ -10,10 +10,9 @@
  * appender takes part. Reads use a second connection and see committed data
  * only.
  *
- * The tables and columns are in schema.ts; opening a file in open.ts, and
- * bringing one of the wide layout to this one in migrate-wide.ts; appending
- * a batch in append.ts; the history queries in reading-sql.ts and
- * window-sql.ts.
+ * The tables and columns are in schema.ts; opening a file in open.ts and
+ * migrate-wide.ts; appending in append.ts; the queries in reading-sql.ts,
+ * window-sql.ts; retention's deletes in retention-sql.ts.
  */
 
 import type { DuckDBAppender, DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api'
@@ -26,7 +25,7 @@ import { type Database, openDatabase } from './open.js'
 import { DEFAULT_QUERY_LIMITS, QueryGate, type QueryLimits } from './query-gate.js'
 import { packReadings, type ReadingColumns } from './reading-columns.js'
 import { StoreReads } from './reads.js'
-import { deleteSlice, type RetainedTable } from './retention-sql.js'
+import { deleteReadings, deleteSlice, type RetainedTable } from './retention-sql.js'
 import { FIELDS, type FieldRef, READINGS, sqlString } from './schema.js'
 import type {
   DevicePage,
@@ -261,9 +260,12 @@ export class DuckDBStore extends StoreReads implements Store {
     ).then(() => undefined)
   }
 
-  /** One slice of retention: its own statement, so commits queued behind it go next. */
+  /** One slice of retention: its own statement, so commits queued behind it go next (retention-sql.ts). */
   deleteOlderThan(table: RetainedTable, beforeNs: bigint, limit: number): Promise<number> {
-    return this.#exclusive(() => deleteSlice(this.#write, table, beforeNs, limit))
+    if (table !== READINGS) return this.#exclusive(() => deleteSlice(this.#write, table, beforeNs, limit))
+    return this.#exclusive(() =>
+      deleteReadings(this.#write, this.#catalog, beforeNs, limit, this.#lastStoredTs),
+    )
   }
 
   markReplayed(id: bigint, result: string): Promise<void> {

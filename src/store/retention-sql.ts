@@ -7,6 +7,8 @@
  */
 
 import type { DuckDBConnection } from '@duckdb/node-api'
+import type { Catalog } from './catalog.js'
+import { refreshFirstTs, saveCatalog } from './catalog-sql.js'
 import { READINGS } from './schema.js'
 
 /** The tables retention deletes from, and the time column that ages each row (epoch ns). */
@@ -35,6 +37,28 @@ export function deleteSliceSql(table: RetainedTable, limit: number): string {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`slice limit ${limit}`)
   const column = RETAINED_TABLES[table]
   return `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${column} < $1 LIMIT ${limit})`
+}
+
+/**
+ * One slice of readings, with the catalog (catalog.ts) kept to the table:
+ * the readings deleted leave it with their slice, saved at once (a catalog
+ * saved before them would count them again after a restart); past the last
+ * slice, the trimmed devices' first event times are read again. The caller
+ * holds the write connection; `storedTs` is the last committed.
+ */
+export async function deleteReadings(
+  write: DuckDBConnection,
+  catalog: Catalog,
+  beforeNs: bigint,
+  limit: number,
+  storedTs: bigint,
+): Promise<number> {
+  const deleted = await write.runAndReadAll(`${deleteSliceSql(READINGS, limit)} RETURNING device`, [beforeNs])
+  const devices = deleted.getRowsJS().map((row) => row[0] as string)
+  catalog.removed(devices)
+  if (devices.length < limit) await refreshFirstTs(write, catalog, beforeNs)
+  await saveCatalog(write, catalog, storedTs)
+  return devices.length
 }
 
 /** One slice on the store's write connection; resolves to the rows it deleted. */

@@ -192,3 +192,49 @@ t.test('store - a file of a release without the catalog gets one built from its 
     Object.keys(kinds).map((name) => [name, DEVICES]),
   )
 })
+
+t.test('store - retention takes deleted readings out of the catalog, and a restart agrees', async (t) => {
+  const dir = tempDir(t)
+  const store = await DuckDBStore.open(dir)
+  t.teardown(() => store.close())
+  // Device c stops before the horizon: all its readings go; a (and b, late, for its newest) keeps its newer ones.
+  const readings = batch(0, 90).filter((r) => r.device !== 'c' || r.seq < 40)
+  await store.commit(
+    readings.slice(0, 30),
+    [],
+    [
+      { name: 'temp', kind: 'float' },
+      { name: 'count', kind: 'int' },
+      { name: 'on', kind: 'bool' },
+    ],
+  )
+  await store.commit(readings.slice(30), [], [])
+  const horizon = readings.find((r) => r.seq === 45)!.tsNs
+  const kept = readings.filter((r) => r.tsNs >= horizon)
+  t.ok(kept.length > 0 && kept.length < readings.length && !kept.some((r) => r.device === 'c'))
+  // Slices of 7, as the retention job asks for them, until one comes back short.
+  let deleted = 0
+  for (let n = 7; n === 7; deleted += n) n = await store.deleteOlderThan('readings', horizon, 7)
+  t.equal(deleted, readings.length - kept.length, 'every old reading deleted')
+  const want = expected(kept, KINDS)
+  t.same(
+    (await allDevices(store))[0],
+    want,
+    'counts and first event times are those of the readings kept; c is gone',
+  )
+  const senders = (name: string) =>
+    new Set(kept.filter((r) => r.fields.some((f) => f.name === name)).map((r) => r.device)).size
+  t.same(
+    (await store.fieldUse()).map((f) => [f.name, f.devices]),
+    ['temp', 'count', 'on'].map((name) => [name, senders(name)]),
+    'each field counts the kept devices that send it; on, sent by c alone, by none',
+  )
+  await store.close()
+  const reopened = await DuckDBStore.open(dir)
+  t.teardown(() => reopened.close())
+  t.same(
+    (await allDevices(reopened))[0],
+    want,
+    'the same after a restart: the deleted readings are not counted again',
+  )
+})
