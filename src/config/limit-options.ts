@@ -149,7 +149,7 @@ export const LIMIT_OPTIONS = {
     schema: count(1, 64),
     default: DEFAULT_QUERY_LIMITS.maxRunning,
     description:
-      'history queries (`/v1/telemetry`, `/v1/windows`, Parquet exports, dead-letter listings) running at once, each on its own connection',
+      'history queries (`/v1/telemetry`, `/v1/windows`, Parquet exports, dead-letter listings) running at once, each on its own connection; DuckDB computes them on at most the cores minus one (or this many, when more), so a core stays with ingest',
     limit: {
       metric: '`telemetry_queries_refused_total{cause="busy"}` once the queue is full too',
       sees: 'its query waits for a place (the response starts later)',
