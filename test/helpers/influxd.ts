@@ -10,6 +10,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'csv-parse/sync'
+import mqtt, { type MqttClient } from 'mqtt'
+import type { Config } from '../../src/config.js'
+import { DEFAULT_MAX_BACKLOG_BYTES } from '../../src/config.js'
+import { metric } from './http.js'
 import { freePort, sleep, stopChild, tail, track } from './process.js'
 
 const HOST = '127.0.0.1'
@@ -144,4 +148,48 @@ export async function startInfluxd(t: Teardown, db = 'tlm'): Promise<Influxd> {
   const query = (q: string): Promise<Series[]> => influxQuery(url, db, q)
   await query(`CREATE DATABASE "${db}"`)
   return { url, db, query, stop, start }
+}
+
+/** The app's config for forwarding to this influxd (tags: `site`). */
+export function influxConfig(
+  influx: Influxd,
+  overrides: Partial<NonNullable<Config['influx']>> = {},
+): Partial<Config> {
+  return {
+    influx: {
+      url: influx.url,
+      version: 'auto',
+      token: null,
+      org: null,
+      bucket: null,
+      db: influx.db,
+      rp: null,
+      measurement: 'telemetry',
+      tags: ['site'],
+      maxBacklogBytes: DEFAULT_MAX_BACKLOG_BYTES,
+      ...overrides,
+    },
+  }
+}
+
+/** An mqtt.js client of the app, ended at teardown. */
+export async function client(t: Teardown, port: number, id = `c-${Math.random()}`): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: id, reconnectPeriod: 0 })
+  t.teardown(() => c.endAsync(true))
+  return c
+}
+
+/** Waits, bounded, until the forwarder has nothing left to send. */
+export async function drained(port: number, boundMs = 60_000): Promise<void> {
+  const deadline = Date.now() + boundMs
+  while ((await metric(port, 'influx_backlog_readings')) !== 0) {
+    if (Date.now() > deadline) throw new Error(`backlog not drained in ${boundMs} ms`)
+    await sleep(100)
+  }
+}
+
+/** Readings of the telemetry measurement in influxd (`where`: a WHERE clause). */
+export async function seriesCount(influx: Influxd, where = ''): Promise<number> {
+  const series = await influx.query(`SELECT count("@seq") FROM telemetry ${where}`)
+  return Number(series[0]?.values[0]?.[1] ?? 0)
 }
