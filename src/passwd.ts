@@ -88,8 +88,9 @@ async function askPassword(): Promise<string> {
 function readHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin
-    process.stdout.write(prompt)
+    // Echo off before the prompt: an answer typed (or pasted) as soon as the prompt shows is never echoed.
     stdin.setRawMode(true)
+    process.stdout.write(prompt)
     stdin.resume()
     let typed = ''
     const onData = (data: Buffer): void => {
