@@ -9,10 +9,9 @@
 
 import t, { type Test } from 'tap'
 import { nextPage } from '../../simulators/index.js'
-import { DEFAULT_MAX_BACKLOG_BYTES } from '../../src/config.js'
 import { startTestApp } from '../helpers/app.js'
 import { haveProgram } from '../helpers/external.js'
-import { type Influxd, startInfluxd } from '../helpers/influxd.js'
+import { type Influxd, influxConfig, startInfluxd } from '../helpers/influxd.js'
 
 const TS = 1_764_115_200_000_000_000n
 const MS = 1_000_000n
@@ -49,21 +48,7 @@ t.test(
       expected.push(...[...devices].sort().map((d) => `${d}/${k + 1}`), `d3/${k + 10}`)
     }
     await write(t, influx, points)
-    const app = await startTestApp(t, {
-      historySource: 'influx',
-      influx: {
-        url: influx.url,
-        version: 'auto',
-        token: null,
-        org: null,
-        bucket: null,
-        db: influx.db,
-        rp: null,
-        measurement: 'telemetry',
-        tags: [],
-        maxBacklogBytes: DEFAULT_MAX_BACKLOG_BYTES,
-      },
-    })
+    const app = await startTestApp(t, { historySource: 'influx', ...influxConfig(influx, { tags: [] }) })
     const range = `from=${new Date(Number((TS - MS) / MS)).toISOString()}&to=${new Date(Number((TS + 10n * MS) / MS)).toISOString()}`
     const seen: string[] = []
     const flags: Array<string | null> = []
